@@ -1,0 +1,126 @@
+/* sim/link.h: a bidirectional simulated link between two endpoints.
+ *
+ * Each direction has its own parameters and its own RNG streams (named
+ * "link/<name>/<src>-><dst>/<fault>"), so a fault on one direction never
+ * shifts the other's draws. Order of processing for a submitted packet:
+ *   1. scripted faults: partition/blackhole interval, drop the Nth,
+ *      predicate filter (drop / delay / pass);
+ *   2. MTU: a packet longer than mtu is dropped;
+ *   3. loss: Bernoulli, or Gilbert-Elliott when enabled;
+ *   4. bandwidth: serialization delay behind a bounded queue (tail drop);
+ *   5. latency + uniform jitter in [0, jitter];
+ *   6. reorder: with probability p, extra delay reorder_delay_ns;
+ *   7. corruption: with probability p, flip corrupt_bits random bits;
+ *   8. duplication: with probability p, a copy delivered jitter later.
+ * Every submitted packet (and every duplicate) is one packet row whose fate
+ * and reason say what happened.
+ *
+ * The link owns what it is given: after sim_link_submit it frees a dropped
+ * packet or hands it to the receiver's deliver callback, which then owns
+ * it. */
+#ifndef TLSIM_SIM_LINK_H
+#define TLSIM_SIM_LINK_H
+
+#include <stdint.h>
+
+#include "sim/packet.h"
+#include "sim/time.h"
+#include "sim/world.h"
+
+typedef struct sim_link sim_link;
+
+typedef struct sim_link_params {
+	sim_time latency_ns;
+	sim_time jitter_ns;     /* uniform extra delay in [0, jitter] */
+	double loss;            /* Bernoulli loss probability */
+	/* Gilbert-Elliott: when ge_enabled, loss comes from a two-state
+	 * chain: good->bad with p_gb, bad->good with p_bg per packet, loss
+	 * probability loss_good / loss_bad in each state. */
+	int ge_enabled;
+	double ge_p_gb, ge_p_bg, ge_loss_good, ge_loss_bad;
+	double dup;             /* duplication probability */
+	double reorder;         /* probability of extra delay */
+	sim_time reorder_delay_ns;
+	double corrupt;         /* probability of bit flips */
+	int corrupt_bits;       /* bits flipped per corrupted packet (>=1) */
+	uint64_t bandwidth_bps; /* 0: unlimited */
+	uint64_t queue_bytes;   /* bottleneck queue size; 0: unbounded */
+	uint32_t mtu;           /* 0: unlimited */
+} sim_link_params;
+
+/* sim_link_params_default fills |p| with an ideal link: 0 latency, no
+ * faults, no MTU, unlimited bandwidth. */
+void sim_link_params_default(sim_link_params *p);
+
+/* sim_link_params_check returns NULL if |p| is valid, else a static
+ * message naming the bad field (e.g. "loss must be in [0, 1]"). */
+const char *sim_link_params_check(const sim_link_params *p);
+
+/* sim_link_deliver_fn receives a packet; the callee owns |pkt|. */
+typedef void (*sim_link_deliver_fn)(void *user_data, sim_packet *pkt);
+
+/* Filter verdicts for scripted predicate faults. */
+enum sim_link_verdict {
+	SIM_LINK_PASS = 0,
+	SIM_LINK_DROP,
+	SIM_LINK_DELAY,
+};
+
+/* sim_link_filter_fn is called for each packet submitted in direction
+ * |dir| (0: a->b, 1: b->a) before the random faults. It returns a verdict
+ * and, for SIM_LINK_DELAY, sets |*delay_ns|. |reason| (64 bytes) may be
+ * filled with a short reason for the trace. */
+typedef enum sim_link_verdict (*sim_link_filter_fn)(void *user_data,
+						    const sim_packet *pkt,
+						    int dir,
+						    sim_time *delay_ns,
+						    char *reason);
+
+/* sim_link_new creates a link named |name| in |w|. Both directions start
+ * with |params| (validated with sim_link_params_check; NULL for ideal).
+ * Returns NULL on allocation failure or invalid params. */
+sim_link *sim_link_new(sim_world *w, const char *name,
+		       const sim_link_params *params);
+
+/* sim_link_del frees |l| and every packet still in flight. Pending delivery
+ * events are cancelled. sim_link_del(NULL) is a no-op. */
+void sim_link_del(sim_link *l);
+
+/* sim_link_set_params sets direction |dir|'s parameters (0: a->b, 1: b->a).
+ * Returns 0 or SIM_EINVAL. */
+int sim_link_set_params(sim_link *l, int dir, const sim_link_params *p);
+
+/* sim_link_attach connects side |side| (0: a, 1: b) to endpoint node
+ * |node| (a sim_sched node id); packets sent towards that side are given
+ * to |deliver|. */
+void sim_link_attach(sim_link *l, int side, int node,
+		     sim_link_deliver_fn deliver, void *user_data);
+
+/* sim_link_submit sends |pkt| from side |from_side|. Takes ownership of
+ * |pkt|; assigns pkt->id. Returns the packet id, or a negative SIM_E* code
+ * (the packet is then freed). */
+int64_t sim_link_submit(sim_link *l, int from_side, sim_packet *pkt);
+
+/* Scripted faults. Directions: 0 a->b, 1 b->a, -1 both. */
+
+/* sim_link_partition drops every packet submitted in [from, to). */
+int sim_link_partition(sim_link *l, int dir, sim_time from, sim_time to);
+
+/* sim_link_drop_nth drops the |n|th packet (1-based) submitted in |dir|. */
+int sim_link_drop_nth(sim_link *l, int dir, uint64_t n);
+
+/* sim_link_set_filter installs a predicate filter for both directions
+ * (NULL removes it). */
+void sim_link_set_filter(sim_link *l, sim_link_filter_fn fn, void *user_data);
+
+/* Counters per direction, for tests and the summary. */
+typedef struct sim_link_stats {
+	uint64_t submitted, delivered, lost, duplicated, corrupted, reordered;
+	uint64_t bytes_delivered;
+} sim_link_stats;
+void sim_link_get_stats(const sim_link *l, int dir, sim_link_stats *out);
+
+/* sim_link_name returns the link's name. */
+const char *sim_link_name(const sim_link *l);
+
+#endif

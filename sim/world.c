@@ -1,0 +1,58 @@
+#include "sim/world.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "sim/err.h"
+
+static void on_event(void *ud, uint64_t seq, sim_time t, int node, int kind)
+{
+	sim_world *w = ud;
+	(void)seq;
+	sim_trace_event(w->trace, t, sim_sched_node_name(w->sched, node),
+			sim_sched_kind_name(w->sched, kind));
+}
+
+int sim_world_init(sim_world *w, uint64_t seed, sim_trace *trace)
+{
+	memset(w, 0, sizeof(*w));
+	w->seed = seed;
+	w->trace = trace;
+	w->trace_events = 1;
+	w->next_packet_id = 1;
+	w->next_op_id = 1;
+	w->sched = sim_sched_new(seed);
+	if (w->sched == NULL) {
+		return SIM_ENOMEM;
+	}
+	if (trace != NULL) {
+		sim_sched_hooks h = {.on_event = on_event, .user_data = w};
+		sim_sched_set_hooks(w->sched, &h);
+	}
+	return 0;
+}
+
+void sim_world_free(sim_world *w)
+{
+	sim_sched_del(w->sched);
+	w->sched = NULL;
+}
+
+void sim_world_rng(const sim_world *w, sim_rng *r, const char *name)
+{
+	sim_rng_init(r, w->seed, name);
+}
+
+void sim_world_fail(sim_world *w, const char *fmt, ...)
+{
+	if (w->fatal) {
+		return;
+	}
+	w->fatal = 1;
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(w->fatal_msg, sizeof(w->fatal_msg), fmt, ap);
+	va_end(ap);
+	sim_sched_stop(w->sched);
+}
