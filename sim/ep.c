@@ -1,0 +1,308 @@
+#include "sim/ep.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "sim/err.h"
+
+struct sim_ep {
+	sim_world *w;
+	const sim_ep_class *cls;
+	void *impl;
+	sim_ep_env env;
+	int node;
+	const char *name;
+	sim_opq q;
+	sim_link *link;
+	int side;
+	int timer_kind;
+	sim_event_id timer_ev;
+	sim_time timer_at;
+	int64_t timers_fired;
+	sim_ep_event_fn on_event;
+	void *on_event_ud;
+};
+
+void sim_ep_event_int(sim_ep_event *ev, const char *key, int64_t v)
+{
+	if (ev->nfields < SIM_EP_FIELDS_MAX) {
+		sim_ep_field *f = &ev->f[ev->nfields++];
+		f->key = key;
+		f->s = NULL;
+		f->i = v;
+	}
+}
+
+void sim_ep_event_str(sim_ep_event *ev, const char *key, const char *v)
+{
+	if (ev->nfields < SIM_EP_FIELDS_MAX) {
+		sim_ep_field *f = &ev->f[ev->nfields++];
+		f->key = key;
+		f->s = v != NULL ? v : "";
+		f->i = 0;
+	}
+}
+
+int sim_ep_emit(sim_ep *ep, const sim_ep_event *ev)
+{
+	if (ep->w->trace != NULL) {
+		char line[512];
+		int n = snprintf(line, sizeof(line), "event %s", ev->name);
+		for (int i = 0; i < ev->nfields && n > 0 &&
+				(size_t)n < sizeof(line);
+		     i++) {
+			const sim_ep_field *f = &ev->f[i];
+			if (f->s != NULL) {
+				n += snprintf(line + n, sizeof(line) - (size_t)n,
+					      " %s=%s", f->key, f->s);
+			} else {
+				n += snprintf(line + n, sizeof(line) - (size_t)n,
+					      " %s=%lld", f->key,
+					      (long long)f->i);
+			}
+		}
+		sim_trace_log(ep->w->trace, sim_world_now(ep->w), ep->name,
+			      line);
+	}
+	if (ep->on_event == NULL) {
+		return SIM_EP_ANSWER_NONE;
+	}
+	return ep->on_event(ep->on_event_ud, ep, ev);
+}
+
+static void flush(sim_ep *ep);
+
+static void on_timer(sim_sched *s, void *arg, sim_event_id id)
+{
+	sim_ep *ep = arg;
+	(void)s;
+	(void)id;
+	ep->timer_ev = 0;
+	ep->timer_at = SIM_TIME_MAX;
+	sim_op op = {.type = "timer",
+		     .cause_kind = "timer",
+		     .cause_id = ep->timers_fired++};
+	sim_opq_enqueue(&ep->q, &op, 0);
+}
+
+static void arm_timer(sim_ep *ep)
+{
+	sim_time at = ep->cls->expiry(ep->impl);
+	if (at == ep->timer_at && (ep->timer_ev != 0 || at == SIM_TIME_MAX)) {
+		return;
+	}
+	if (ep->timer_ev != 0) {
+		sim_sched_cancel(ep->w->sched, ep->timer_ev);
+		ep->timer_ev = 0;
+	}
+	ep->timer_at = at;
+	if (at == SIM_TIME_MAX) {
+		return;
+	}
+	ep->timer_ev = sim_sched_at(ep->w->sched, at, ep->node, ep->timer_kind,
+				    on_timer, ep);
+	if (ep->timer_ev == 0) {
+		sim_world_fail(ep->w, "%s: cannot arm timer: %s", ep->name,
+			       sim_strerror(sim_sched_error(ep->w->sched)));
+	}
+}
+
+/* After every operation: send what the endpoint has, re-arm its timer. */
+static void flush(sim_ep *ep)
+{
+	sim_time now = sim_world_now(ep->w);
+	sim_packet *p;
+	while ((p = ep->cls->output(ep->impl, now)) != NULL) {
+		if (ep->link == NULL) {
+			sim_packet_del(p); /* not attached: nowhere to go */
+			continue;
+		}
+		int64_t rc = sim_link_submit(ep->link, ep->side, p);
+		if (rc < 0) {
+			sim_world_fail(ep->w, "%s: send failed: %s", ep->name,
+				       sim_strerror((int)rc));
+			break;
+		}
+	}
+	arm_timer(ep);
+}
+
+static void process(void *ud, sim_op *op)
+{
+	sim_ep *ep = ud;
+	sim_time now = sim_world_now(ep->w);
+	if (strcmp(op->type, "recv") == 0) {
+		sim_packet *p = op->args.data;
+		ep->cls->input(ep->impl, now, p);
+		sim_packet_del(p);
+		op->args.data = NULL;
+	} else if (strcmp(op->type, "timer") == 0) {
+		if (ep->cls->expiry(ep->impl) <= now) {
+			ep->cls->timeout(ep->impl, now);
+		}
+	} else {
+		ep->cls->api(ep->impl, now, op);
+	}
+	flush(ep);
+}
+
+static void on_deliver(void *ud, sim_packet *pkt)
+{
+	sim_ep *ep = ud;
+	sim_op op = {.type = "recv",
+		     .cause_kind = "packet",
+		     .cause_id = pkt->id,
+		     .args = {.data = pkt, .len = pkt->len}};
+	/* A full queue drops the op and frees its data with free(): the
+	 * packet's bytes would leak, so free them here first. */
+	if (sim_opq_depth(&ep->q) >= ep->q.cap) {
+		op.args.data = NULL;
+		sim_opq_enqueue(&ep->q, &op, 0);
+		sim_packet_del(pkt);
+		return;
+	}
+	sim_opq_enqueue(&ep->q, &op, 0);
+}
+
+sim_ep *sim_ep_new(sim_world *w, const char *name, const sim_ep_class *cls,
+		   void *(*make)(const sim_ep_env *env, void *arg, char *err,
+				 size_t errlen),
+		   void *make_arg, uint32_t queue_cap, uint32_t drain_max,
+		   char *err, size_t errlen)
+{
+	sim_ep *ep = calloc(1, sizeof(*ep));
+	if (ep == NULL) {
+		snprintf(err, errlen, "out of memory");
+		return NULL;
+	}
+	ep->w = w;
+	ep->cls = cls;
+	ep->timer_at = SIM_TIME_MAX;
+	ep->node = sim_sched_node(w->sched, name);
+	ep->timer_kind = sim_sched_kind(w->sched, "timer");
+	if (ep->node < 0 || ep->timer_kind < 0) {
+		snprintf(err, errlen, "cannot register endpoint '%s': %s", name,
+			 sim_strerror(ep->node < 0 ? ep->node : ep->timer_kind));
+		free(ep);
+		return NULL;
+	}
+	ep->name = sim_sched_node_name(w->sched, ep->node);
+	if (sim_opq_init(&ep->q, w, ep->node, queue_cap, drain_max, process,
+			 ep) != 0) {
+		snprintf(err, errlen, "out of memory");
+		free(ep);
+		return NULL;
+	}
+	ep->env.ep = ep;
+	ep->env.w = w;
+	ep->env.name = ep->name;
+	ep->impl = make(&ep->env, make_arg, err, errlen);
+	if (ep->impl == NULL) {
+		sim_opq_free(&ep->q);
+		free(ep);
+		return NULL;
+	}
+	sim_trace_node(w->trace, ep->node, ep->name, cls->kind);
+	return ep;
+}
+
+void sim_ep_del(sim_ep *ep)
+{
+	if (ep == NULL) {
+		return;
+	}
+	/* Queued "recv" ops own packets: free them before the queue frees
+	 * their data with plain free(). */
+	for (uint32_t i = 0; i < ep->q.len; i++) {
+		sim_op *op = &ep->q.ring[(ep->q.head + i) % ep->q.ring_size];
+		if (strcmp(op->type, "recv") == 0) {
+			sim_packet_del(op->args.data);
+			op->args.data = NULL;
+		}
+	}
+	sim_opq_free(&ep->q);
+	if (ep->timer_ev != 0) {
+		sim_sched_cancel(ep->w->sched, ep->timer_ev);
+	}
+	ep->cls->del(ep->impl);
+	free(ep);
+}
+
+void sim_ep_attach(sim_ep *ep, sim_link *link, int side)
+{
+	ep->link = link;
+	ep->side = side;
+	sim_link_attach(link, side, ep->node, on_deliver, ep);
+}
+
+void sim_ep_set_handler(sim_ep *ep, sim_ep_event_fn fn, void *user_data)
+{
+	ep->on_event = fn;
+	ep->on_event_ud = user_data;
+}
+
+int64_t sim_ep_call(sim_ep *ep, const char *type, const sim_op_args *args)
+{
+	const char *name = NULL;
+	for (const char *const *n = ep->cls->api_names; *n != NULL; n++) {
+		if (strcmp(*n, type) == 0) {
+			name = *n;
+			break;
+		}
+	}
+	if (name == NULL) {
+		if (args != NULL) {
+			free(args->data);
+		}
+		return SIM_EINVAL;
+	}
+	sim_op op = {.type = name, .cause_kind = "api", .cause_id = -1};
+	if (args != NULL) {
+		op.args = *args;
+	}
+	int front = ep->cls->api_front != NULL &&
+		    ep->cls->api_front(ep->impl, name);
+	return sim_opq_enqueue(&ep->q, &op, front);
+}
+
+int64_t sim_ep_post(sim_ep *ep, const char *type, const char *cause_kind,
+		    int64_t cause_id, const sim_op_args *args, int front)
+{
+	sim_op op = {.type = type, .cause_kind = cause_kind,
+		     .cause_id = cause_id};
+	if (args != NULL) {
+		op.args = *args;
+	}
+	return sim_opq_enqueue(&ep->q, &op, front);
+}
+
+void *sim_ep_impl(const sim_ep *ep)
+{
+	return ep->impl;
+}
+
+const char *sim_ep_name(const sim_ep *ep)
+{
+	return ep->name;
+}
+
+const char *sim_ep_kind(const sim_ep *ep)
+{
+	return ep->cls->kind;
+}
+
+const char *sim_ep_state(const sim_ep *ep)
+{
+	return ep->cls->state(ep->impl);
+}
+
+int sim_ep_node(const sim_ep *ep)
+{
+	return ep->node;
+}
+
+const sim_opq *sim_ep_queue(const sim_ep *ep)
+{
+	return &ep->q;
+}

@@ -1,0 +1,1657 @@
+#include "sim/lua.h"
+
+#include <lauxlib.h>
+#include <lua.h>
+#include <lualib.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "proto/echo.h"
+#include "sim/entropy.h"
+#include "sim/ep.h"
+#include "sim/err.h"
+#include "sim/link.h"
+#include "sim/rng.h"
+#include "sim/world.h"
+
+#define WORLD_MT "tlsim.world"
+#define LINK_MT "tlsim.link"
+#define EP_MT "tlsim.endpoint"
+#define TIMER_MT "tlsim.timer"
+
+#define MAX_LINKS 64
+#define MAX_EPS 256
+#define MAX_TIMERS 1000000
+#define HOOK_EVERY 1000
+
+typedef struct timer_rec {
+	struct ctx *c;
+	int fn_ref; /* LUA_NOREF once fired or cancelled */
+	sim_event_id ev;
+} timer_rec;
+
+typedef struct link_ud {
+	struct ctx *c;
+	sim_link *link;
+	int index;
+	int filter_ref;
+	int attached[2];
+} link_ud;
+
+typedef struct ep_ud {
+	struct ctx *c;
+	sim_ep *ep;
+	int index;
+	int handlers_ref; /* table: event name -> function */
+} ep_ud;
+
+typedef struct ctx {
+	lua_State *L;
+	const sim_lua_opts *o;
+	sim_lua_result *r;
+	sim_world w;
+	int have_world;
+	int ran;
+	int script_node, script_kind;
+	sim_rng script_rng;
+
+	link_ud *links[MAX_LINKS];
+	int nlinks;
+	ep_ud *eps[MAX_EPS];
+	int neps;
+	timer_rec **timers;
+	size_t ntimers, timers_cap;
+
+	uint64_t checks, checks_failed;
+	int cb_failed;         /* a callback raised an error */
+	char cb_msg[1024];
+
+	uint64_t instr_budget, instr_used;
+	size_t mem_limit, mem_used;
+	int mem_exceeded;
+	enum sim_stop last_stop;
+	char stop_reason[512];
+} ctx;
+
+/* --- memory cap and instruction budget ---------------------------------- */
+
+static void *lua_alloc(void *ud, void *ptr, size_t osize, size_t nsize)
+{
+	ctx *c = ud;
+	if (ptr == NULL) {
+		osize = 0;
+	}
+	if (nsize == 0) {
+		free(ptr);
+		c->mem_used -= osize;
+		return NULL;
+	}
+	if (nsize > osize && c->mem_used + (nsize - osize) > c->mem_limit) {
+		c->mem_exceeded = 1;
+		return NULL;
+	}
+	void *p = realloc(ptr, nsize);
+	if (p != NULL) {
+		c->mem_used = c->mem_used - osize + nsize;
+	}
+	return p;
+}
+
+static ctx *get_ctx(lua_State *L)
+{
+	ctx *c;
+	lua_getallocf(L, (void **)&c);
+	return c;
+}
+
+static void count_hook(lua_State *L, lua_Debug *ar)
+{
+	(void)ar;
+	ctx *c = get_ctx(L);
+	c->instr_used += HOOK_EVERY;
+	if (c->instr_used > c->instr_budget) {
+		luaL_error(L,
+			   "instruction budget exceeded (%llu instructions; "
+			   "raise it with --max-instructions)",
+			   (unsigned long long)c->instr_budget);
+	}
+}
+
+/* --- argument helpers ---------------------------------------------------- */
+
+/* Reads a duration: a string such as "20ms" or an integer of ns. */
+static sim_time check_duration(lua_State *L, int idx, const char *what,
+			       int allow_negative)
+{
+	sim_time t;
+	if (lua_type(L, idx) == LUA_TNUMBER) {
+		if (!lua_isinteger(L, idx)) {
+			luaL_error(L,
+				   "%s: a duration is a string like '20ms' or an "
+				   "integer of nanoseconds, got %s",
+				   what, lua_tostring(L, idx));
+		}
+		t = lua_tointeger(L, idx);
+		if (t < 0 && !allow_negative) {
+			luaL_error(L, "%s: duration must not be negative", what);
+		}
+		return t;
+	}
+	if (lua_type(L, idx) != LUA_TSTRING) {
+		luaL_error(L, "%s: expected a duration such as '20ms', got %s",
+			   what, luaL_typename(L, idx));
+	}
+	const char *s = lua_tostring(L, idx);
+	int rc = sim_time_parse(s, allow_negative, &t);
+	if (rc == SIM_ERANGE) {
+		luaL_error(L, "%s: duration '%s' is negative or too large",
+			   what, s);
+	} else if (rc != 0) {
+		luaL_error(L,
+			   "%s: bad duration '%s' (use ns, us, ms, s, m, h; "
+			   "e.g. '20ms')",
+			   what, s);
+	}
+	return t;
+}
+
+/* Checks that every key of the options table at |idx| is in |allowed|. */
+static void check_keys(lua_State *L, int idx, const char *what,
+		       const char *const *allowed)
+{
+	idx = lua_absindex(L, idx);
+	lua_pushnil(L);
+	while (lua_next(L, idx) != 0) {
+		lua_pop(L, 1);
+		if (lua_type(L, -1) != LUA_TSTRING) {
+			luaL_error(L, "%s: option names must be strings", what);
+		}
+		const char *k = lua_tostring(L, -1);
+		int ok = 0;
+		for (const char *const *a = allowed; *a != NULL; a++) {
+			if (strcmp(*a, k) == 0) {
+				ok = 1;
+				break;
+			}
+		}
+		if (!ok) {
+			luaL_error(L, "%s: unknown option '%s'", what, k);
+		}
+	}
+}
+
+static int opt_field(lua_State *L, int idx, const char *key)
+{
+	return lua_getfield(L, idx, key) != LUA_TNIL;
+}
+
+static double opt_prob(lua_State *L, int idx, const char *key,
+		       const char *what, double def)
+{
+	double v = def;
+	if (opt_field(L, idx, key)) {
+		if (!lua_isnumber(L, -1)) {
+			luaL_error(L, "%s: %s must be a number in [0, 1]", what,
+				   key);
+		}
+		v = lua_tonumber(L, -1);
+		if (!(v >= 0.0 && v <= 1.0)) {
+			luaL_error(L, "%s: %s must be in [0, 1], got %s", what,
+				   key, lua_tostring(L, -1));
+		}
+	}
+	lua_pop(L, 1);
+	return v;
+}
+
+static int64_t opt_int(lua_State *L, int idx, const char *key,
+		       const char *what, int64_t def, int64_t lo, int64_t hi)
+{
+	int64_t v = def;
+	if (opt_field(L, idx, key)) {
+		if (!lua_isinteger(L, -1)) {
+			luaL_error(L, "%s: %s must be an integer", what, key);
+		}
+		v = lua_tointeger(L, -1);
+		if (v < lo || v > hi) {
+			luaL_error(L, "%s: %s must be in [%lld, %lld], got %lld",
+				   what, key, (long long)lo, (long long)hi,
+				   (long long)v);
+		}
+	}
+	lua_pop(L, 1);
+	return v;
+}
+
+static sim_time opt_duration(lua_State *L, int idx, const char *key,
+			     const char *what, sim_time def)
+{
+	sim_time v = def;
+	if (opt_field(L, idx, key)) {
+		char label[96];
+		snprintf(label, sizeof(label), "%s: %s", what, key);
+		v = check_duration(L, -1, label, 0);
+	}
+	lua_pop(L, 1);
+	return v;
+}
+
+/* Bandwidth: an integer of bits/s or a string "10Mbps", "512kbps". */
+static uint64_t opt_bandwidth(lua_State *L, int idx, const char *key,
+			      const char *what, uint64_t def)
+{
+	uint64_t v = def;
+	if (opt_field(L, idx, key)) {
+		if (lua_isinteger(L, -1) && lua_tointeger(L, -1) >= 0) {
+			v = (uint64_t)lua_tointeger(L, -1);
+		} else if (lua_type(L, -1) == LUA_TSTRING) {
+			const char *s = lua_tostring(L, -1);
+			char *end;
+			double n = strtod(s, &end);
+			double mul = 0;
+			if (strcmp(end, "bps") == 0) {
+				mul = 1;
+			} else if (strcmp(end, "kbps") == 0) {
+				mul = 1e3;
+			} else if (strcmp(end, "Mbps") == 0) {
+				mul = 1e6;
+			} else if (strcmp(end, "Gbps") == 0) {
+				mul = 1e9;
+			}
+			if (end == s || mul == 0 || !(n >= 0) || n * mul > 1e15) {
+				luaL_error(L,
+					   "%s: %s: bad bandwidth '%s' (e.g. "
+					   "'10Mbps', '512kbps')",
+					   what, key, s);
+			}
+			v = (uint64_t)(n * mul);
+		} else {
+			luaL_error(L, "%s: %s must be bits/s or a string such "
+				      "as '10Mbps'",
+				   what, key);
+		}
+	}
+	lua_pop(L, 1);
+	return v;
+}
+
+/* --- world --------------------------------------------------------------- */
+
+static ctx *check_world(lua_State *L, int idx)
+{
+	ctx **pc = luaL_checkudata(L, idx, WORLD_MT);
+	return *pc;
+}
+
+static const char *const world_keys[] = {"seed", "drain_max", "queue_cap",
+					  "trace_events", NULL};
+
+static int l_world(lua_State *L)
+{
+	ctx *c = get_ctx(L);
+	if (lua_isnoneornil(L, 1)) {
+		lua_newtable(L);
+		lua_replace(L, 1);
+	}
+	luaL_checktype(L, 1, LUA_TTABLE);
+	check_keys(L, 1, "tlsim.world", world_keys);
+	if (c->have_world) {
+		return luaL_error(L, "tlsim.world: a scenario creates one "
+				     "world per run");
+	}
+	uint64_t seed = 1;
+	if (opt_field(L, 1, "seed")) {
+		if (!lua_isinteger(L, -1) || lua_tointeger(L, -1) < 0) {
+			return luaL_error(L, "tlsim.world: seed must be a "
+					     "non-negative integer");
+		}
+		seed = (uint64_t)lua_tointeger(L, -1);
+	}
+	lua_pop(L, 1);
+	if (c->o->have_seed) {
+		seed = c->o->seed;
+	}
+	int trace_events =
+		(int)opt_int(L, 1, "trace_events", "tlsim.world", 1, 0, 1);
+
+	if (sim_world_init(&c->w, seed, c->o->trace) != 0) {
+		return luaL_error(L, "tlsim.world: out of memory");
+	}
+	c->w.trace_events = trace_events;
+	if (!trace_events) {
+		sim_sched_set_hooks(c->w.sched, NULL);
+	}
+	if (c->o->livelock_events != 0) {
+		sim_sched_set_livelock(c->w.sched, c->o->livelock_events);
+	}
+	c->have_world = 1;
+	c->r->have_world = 1;
+	c->r->seed = seed;
+	sim_entropy_begin(seed);
+	sim_rng_init(&c->script_rng, seed, "script");
+	c->script_node = sim_sched_node(c->w.sched, "script");
+	c->script_kind = sim_sched_kind(c->w.sched, "script");
+
+	if (c->o->trace != NULL) {
+		/* Parameters in canonical form: sorted "key=value" lines. */
+		char params[4096] = "";
+		int order[SIM_LUA_MAX_SET];
+		for (int i = 0; i < c->o->nset; i++) {
+			order[i] = i;
+		}
+		for (int i = 1; i < c->o->nset; i++) {
+			for (int j = i; j > 0 &&
+					strcmp(c->o->set_key[order[j - 1]],
+					       c->o->set_key[order[j]]) > 0;
+			     j--) {
+				int t = order[j];
+				order[j] = order[j - 1];
+				order[j - 1] = t;
+			}
+		}
+		size_t n = 0;
+		for (int i = 0; i < c->o->nset && n < sizeof(params); i++) {
+			n += (size_t)snprintf(params + n, sizeof(params) - n,
+					      "%s=%s\n",
+					      c->o->set_key[order[i]],
+					      c->o->set_val[order[i]]);
+		}
+		sim_run_info info = {.scenario = c->o->path,
+				     .scenario_sha256 = c->o->sha256,
+				     .seed = seed,
+				     .params = params};
+		int rc = sim_trace_begin(c->o->trace, &info);
+		if (rc != 0) {
+			return luaL_error(L, "trace: %s",
+					  sim_trace_errmsg(c->o->trace));
+		}
+		sim_trace_node(c->o->trace, 0, "world", "world");
+		sim_trace_node(c->o->trace, c->script_node, "script", "script");
+	}
+
+	ctx **pc = lua_newuserdatauv(L, sizeof(*pc), 0);
+	*pc = c;
+	luaL_setmetatable(L, WORLD_MT);
+	return 1;
+}
+
+static int w_now(lua_State *L)
+{
+	ctx *c = check_world(L, 1);
+	lua_pushinteger(L, sim_world_now(&c->w));
+	return 1;
+}
+
+static int unit_mul(lua_State *L, sim_time unit)
+{
+	check_world(L, 1);
+	lua_Number n = luaL_checknumber(L, 2);
+	double v = n * (double)unit;
+	if (!(fabs(v) < 9.2e18)) {
+		return luaL_error(L, "time value out of range");
+	}
+	lua_pushinteger(L, (lua_Integer)llround(v));
+	return 1;
+}
+
+static int w_ns(lua_State *L)
+{
+	return unit_mul(L, SIM_NS);
+}
+
+static int w_us(lua_State *L)
+{
+	return unit_mul(L, SIM_US);
+}
+
+static int w_ms(lua_State *L)
+{
+	return unit_mul(L, SIM_MS);
+}
+
+static int w_s(lua_State *L)
+{
+	return unit_mul(L, SIM_S);
+}
+
+static int w_time(lua_State *L)
+{
+	check_world(L, 1);
+	lua_pushinteger(L, check_duration(L, 2, "w:time", 1));
+	return 1;
+}
+
+static int w_fmt(lua_State *L)
+{
+	check_world(L, 1);
+	char buf[64];
+	lua_pushstring(L, sim_time_format(luaL_checkinteger(L, 2), buf,
+					  sizeof(buf)));
+	return 1;
+}
+
+/* Where the script is: "file:line" of the caller at |level|. */
+static void where(lua_State *L, int level, char *buf, size_t len)
+{
+	lua_Debug ar;
+	buf[0] = '\0';
+	if (lua_getstack(L, level, &ar) && lua_getinfo(L, "Sl", &ar) &&
+	    ar.currentline > 0) {
+		snprintf(buf, len, "%s:%d", ar.short_src, ar.currentline);
+	}
+}
+
+static int w_expect(lua_State *L)
+{
+	ctx *c = check_world(L, 1);
+	luaL_checkany(L, 2);
+	int ok = lua_toboolean(L, 2);
+	const char *msg = luaL_optstring(L, 3, "expectation");
+	const char *detail = luaL_optstring(L, 4, NULL);
+	char loc[256];
+	where(L, 1, loc, sizeof(loc));
+	c->checks++;
+	if (!ok) {
+		c->checks_failed++;
+		if (c->checks_failed == 1) {
+			snprintf(c->r->message, sizeof(c->r->message),
+				 "%s: expectation failed: %s%s%s", loc, msg,
+				 detail ? ": " : "", detail ? detail : "");
+		}
+		if (c->o->verbosity > 0) {
+			fprintf(stderr, "FAIL %s: %s%s%s\n", loc, msg,
+				detail ? ": " : "", detail ? detail : "");
+		}
+	} else if (c->o->verbosity > 1) {
+		fprintf(stderr, "ok   %s: %s\n", loc, msg);
+	}
+	sim_trace_check(c->w.trace, sim_world_now(&c->w), ok, msg, loc, detail);
+	lua_pushboolean(L, ok);
+	return 1;
+}
+
+static int w_log(lua_State *L)
+{
+	ctx *c = check_world(L, 1);
+	luaL_Buffer b;
+	int n = lua_gettop(L);
+	luaL_buffinit(L, &b);
+	for (int i = 2; i <= n; i++) {
+		luaL_tolstring(L, i, NULL);
+		luaL_addvalue(&b);
+		if (i < n) {
+			luaL_addchar(&b, ' ');
+		}
+	}
+	luaL_pushresult(&b);
+	const char *s = lua_tostring(L, -1);
+	sim_trace_log(c->w.trace, sim_world_now(&c->w), "script", s);
+	if (c->o->verbosity > 0) {
+		char t[64];
+		printf("[%s] %s\n",
+		       sim_time_format(sim_world_now(&c->w), t, sizeof(t)), s);
+	}
+	return 0;
+}
+
+/* Records a failure raised inside a callback; w:run re-raises it. */
+static void callback_failed(ctx *c, lua_State *L)
+{
+	if (!c->cb_failed) {
+		c->cb_failed = 1;
+		const char *m = lua_tostring(L, -1);
+		snprintf(c->cb_msg, sizeof(c->cb_msg), "%s",
+			 m ? m : "error object is not a string");
+	}
+	lua_pop(L, 1);
+	sim_sched_stop(c->w.sched);
+}
+
+static void fire_timer(sim_sched *s, void *arg, sim_event_id id)
+{
+	timer_rec *t = arg;
+	ctx *c = t->c;
+	lua_State *L = c->L;
+	(void)s;
+	(void)id;
+	int ref = t->fn_ref;
+	t->fn_ref = LUA_NOREF;
+	t->ev = 0;
+	if (ref == LUA_NOREF || c->cb_failed) {
+		return;
+	}
+	lua_rawgeti(L, LUA_REGISTRYINDEX, ref);
+	luaL_unref(L, LUA_REGISTRYINDEX, ref);
+	if (lua_pcall(L, 0, 0, 0) != LUA_OK) {
+		callback_failed(c, L);
+	}
+}
+
+static int schedule(lua_State *L, ctx *c, sim_time at)
+{
+	luaL_checktype(L, 3, LUA_TFUNCTION);
+	if (c->ntimers >= MAX_TIMERS) {
+		return luaL_error(L, "too many timers (limit %d)", MAX_TIMERS);
+	}
+	if (c->ntimers == c->timers_cap) {
+		size_t cap = c->timers_cap ? c->timers_cap * 2 : 64;
+		timer_rec **v = realloc(c->timers, cap * sizeof(*v));
+		if (v == NULL) {
+			return luaL_error(L, "out of memory");
+		}
+		c->timers = v;
+		c->timers_cap = cap;
+	}
+	timer_rec *t = calloc(1, sizeof(*t));
+	if (t == NULL) {
+		return luaL_error(L, "out of memory");
+	}
+	c->timers[c->ntimers++] = t;
+	t->c = c;
+	lua_pushvalue(L, 3);
+	t->fn_ref = luaL_ref(L, LUA_REGISTRYINDEX);
+	t->ev = sim_sched_at(c->w.sched, at, c->script_node, c->script_kind,
+			     fire_timer, t);
+	if (t->ev == 0) {
+		return luaL_error(L, "cannot schedule: %s",
+				  sim_strerror(sim_sched_error(c->w.sched)));
+	}
+	timer_rec **pt = lua_newuserdatauv(L, sizeof(*pt), 0);
+	*pt = t;
+	luaL_setmetatable(L, TIMER_MT);
+	return 1;
+}
+
+static int w_after(lua_State *L)
+{
+	ctx *c = check_world(L, 1);
+	sim_time d = check_duration(L, 2, "w:after", 0);
+	sim_time now = sim_world_now(&c->w);
+	return schedule(L, c, d > SIM_TIME_MAX - now ? SIM_TIME_MAX : now + d);
+}
+
+static int w_at(lua_State *L)
+{
+	ctx *c = check_world(L, 1);
+	sim_time t = check_duration(L, 2, "w:at", 0);
+	if (t < sim_world_now(&c->w)) {
+		char a[64], b[64];
+		return luaL_error(L, "w:at: time %s is in the past (now %s)",
+				  sim_time_format(t, a, sizeof(a)),
+				  sim_time_format(sim_world_now(&c->w), b,
+						  sizeof(b)));
+	}
+	return schedule(L, c, t);
+}
+
+static int timer_cancel(lua_State *L)
+{
+	timer_rec *t = *(timer_rec **)luaL_checkudata(L, 1, TIMER_MT);
+	int cancelled = 0;
+	if (t->fn_ref != LUA_NOREF) {
+		cancelled = sim_sched_cancel(t->c->w.sched, t->ev);
+		luaL_unref(L, LUA_REGISTRYINDEX, t->fn_ref);
+		t->fn_ref = LUA_NOREF;
+	}
+	lua_pushboolean(L, cancelled);
+	return 1;
+}
+
+static int w_stop(lua_State *L)
+{
+	ctx *c = check_world(L, 1);
+	sim_sched_stop(c->w.sched);
+	return 0;
+}
+
+static const char *const run_keys[] = {"until_idle", "limit", "until",
+				       "events", "allow_livelock", NULL};
+
+static int w_run(lua_State *L)
+{
+	ctx *c = check_world(L, 1);
+	if (lua_isnoneornil(L, 2)) {
+		lua_newtable(L);
+		lua_replace(L, 2);
+	}
+	luaL_checktype(L, 2, LUA_TTABLE);
+	check_keys(L, 2, "w:run", run_keys);
+	sim_run_limits lim = {.until = SIM_TIME_MAX, .max_events = 0};
+	sim_time limit = opt_duration(L, 2, "limit", "w:run", -1);
+	if (limit >= 0) {
+		sim_time now = sim_world_now(&c->w);
+		lim.until = limit > SIM_TIME_MAX - now ? SIM_TIME_MAX
+						       : now + limit;
+	}
+	if (opt_field(L, 2, "until")) {
+		sim_time u = check_duration(L, -1, "w:run: until", 0);
+		if (u < lim.until) {
+			lim.until = u;
+		}
+	}
+	lua_pop(L, 1);
+	lim.max_events = (uint64_t)opt_int(L, 2, "events", "w:run", 0, 0,
+					   INT64_MAX);
+	int allow_livelock = 0;
+	if (opt_field(L, 2, "allow_livelock")) {
+		allow_livelock = lua_toboolean(L, -1);
+	}
+	lua_pop(L, 1);
+	c->ran = 1;
+
+	enum sim_stop why = sim_sched_run(c->w.sched, &lim);
+	c->last_stop = why;
+	if (c->cb_failed) {
+		lua_pushstring(L, c->cb_msg);
+		return lua_error(L);
+	}
+	if (c->w.fatal) {
+		return luaL_error(L, "simulation error: %s", c->w.fatal_msg);
+	}
+	if (why == SIM_STOP_LIVELOCK) {
+		int node, kind;
+		uint64_t count;
+		char t[64];
+		sim_sched_livelock_culprit(c->w.sched, &node, &kind, &count);
+		snprintf(c->stop_reason, sizeof(c->stop_reason),
+			 "livelock at %s: node '%s' event '%s' ran %llu times "
+			 "without virtual time advancing",
+			 sim_time_format(sim_world_now(&c->w), t, sizeof(t)),
+			 sim_sched_node_name(c->w.sched, node),
+			 sim_sched_kind_name(c->w.sched, kind),
+			 (unsigned long long)count);
+		if (!allow_livelock) {
+			char loc[256];
+			where(L, 1, loc, sizeof(loc));
+			c->checks++;
+			c->checks_failed++;
+			if (c->checks_failed == 1) {
+				snprintf(c->r->message, sizeof(c->r->message),
+					 "%s: %s", loc, c->stop_reason);
+			}
+			if (c->o->verbosity > 0) {
+				fprintf(stderr, "FAIL %s: %s\n", loc,
+					c->stop_reason);
+			}
+			sim_trace_check(c->w.trace, sim_world_now(&c->w), 0,
+					"no livelock", loc, c->stop_reason);
+		}
+	}
+	lua_pushstring(L, sim_stop_name(why));
+	return 1;
+}
+
+static int w_stop_reason(lua_State *L)
+{
+	ctx *c = check_world(L, 1);
+	lua_pushstring(L, c->stop_reason);
+	return 1;
+}
+
+static int w_events(lua_State *L)
+{
+	ctx *c = check_world(L, 1);
+	lua_pushinteger(L, (lua_Integer)sim_sched_events(c->w.sched));
+	return 1;
+}
+
+/* --- links --------------------------------------------------------------- */
+
+static link_ud *check_link(lua_State *L, int idx)
+{
+	return *(link_ud **)luaL_checkudata(L, idx, LINK_MT);
+}
+
+static const char *const dir_keys[] = {
+	"latency", "jitter", "loss", "burst", "dup", "reorder",
+	"reorder_delay", "corrupt", "corrupt_bits", "bandwidth", "queue",
+	"mtu", NULL};
+
+static const char *const link_keys[] = {
+	"name", "latency", "jitter", "loss", "burst", "dup", "reorder",
+	"reorder_delay", "corrupt", "corrupt_bits", "bandwidth", "queue",
+	"mtu", "a_to_b", "b_to_a", NULL};
+
+static const char *const burst_keys[] = {"p_gb", "p_bg", "loss_good",
+					 "loss_bad", NULL};
+
+/* Reads link parameters from the table at |idx| over |p|. */
+static void read_link_params(lua_State *L, int idx, const char *what,
+			     sim_link_params *p)
+{
+	idx = lua_absindex(L, idx);
+	p->latency_ns = opt_duration(L, idx, "latency", what, p->latency_ns);
+	p->jitter_ns = opt_duration(L, idx, "jitter", what, p->jitter_ns);
+	p->loss = opt_prob(L, idx, "loss", what, p->loss);
+	if (opt_field(L, idx, "burst")) {
+		luaL_checktype(L, -1, LUA_TTABLE);
+		char bw[96];
+		snprintf(bw, sizeof(bw), "%s: burst", what);
+		check_keys(L, -1, bw, burst_keys);
+		p->ge_enabled = 1;
+		p->ge_p_gb = opt_prob(L, -1, "p_gb", bw, 0.01);
+		p->ge_p_bg = opt_prob(L, -1, "p_bg", bw, 0.3);
+		p->ge_loss_good = opt_prob(L, -1, "loss_good", bw, 0.0);
+		p->ge_loss_bad = opt_prob(L, -1, "loss_bad", bw, 1.0);
+	}
+	lua_pop(L, 1);
+	p->dup = opt_prob(L, idx, "dup", what, p->dup);
+	p->reorder = opt_prob(L, idx, "reorder", what, p->reorder);
+	p->reorder_delay_ns = opt_duration(L, idx, "reorder_delay", what,
+					   p->reorder_delay_ns);
+	p->corrupt = opt_prob(L, idx, "corrupt", what, p->corrupt);
+	p->corrupt_bits = (int)opt_int(L, idx, "corrupt_bits", what,
+				       p->corrupt_bits, 1, 64);
+	p->bandwidth_bps = opt_bandwidth(L, idx, "bandwidth", what,
+					 p->bandwidth_bps);
+	p->queue_bytes = (uint64_t)opt_int(L, idx, "queue", what,
+					   (int64_t)p->queue_bytes, 0,
+					   INT64_MAX);
+	p->mtu = (uint32_t)opt_int(L, idx, "mtu", what, p->mtu, 0, 65535);
+}
+
+static int l_link(lua_State *L)
+{
+	ctx *c = check_world(L, 1);
+	if (lua_isnoneornil(L, 2)) {
+		lua_newtable(L);
+		lua_replace(L, 2);
+	}
+	luaL_checktype(L, 2, LUA_TTABLE);
+	check_keys(L, 2, "w:link", link_keys);
+	if (c->nlinks == MAX_LINKS) {
+		return luaL_error(L, "w:link: too many links (limit %d)",
+				  MAX_LINKS);
+	}
+	char name[64];
+	snprintf(name, sizeof(name), "link%d", c->nlinks);
+	if (opt_field(L, 2, "name")) {
+		snprintf(name, sizeof(name), "%s", luaL_checkstring(L, -1));
+	}
+	lua_pop(L, 1);
+
+	sim_link_params base;
+	sim_link_params_default(&base);
+	base.corrupt_bits = 1;
+	read_link_params(L, 2, "w:link", &base);
+	sim_link_params dirs[2] = {base, base};
+	static const char *const dir_names[2] = {"a_to_b", "b_to_a"};
+	for (int d = 0; d < 2; d++) {
+		if (opt_field(L, 2, dir_names[d])) {
+			char what[64];
+			snprintf(what, sizeof(what), "w:link: %s", dir_names[d]);
+			luaL_checktype(L, -1, LUA_TTABLE);
+			check_keys(L, -1, what, dir_keys);
+			read_link_params(L, -1, what, &dirs[d]);
+		}
+		lua_pop(L, 1);
+		const char *bad = sim_link_params_check(&dirs[d]);
+		if (bad != NULL) {
+			return luaL_error(L, "w:link: %s", bad);
+		}
+	}
+	sim_link *link = sim_link_new(&c->w, name, &dirs[0]);
+	if (link == NULL) {
+		return luaL_error(L, "w:link: out of memory");
+	}
+	sim_link_set_params(link, 1, &dirs[1]);
+	link_ud *lu = calloc(1, sizeof(*lu));
+	if (lu == NULL) {
+		sim_link_del(link);
+		return luaL_error(L, "w:link: out of memory");
+	}
+	lu->c = c;
+	lu->link = link;
+	lu->index = c->nlinks;
+	lu->filter_ref = LUA_NOREF;
+	c->links[c->nlinks++] = lu;
+	link_ud **p = lua_newuserdatauv(L, sizeof(*p), 0);
+	*p = lu;
+	luaL_setmetatable(L, LINK_MT);
+	return 1;
+}
+
+static int parse_dir(lua_State *L, int idx)
+{
+	const char *d = luaL_optstring(L, idx, "both");
+	if (strcmp(d, "both") == 0) {
+		return -1;
+	}
+	if (strcmp(d, "a->b") == 0 || strcmp(d, "a_to_b") == 0) {
+		return 0;
+	}
+	if (strcmp(d, "b->a") == 0 || strcmp(d, "b_to_a") == 0) {
+		return 1;
+	}
+	return luaL_error(L, "direction must be 'a->b', 'b->a' or 'both', "
+			     "got '%s'",
+			  d);
+}
+
+static const char *const partition_keys[] = {"from", "to", "dir", NULL};
+
+static int link_partition(lua_State *L)
+{
+	link_ud *lu = check_link(L, 1);
+	luaL_checktype(L, 2, LUA_TTABLE);
+	check_keys(L, 2, "l:partition", partition_keys);
+	sim_time from = opt_duration(L, 2, "from", "l:partition", 0);
+	sim_time to = opt_duration(L, 2, "to", "l:partition", SIM_TIME_MAX);
+	if (to < from) {
+		return luaL_error(L, "l:partition: 'to' is before 'from'");
+	}
+	lua_getfield(L, 2, "dir");
+	int dir = parse_dir(L, -1);
+	lua_pop(L, 1);
+	if (sim_link_partition(lu->link, dir, from, to) != 0) {
+		return luaL_error(L, "l:partition: too many partitions");
+	}
+	return 0;
+}
+
+static int link_drop_nth(lua_State *L)
+{
+	link_ud *lu = check_link(L, 1);
+	lua_Integer n = luaL_checkinteger(L, 2);
+	if (n < 1) {
+		return luaL_error(L, "l:drop_nth: n must be >= 1");
+	}
+	int dir = parse_dir(L, 3);
+	if (sim_link_drop_nth(lu->link, dir, (uint64_t)n) != 0) {
+		return luaL_error(L, "l:drop_nth: too many drop rules");
+	}
+	return 0;
+}
+
+static enum sim_link_verdict link_filter_cb(void *ud, const sim_packet *pkt,
+					    int dir, sim_time *delay_ns,
+					    char *reason)
+{
+	link_ud *lu = ud;
+	ctx *c = lu->c;
+	lua_State *L = c->L;
+	if (c->cb_failed || lu->filter_ref == LUA_NOREF) {
+		return SIM_LINK_PASS;
+	}
+	lua_rawgeti(L, LUA_REGISTRYINDEX, lu->filter_ref);
+	lua_createtable(L, 0, 8);
+	lua_pushinteger(L, pkt->id);
+	lua_setfield(L, -2, "id");
+	lua_pushinteger(L, (lua_Integer)pkt->len);
+	lua_setfield(L, -2, "len");
+	lua_pushstring(L, dir == 0 ? "a->b" : "b->a");
+	lua_setfield(L, -2, "dir");
+	lua_pushstring(L, pkt->proto);
+	lua_setfield(L, -2, "proto");
+	lua_pushstring(L, pkt->ptype);
+	lua_setfield(L, -2, "type");
+	lua_pushstring(L, pkt->info);
+	lua_setfield(L, -2, "info");
+	lua_pushinteger(L, sim_world_now(&c->w));
+	lua_setfield(L, -2, "time");
+	lua_pushlstring(L, (const char *)pkt->data, pkt->len);
+	lua_setfield(L, -2, "bytes");
+	if (lua_pcall(L, 1, 2, 0) != LUA_OK) {
+		callback_failed(c, L);
+		return SIM_LINK_PASS;
+	}
+	enum sim_link_verdict v = SIM_LINK_PASS;
+	const char *verdict = lua_tostring(L, -2);
+	if (verdict == NULL || strcmp(verdict, "pass") == 0) {
+		v = SIM_LINK_PASS;
+	} else if (strcmp(verdict, "drop") == 0) {
+		v = SIM_LINK_DROP;
+		snprintf(reason, 64, "script");
+	} else if (strcmp(verdict, "delay") == 0) {
+		sim_time t;
+		const char *d = lua_tostring(L, -1);
+		if (lua_isinteger(L, -1) && lua_tointeger(L, -1) >= 0) {
+			t = lua_tointeger(L, -1);
+		} else if (d == NULL || sim_time_parse(d, 0, &t) != 0) {
+			lua_pop(L, 2);
+			lua_pushfstring(L,
+					"link filter: 'delay' needs a duration "
+					"as its second result");
+			callback_failed(c, L);
+			return SIM_LINK_PASS;
+		}
+		*delay_ns = t;
+		v = SIM_LINK_DELAY;
+		snprintf(reason, 64, "script");
+	} else {
+		lua_pushfstring(L,
+				"link filter: unknown verdict '%s' (use "
+				"'pass', 'drop' or 'delay')",
+				verdict);
+		lua_remove(L, -2);
+		lua_remove(L, -2);
+		callback_failed(c, L);
+		return SIM_LINK_PASS;
+	}
+	lua_pop(L, 2);
+	return v;
+}
+
+static int link_filter(lua_State *L)
+{
+	link_ud *lu = check_link(L, 1);
+	if (lu->filter_ref != LUA_NOREF) {
+		luaL_unref(L, LUA_REGISTRYINDEX, lu->filter_ref);
+		lu->filter_ref = LUA_NOREF;
+	}
+	if (lua_isnoneornil(L, 2)) {
+		sim_link_set_filter(lu->link, NULL, NULL);
+		return 0;
+	}
+	luaL_checktype(L, 2, LUA_TFUNCTION);
+	lua_pushvalue(L, 2);
+	lu->filter_ref = luaL_ref(L, LUA_REGISTRYINDEX);
+	sim_link_set_filter(lu->link, link_filter_cb, lu);
+	return 0;
+}
+
+static int link_stats(lua_State *L)
+{
+	link_ud *lu = check_link(L, 1);
+	int dir = parse_dir(L, 2);
+	if (dir < 0) {
+		return luaL_error(L, "l:stats: give a direction, 'a->b' or "
+				     "'b->a'");
+	}
+	sim_link_stats st;
+	sim_link_get_stats(lu->link, dir, &st);
+	lua_createtable(L, 0, 7);
+#define F(name)                                                              \
+	lua_pushinteger(L, (lua_Integer)st.name);                            \
+	lua_setfield(L, -2, #name)
+	F(submitted);
+	F(delivered);
+	F(lost);
+	F(duplicated);
+	F(corrupted);
+	F(reordered);
+	F(bytes_delivered);
+#undef F
+	return 1;
+}
+
+/* --- endpoints ----------------------------------------------------------- */
+
+static ep_ud *check_ep(lua_State *L, int idx)
+{
+	return *(ep_ud **)luaL_checkudata(L, idx, EP_MT);
+}
+
+static int ep_handler(void *ud, sim_ep *ep, const sim_ep_event *ev)
+{
+	ep_ud *eu = ud;
+	ctx *c = eu->c;
+	lua_State *L = c->L;
+	(void)ep;
+	if (c->o->verbosity > 1) {
+		char t[64];
+		fprintf(stderr, "[%s] %s: %s\n",
+			sim_time_format(sim_world_now(&c->w), t, sizeof(t)),
+			sim_ep_name(eu->ep), ev->name);
+	}
+	if (c->cb_failed) {
+		return SIM_EP_ANSWER_NONE;
+	}
+	lua_rawgeti(L, LUA_REGISTRYINDEX, eu->handlers_ref);
+	if (lua_getfield(L, -1, ev->name) != LUA_TFUNCTION) {
+		lua_pop(L, 2);
+		return SIM_EP_ANSWER_NONE;
+	}
+	lua_remove(L, -2);
+	lua_rawgeti(L, LUA_REGISTRYINDEX, eu->handlers_ref);
+	lua_getfield(L, -1, "\1self");
+	lua_remove(L, -2);
+	lua_createtable(L, 0, ev->nfields + 1);
+	lua_pushstring(L, ev->name);
+	lua_setfield(L, -2, "event");
+	for (int i = 0; i < ev->nfields; i++) {
+		if (ev->f[i].s != NULL) {
+			lua_pushstring(L, ev->f[i].s);
+		} else {
+			lua_pushinteger(L, ev->f[i].i);
+		}
+		lua_setfield(L, -2, ev->f[i].key);
+	}
+	if (lua_pcall(L, 2, 1, 0) != LUA_OK) {
+		callback_failed(c, L);
+		return SIM_EP_ANSWER_NONE;
+	}
+	int answer = SIM_EP_ANSWER_NONE;
+	if (lua_isboolean(L, -1)) {
+		answer = lua_toboolean(L, -1) ? SIM_EP_ANSWER_ACCEPT
+					      : SIM_EP_ANSWER_REJECT;
+	} else if (lua_type(L, -1) == LUA_TSTRING &&
+		   strcmp(lua_tostring(L, -1), "pending") == 0) {
+		answer = SIM_EP_ANSWER_PENDING;
+	}
+	lua_pop(L, 1);
+	return answer;
+}
+
+typedef struct ep_spec {
+	const char *ctor; /* Lua name, for messages */
+	const sim_ep_class *cls;
+	void *(*make)(const sim_ep_env *, void *, char *, size_t);
+	int default_side;
+	const char *default_name;
+} ep_spec;
+
+/* Creates an endpoint from the options table at index 2. |cfg| has been
+ * filled from the class-specific options already. */
+static int new_endpoint(lua_State *L, ctx *c, const ep_spec *spec, void *cfg)
+{
+	if (c->neps == MAX_EPS) {
+		return luaL_error(L, "%s: too many endpoints (limit %d)",
+				  spec->ctor, MAX_EPS);
+	}
+	char name[64];
+	snprintf(name, sizeof(name), "%s", spec->default_name);
+	if (opt_field(L, 2, "name")) {
+		snprintf(name, sizeof(name), "%s", luaL_checkstring(L, -1));
+	}
+	lua_pop(L, 1);
+	for (int i = 0; i < c->neps; i++) {
+		if (strcmp(sim_ep_name(c->eps[i]->ep), name) == 0) {
+			return luaL_error(L, "%s: an endpoint named '%s' exists "
+					     "already (give name=)",
+					  spec->ctor, name);
+		}
+	}
+	link_ud *lu = NULL;
+	if (opt_field(L, 2, "link")) {
+		lu = check_link(L, -1);
+	} else if (c->nlinks > 0) {
+		lu = c->links[c->nlinks - 1];
+	}
+	lua_pop(L, 1);
+	int side = spec->default_side;
+	if (opt_field(L, 2, "side")) {
+		const char *s = luaL_checkstring(L, -1);
+		if (strcmp(s, "a") == 0) {
+			side = 0;
+		} else if (strcmp(s, "b") == 0) {
+			side = 1;
+		} else {
+			return luaL_error(L, "%s: side must be 'a' or 'b'",
+					  spec->ctor);
+		}
+	}
+	lua_pop(L, 1);
+	if (lu == NULL) {
+		return luaL_error(L, "%s: no link: create one with w:link{} "
+				     "first",
+				  spec->ctor);
+	}
+	if (lu->attached[side]) {
+		return luaL_error(L, "%s: side %s of link '%s' is taken",
+				  spec->ctor, side ? "b" : "a",
+				  sim_link_name(lu->link));
+	}
+	uint32_t qcap = (uint32_t)opt_int(L, 2, "queue_cap", spec->ctor, 0, 0,
+					  10000000);
+	uint32_t dmax = (uint32_t)opt_int(L, 2, "drain_max", spec->ctor, 0, 0,
+					  1000000);
+	char err[256] = "";
+	sim_ep *ep = sim_ep_new(&c->w, name, spec->cls, spec->make, cfg, qcap,
+				dmax, err, sizeof(err));
+	if (ep == NULL) {
+		return luaL_error(L, "%s: %s", spec->ctor, err);
+	}
+	ep_ud *eu = calloc(1, sizeof(*eu));
+	if (eu == NULL) {
+		sim_ep_del(ep);
+		return luaL_error(L, "%s: out of memory", spec->ctor);
+	}
+	eu->c = c;
+	eu->ep = ep;
+	eu->index = c->neps;
+	c->eps[c->neps++] = eu;
+	sim_ep_attach(ep, lu->link, side);
+	lu->attached[side] = 1;
+
+	ep_ud **p = lua_newuserdatauv(L, sizeof(*p), 0);
+	*p = eu;
+	luaL_setmetatable(L, EP_MT);
+	lua_newtable(L); /* handlers */
+	lua_pushvalue(L, -2);
+	lua_setfield(L, -2, "\1self");
+	eu->handlers_ref = luaL_ref(L, LUA_REGISTRYINDEX);
+	sim_ep_set_handler(ep, ep_handler, eu);
+	return 1;
+}
+
+static const char *const echo_keys[] = {
+	"name", "link", "side", "queue_cap", "drain_max", "count",
+	"interval", "rto", "max_retries", "size", NULL};
+
+static void read_echo(lua_State *L, const char *what, proto_echo_config *cfg)
+{
+	check_keys(L, 2, what, echo_keys);
+	proto_echo_config_default(cfg);
+	cfg->count = (uint32_t)opt_int(L, 2, "count", what, cfg->count, 0,
+				       1000000);
+	cfg->interval_ns = opt_duration(L, 2, "interval", what,
+					cfg->interval_ns);
+	cfg->rto_ns = opt_duration(L, 2, "rto", what, cfg->rto_ns);
+	cfg->max_retries = (uint32_t)opt_int(L, 2, "max_retries", what,
+					     cfg->max_retries, 0, 30);
+	cfg->size = (uint32_t)opt_int(L, 2, "size", what, cfg->size, 16,
+				      65507);
+	const char *bad = proto_echo_config_check(cfg);
+	if (bad != NULL) {
+		luaL_error(L, "%s: %s", what, bad);
+	}
+}
+
+static int l_echo_client(lua_State *L)
+{
+	ctx *c = check_world(L, 1);
+	if (lua_isnoneornil(L, 2)) {
+		lua_newtable(L);
+		lua_replace(L, 2);
+	}
+	luaL_checktype(L, 2, LUA_TTABLE);
+	proto_echo_config cfg;
+	read_echo(L, "w:echo_client", &cfg);
+	static const ep_spec spec = {"w:echo_client",
+				     &proto_echo_client_class,
+				     proto_echo_make_client, 0, "client"};
+	return new_endpoint(L, c, &spec, &cfg);
+}
+
+static int l_echo_server(lua_State *L)
+{
+	ctx *c = check_world(L, 1);
+	if (lua_isnoneornil(L, 2)) {
+		lua_newtable(L);
+		lua_replace(L, 2);
+	}
+	luaL_checktype(L, 2, LUA_TTABLE);
+	proto_echo_config cfg;
+	read_echo(L, "w:echo_server", &cfg);
+	static const ep_spec spec = {"w:echo_server",
+				     &proto_echo_server_class,
+				     proto_echo_make_server, 1, "server"};
+	return new_endpoint(L, c, &spec, &cfg);
+}
+
+static int ep_on(lua_State *L)
+{
+	ep_ud *eu = check_ep(L, 1);
+	const char *name = luaL_checkstring(L, 2);
+	if (!lua_isnil(L, 3)) {
+		luaL_checktype(L, 3, LUA_TFUNCTION);
+	}
+	if (name[0] == '\1') {
+		return luaL_argerror(L, 2, "bad event name");
+	}
+	lua_rawgeti(L, LUA_REGISTRYINDEX, eu->handlers_ref);
+	lua_pushvalue(L, 3);
+	lua_setfield(L, -2, name);
+	return 0;
+}
+
+/* Generic API call: ep:call("name"), and the named shorthands below. */
+static int call_api(lua_State *L, ep_ud *eu, const char *type)
+{
+	sim_op_args args = {{0}};
+	int top = lua_gettop(L);
+	for (int i = 0; i < 4 && 2 + i <= top; i++) {
+		args.i[i] = luaL_checkinteger(L, 2 + i);
+	}
+	int64_t id = sim_ep_call(eu->ep, type, &args);
+	if (id == SIM_EINVAL) {
+		return luaL_error(L, "%s has no operation '%s'",
+				  sim_ep_kind(eu->ep), type);
+	}
+	if (id < 0) {
+		return luaL_error(L, "%s: %s: %s", sim_ep_name(eu->ep), type,
+				  sim_strerror((int)id));
+	}
+	lua_pushinteger(L, id);
+	return 1;
+}
+
+static int ep_call(lua_State *L)
+{
+	ep_ud *eu = check_ep(L, 1);
+	const char *type = luaL_checkstring(L, 2);
+	lua_remove(L, 2);
+	return call_api(L, eu, type);
+}
+
+static int ep_start(lua_State *L)
+{
+	return call_api(L, check_ep(L, 1), "start");
+}
+
+static int ep_close(lua_State *L)
+{
+	return call_api(L, check_ep(L, 1), "close");
+}
+
+static int ep_state(lua_State *L)
+{
+	lua_pushstring(L, sim_ep_state(check_ep(L, 1)->ep));
+	return 1;
+}
+
+static int ep_name(lua_State *L)
+{
+	lua_pushstring(L, sim_ep_name(check_ep(L, 1)->ep));
+	return 1;
+}
+
+static int ep_queue(lua_State *L)
+{
+	ep_ud *eu = check_ep(L, 1);
+	const sim_opq *q = sim_ep_queue(eu->ep);
+	lua_createtable(L, 0, 3);
+	lua_pushinteger(L, q->len);
+	lua_setfield(L, -2, "depth");
+	lua_pushinteger(L, (lua_Integer)q->max_depth);
+	lua_setfield(L, -2, "max_depth");
+	lua_pushinteger(L, (lua_Integer)q->processed);
+	lua_setfield(L, -2, "processed");
+	return 1;
+}
+
+static int ep_stats(lua_State *L)
+{
+	ep_ud *eu = check_ep(L, 1);
+	const char *kind = sim_ep_kind(eu->ep);
+	if (strcmp(kind, "echo_client") != 0) {
+		return luaL_error(L, "%s has no stats", kind);
+	}
+	proto_echo_stats st;
+	proto_echo_get_stats(sim_ep_impl(eu->ep), &st);
+	lua_createtable(L, 0, 8);
+#define F(name)                                                              \
+	lua_pushinteger(L, (lua_Integer)st.name);                            \
+	lua_setfield(L, -2, #name)
+	F(sent);
+	F(echoed);
+	F(retransmits);
+	F(corrupt);
+	F(duplicates);
+	F(rtt_min_ns);
+	F(rtt_max_ns);
+#undef F
+	lua_pushinteger(L, st.echoed ? st.rtt_sum_ns / st.echoed : 0);
+	lua_setfield(L, -2, "rtt_avg_ns");
+	return 1;
+}
+
+/* --- module and sandbox -------------------------------------------------- */
+
+static int l_print(lua_State *L)
+{
+	ctx *c = get_ctx(L);
+	luaL_Buffer b;
+	int n = lua_gettop(L);
+	luaL_buffinit(L, &b);
+	for (int i = 1; i <= n; i++) {
+		luaL_tolstring(L, i, NULL);
+		luaL_addvalue(&b);
+		if (i < n) {
+			luaL_addchar(&b, '\t');
+		}
+	}
+	luaL_pushresult(&b);
+	const char *s = lua_tostring(L, -1);
+	if (c->have_world) {
+		sim_trace_log(c->w.trace, sim_world_now(&c->w), "script", s);
+	}
+	if (c->o->verbosity > 0) {
+		printf("%s\n", s);
+	}
+	return 0;
+}
+
+static int l_random(lua_State *L)
+{
+	ctx *c = get_ctx(L);
+	lua_Integer lo, hi;
+	switch (lua_gettop(L)) {
+	case 0:
+		lua_pushnumber(L, sim_rng_double(&c->script_rng));
+		return 1;
+	case 1:
+		lo = 1;
+		hi = luaL_checkinteger(L, 1);
+		break;
+	case 2:
+		lo = luaL_checkinteger(L, 1);
+		hi = luaL_checkinteger(L, 2);
+		break;
+	default:
+		return luaL_error(L, "wrong number of arguments");
+	}
+	luaL_argcheck(L, lo <= hi, 2, "interval is empty");
+	uint64_t span = (uint64_t)hi - (uint64_t)lo;
+	uint64_t r = span == UINT64_MAX ? sim_rng_next(&c->script_rng)
+					: sim_rng_below(&c->script_rng,
+							span + 1);
+	lua_pushinteger(L, (lua_Integer)((uint64_t)lo + r));
+	return 1;
+}
+
+static int l_randomseed(lua_State *L)
+{
+	ctx *c = get_ctx(L);
+	lua_Integer s = luaL_optinteger(L, 1, 0);
+	sim_rng_init(&c->script_rng, (uint64_t)s ^ c->w.seed, "script");
+	return 0;
+}
+
+static int l_os_time(lua_State *L)
+{
+	ctx *c = get_ctx(L);
+	lua_pushinteger(L, c->have_world ? sim_world_now(&c->w) / SIM_S : 0);
+	return 1;
+}
+
+static int l_os_clock(lua_State *L)
+{
+	ctx *c = get_ctx(L);
+	lua_pushnumber(L, c->have_world
+				  ? (double)sim_world_now(&c->w) / 1e9
+				  : 0.0);
+	return 1;
+}
+
+static const luaL_Reg world_methods[] = {
+	{"link", l_link},
+	{"echo_client", l_echo_client},
+	{"echo_server", l_echo_server},
+	{"after", w_after},
+	{"at", w_at},
+	{"run", w_run},
+	{"stop", w_stop},
+	{"expect", w_expect},
+	{"log", w_log},
+	{"now", w_now},
+	{"ns", w_ns},
+	{"us", w_us},
+	{"ms", w_ms},
+	{"s", w_s},
+	{"time", w_time},
+	{"fmt", w_fmt},
+	{"events", w_events},
+	{"stop_reason", w_stop_reason},
+	{NULL, NULL},
+};
+
+static const luaL_Reg link_methods[] = {
+	{"partition", link_partition},
+	{"drop_nth", link_drop_nth},
+	{"filter", link_filter},
+	{"stats", link_stats},
+	{NULL, NULL},
+};
+
+static const luaL_Reg ep_methods[] = {
+	{"on", ep_on},
+	{"call", ep_call},
+	{"start", ep_start},
+	{"close", ep_close},
+	{"state", ep_state},
+	{"name", ep_name},
+	{"queue", ep_queue},
+	{"stats", ep_stats},
+	{NULL, NULL},
+};
+
+static const luaL_Reg timer_methods[] = {
+	{"cancel", timer_cancel},
+	{NULL, NULL},
+};
+
+static void new_class(lua_State *L, const char *mt, const luaL_Reg *methods)
+{
+	luaL_newmetatable(L, mt);
+	luaL_newlib(L, methods);
+	lua_setfield(L, -2, "__index");
+	lua_pushstring(L, "tlsim object");
+	lua_setfield(L, -2, "__metatable");
+	lua_pop(L, 1);
+}
+
+static int luaopen_tlsim(lua_State *L)
+{
+	static const luaL_Reg funcs[] = {
+		{"world", l_world},
+		{NULL, NULL},
+	};
+	new_class(L, WORLD_MT, world_methods);
+	new_class(L, LINK_MT, link_methods);
+	new_class(L, EP_MT, ep_methods);
+	new_class(L, TIMER_MT, timer_methods);
+	luaL_newlib(L, funcs);
+	lua_pushstring(L, TLSIM_VERSION);
+	lua_setfield(L, -2, "version");
+	return 1;
+}
+
+/* Opens the safe standard libraries and removes everything that reaches
+ * files, the process or the wall clock. */
+static void sandbox(lua_State *L)
+{
+	static const luaL_Reg libs[] = {
+		{LUA_GNAME, luaopen_base},
+		{LUA_TABLIBNAME, luaopen_table},
+		{LUA_STRLIBNAME, luaopen_string},
+		{LUA_MATHLIBNAME, luaopen_math},
+		{LUA_UTF8LIBNAME, luaopen_utf8},
+		{LUA_COLIBNAME, luaopen_coroutine},
+		{NULL, NULL},
+	};
+	for (const luaL_Reg *l = libs; l->func != NULL; l++) {
+		luaL_requiref(L, l->name, l->func, 1);
+		lua_pop(L, 1);
+	}
+	static const char *const banned[] = {"dofile", "loadfile", "load",
+					     "require", "collectgarbage",
+					     NULL};
+	for (const char *const *b = banned; *b != NULL; b++) {
+		lua_pushnil(L);
+		lua_setglobal(L, *b);
+	}
+	lua_pushcfunction(L, l_print);
+	lua_setglobal(L, "print");
+	lua_getglobal(L, "math");
+	lua_pushcfunction(L, l_random);
+	lua_setfield(L, -2, "random");
+	lua_pushcfunction(L, l_randomseed);
+	lua_setfield(L, -2, "randomseed");
+	lua_pop(L, 1);
+	lua_newtable(L);
+	lua_pushcfunction(L, l_os_time);
+	lua_setfield(L, -2, "time");
+	lua_pushcfunction(L, l_os_clock);
+	lua_setfield(L, -2, "clock");
+	lua_setglobal(L, "os");
+	/* string.dump would let a script build bytecode; not needed. */
+	lua_getglobal(L, "string");
+	lua_pushnil(L);
+	lua_setfield(L, -2, "dump");
+	lua_pop(L, 1);
+	luaL_requiref(L, "tlsim", luaopen_tlsim, 1);
+	lua_pop(L, 1);
+}
+
+static void push_args(lua_State *L, const sim_lua_opts *o)
+{
+	lua_newtable(L);
+	if (o->have_seed) {
+		lua_pushinteger(L, (lua_Integer)o->seed);
+		lua_setfield(L, -2, "seed");
+	}
+	for (int i = 0; i < o->nset; i++) {
+		const char *v = o->set_val[i];
+		if (lua_stringtonumber(L, v) == 0) {
+			lua_pushstring(L, v);
+		}
+		lua_setfield(L, -2, o->set_key[i]);
+	}
+	lua_setglobal(L, "arg");
+}
+
+static int traceback(lua_State *L)
+{
+	const char *msg = lua_tostring(L, 1);
+	if (msg == NULL) {
+		msg = "error object is not a string";
+	}
+	ctx *c = get_ctx(L);
+	if (c->o->verbosity > 1) {
+		luaL_traceback(L, L, msg, 1);
+	} else {
+		lua_pushstring(L, msg);
+	}
+	return 1;
+}
+
+/* Frees everything the world owns, in an order that never touches freed
+ * memory: endpoints (which reference links), links, timers, the world. */
+static void teardown(ctx *c)
+{
+	for (int i = c->neps - 1; i >= 0; i--) {
+		sim_ep_del(c->eps[i]->ep);
+		free(c->eps[i]);
+	}
+	for (int i = c->nlinks - 1; i >= 0; i--) {
+		sim_link_del(c->links[i]->link);
+		free(c->links[i]);
+	}
+	for (size_t i = 0; i < c->ntimers; i++) {
+		free(c->timers[i]);
+	}
+	free(c->timers);
+	if (c->have_world) {
+		sim_world_free(&c->w);
+	}
+}
+
+static void *run_thread(void *arg)
+{
+	ctx *c = arg;
+	const sim_lua_opts *o = c->o;
+	sim_lua_result *r = c->r;
+
+	lua_State *L = lua_newstate(lua_alloc, c);
+	if (L == NULL) {
+		r->status = SIM_STATUS_INTERNAL;
+		snprintf(r->message, sizeof(r->message), "cannot create a Lua "
+							 "state");
+		return NULL;
+	}
+	c->L = L;
+	sandbox(L);
+	push_args(L, o);
+	lua_sethook(L, count_hook, LUA_MASKCOUNT, HOOK_EVERY);
+
+	char chunk[1024];
+	snprintf(chunk, sizeof(chunk), "@%s", o->path);
+	lua_pushcfunction(L, traceback);
+	int rc = luaL_loadbufferx(L, o->source, o->source_len, chunk, "t");
+	if (rc == LUA_OK) {
+		rc = lua_pcall(L, 0, 0, -2);
+	}
+	if (rc == LUA_OK && c->have_world && !c->ran) {
+		/* A scenario that never called w:run runs until idle. */
+		lua_pushcfunction(L, w_run);
+		ctx **pc = lua_newuserdatauv(L, sizeof(*pc), 0);
+		*pc = c;
+		luaL_setmetatable(L, WORLD_MT);
+		rc = lua_pcall(L, 1, 0, -3);
+	}
+	if (rc != LUA_OK) {
+		const char *m = lua_tostring(L, -1);
+		if (c->mem_exceeded && rc == LUA_ERRMEM) {
+			m = "memory limit exceeded (raise it with --max-memory)";
+		}
+		snprintf(r->message, sizeof(r->message), "%s",
+			 m ? m : "unknown error");
+		if (rc == LUA_ERRMEM && c->mem_exceeded) {
+			snprintf(r->message, sizeof(r->message),
+				 "%s: memory limit exceeded (%zu bytes; raise it "
+				 "with --max-memory)",
+				 o->path, c->mem_limit);
+		}
+		r->status = SIM_STATUS_INPUT;
+		snprintf(r->outcome, sizeof(r->outcome), "error");
+	} else if (!c->have_world) {
+		r->status = SIM_STATUS_INPUT;
+		snprintf(r->outcome, sizeof(r->outcome), "error");
+		snprintf(r->message, sizeof(r->message),
+			 "%s: the scenario never created a world "
+			 "(tlsim.world{...})",
+			 o->path);
+	} else if (c->checks_failed > 0) {
+		r->status = SIM_STATUS_FAIL;
+		snprintf(r->outcome, sizeof(r->outcome), "fail");
+	} else {
+		r->status = SIM_STATUS_PASS;
+		snprintf(r->outcome, sizeof(r->outcome), "pass");
+	}
+	r->checks = c->checks;
+	r->checks_failed = c->checks_failed;
+	if (c->have_world) {
+		r->end_ns = sim_world_now(&c->w);
+		r->events = sim_sched_events(c->w.sched);
+		if (c->w.fatal && r->status != SIM_STATUS_INPUT) {
+			r->status = SIM_STATUS_INTERNAL;
+		}
+	}
+	/* Endpoints drop their queued operations (trace rows) before the run
+	 * is committed. */
+	teardown(c);
+	if (c->have_world && o->trace != NULL) {
+		sim_run_result res = {
+			.outcome = r->outcome,
+			.reason = r->status == SIM_STATUS_PASS ? NULL
+							       : r->message,
+			.end_ns = r->end_ns,
+			.events = r->events,
+			.checks = r->checks,
+			.checks_failed = r->checks_failed,
+		};
+		r->trace_err = sim_trace_end(o->trace, &res, r->digest,
+					     &r->run_id);
+	}
+	lua_close(L);
+	sim_entropy_end();
+	return NULL;
+}
+
+int sim_lua_run(const sim_lua_opts *o, sim_lua_result *r)
+{
+	memset(r, 0, sizeof(*r));
+	ctx *c = calloc(1, sizeof(*c));
+	if (c == NULL) {
+		r->status = SIM_STATUS_INTERNAL;
+		snprintf(r->message, sizeof(r->message), "out of memory");
+		return r->status;
+	}
+	c->o = o;
+	c->r = r;
+	c->instr_budget = o->max_instructions ? o->max_instructions
+					      : 200000000ULL;
+	c->mem_limit = o->max_memory ? o->max_memory : (size_t)512 << 20;
+	int rc = sim_entropy_run_thread(run_thread, c, 0, NULL);
+	if (rc != 0) {
+		r->status = SIM_STATUS_INTERNAL;
+		snprintf(r->message, sizeof(r->message),
+			 "cannot start the run thread: %s", sim_strerror(rc));
+	}
+	free(c);
+	return r->status;
+}
