@@ -113,9 +113,9 @@ static void count_hook(lua_State *L, lua_Debug *ar)
 	c->instr_used += HOOK_EVERY;
 	if (c->instr_used > c->instr_budget) {
 		luaL_error(L,
-			   "instruction budget exceeded (%llu instructions; "
+			   "instruction budget exceeded (%I instructions; "
 			   "raise it with --max-instructions)",
-			   (unsigned long long)c->instr_budget);
+			   (lua_Integer)c->instr_budget);
 	}
 }
 
@@ -216,9 +216,9 @@ static int64_t opt_int(lua_State *L, int idx, const char *key,
 		}
 		v = lua_tointeger(L, -1);
 		if (v < lo || v > hi) {
-			luaL_error(L, "%s: %s must be in [%lld, %lld], got %lld",
-				   what, key, (long long)lo, (long long)hi,
-				   (long long)v);
+			luaL_error(L, "%s: %s must be in [%I, %I], got %I",
+				   what, key, (lua_Integer)lo, (lua_Integer)hi,
+				   (lua_Integer)v);
 		}
 	}
 	lua_pop(L, 1);
@@ -1201,7 +1201,8 @@ static int ep_on(lua_State *L)
 /* Generic API call: ep:call("name"), and the named shorthands below. */
 static int call_api(lua_State *L, ep_ud *eu, const char *type)
 {
-	sim_op_args args = {{0}};
+	sim_op_args args;
+	memset(&args, 0, sizeof(args));
 	int top = lua_gettop(L);
 	for (int i = 0; i < 4 && 2 + i <= top; i++) {
 		args.i[i] = luaL_checkinteger(L, 2 + i);
@@ -1367,6 +1368,107 @@ static int l_os_clock(lua_State *L)
 	return 1;
 }
 
+/* Deterministic pairs().
+ *
+ * Lua seeds its string hash from time() and from addresses that ASLR moves,
+ * so the order of next() over string keys differs between processes. A
+ * scenario's behaviour must not, so pairs() visits keys in a fixed order:
+ * numbers ascending, then strings in byte order, then false, true. Keys of
+ * other types (tables, functions, userdata) have no stable order and are an
+ * error. A __pairs metamethod is honoured. */
+static int key_rank(lua_State *L, int idx)
+{
+	switch (lua_type(L, idx)) {
+	case LUA_TNUMBER:
+		return 0;
+	case LUA_TSTRING:
+		return 1;
+	case LUA_TBOOLEAN:
+		return 2;
+	default:
+		return 3;
+	}
+}
+
+static int key_less(lua_State *L)
+{
+	int ra = key_rank(L, 1), rb = key_rank(L, 2);
+	if (ra != rb) {
+		lua_pushboolean(L, ra < rb);
+	} else if (ra == 2) {
+		lua_pushboolean(L, !lua_toboolean(L, 1) && lua_toboolean(L, 2));
+	} else if (ra == 1) {
+		size_t la, lb;
+		const char *a = lua_tolstring(L, 1, &la);
+		const char *b = lua_tolstring(L, 2, &lb);
+		int c = memcmp(a, b, la < lb ? la : lb);
+		lua_pushboolean(L, c < 0 || (c == 0 && la < lb));
+	} else {
+		lua_pushboolean(L, lua_compare(L, 1, 2, LUA_OPLT));
+	}
+	return 1;
+}
+
+static int pairs_iter(lua_State *L)
+{
+	/* upvalues: 1 table, 2 sorted keys, 3 next index */
+	lua_Integer i = lua_tointeger(L, lua_upvalueindex(3));
+	lua_Integer n = (lua_Integer)lua_rawlen(L, lua_upvalueindex(2));
+	for (; i <= n; i++) {
+		lua_rawgeti(L, lua_upvalueindex(2), i);
+		lua_pushvalue(L, -1);
+		if (lua_rawget(L, lua_upvalueindex(1)) != LUA_TNIL) {
+			lua_pushinteger(L, i + 1);
+			lua_replace(L, lua_upvalueindex(3));
+			return 2;
+		}
+		lua_pop(L, 2); /* removed during the traversal */
+	}
+	lua_pushinteger(L, i);
+	lua_replace(L, lua_upvalueindex(3));
+	lua_pushnil(L);
+	return 1;
+}
+
+static int l_pairs(lua_State *L)
+{
+	luaL_checkany(L, 1);
+	if (luaL_getmetafield(L, 1, "__pairs") != LUA_TNIL) {
+		lua_pushvalue(L, 1);
+		lua_call(L, 1, 3);
+		return 3;
+	}
+	luaL_checktype(L, 1, LUA_TTABLE);
+	lua_newtable(L); /* keys */
+	int keys = lua_gettop(L);
+	lua_Integer n = 0;
+	lua_pushnil(L);
+	while (lua_next(L, 1) != 0) {
+		lua_pop(L, 1);
+		if (key_rank(L, -1) == 3) {
+			return luaL_error(L,
+					  "pairs: a key of type %s has no "
+					  "deterministic order; use string or "
+					  "number keys, or a list with ipairs",
+					  luaL_typename(L, -1));
+		}
+		lua_pushvalue(L, -1);
+		lua_rawseti(L, keys, ++n);
+	}
+	/* table.sort(keys, key_less), with the original table.sort. */
+	lua_getfield(L, LUA_REGISTRYINDEX, "tlsim.sort");
+	lua_pushvalue(L, keys);
+	lua_pushcfunction(L, key_less);
+	lua_call(L, 2, 0);
+	lua_pushvalue(L, 1);
+	lua_pushvalue(L, keys);
+	lua_pushinteger(L, 1);
+	lua_pushcclosure(L, pairs_iter, 3);
+	lua_pushvalue(L, 1);
+	lua_pushnil(L);
+	return 3;
+}
+
 static const luaL_Reg world_methods[] = {
 	{"link", l_link},
 	{"echo_client", l_echo_client},
@@ -1417,7 +1519,8 @@ static const luaL_Reg timer_methods[] = {
 static void new_class(lua_State *L, const char *mt, const luaL_Reg *methods)
 {
 	luaL_newmetatable(L, mt);
-	luaL_newlib(L, methods);
+	lua_newtable(L);
+	luaL_setfuncs(L, methods, 0);
 	lua_setfield(L, -2, "__index");
 	lua_pushstring(L, "tlsim object");
 	lua_setfield(L, -2, "__metatable");
@@ -1466,6 +1569,12 @@ static void sandbox(lua_State *L)
 	}
 	lua_pushcfunction(L, l_print);
 	lua_setglobal(L, "print");
+	lua_getglobal(L, "table");
+	lua_getfield(L, -1, "sort");
+	lua_setfield(L, LUA_REGISTRYINDEX, "tlsim.sort");
+	lua_pop(L, 1);
+	lua_pushcfunction(L, l_pairs);
+	lua_setglobal(L, "pairs");
 	lua_getglobal(L, "math");
 	lua_pushcfunction(L, l_random);
 	lua_setfield(L, -2, "random");

@@ -96,7 +96,7 @@ char *sim_time_format(sim_time t, char *buf, unsigned long size)
 				snprintf(buf, size, "%s%llu%s", sign,
 					 (unsigned long long)w, units[i].name);
 			} else {
-				char f[8];
+				char f[24];
 				snprintf(f, sizeof(f), "%03llu",
 					 (unsigned long long)milli);
 				for (int k = 2; k > 0 && f[k] == '0'; k--) {

@@ -1,0 +1,2 @@
+local w = tlsim.world{}
+w:link{ latency = "-1ms" }

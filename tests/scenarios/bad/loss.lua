@@ -1,0 +1,2 @@
+local w = tlsim.world{}
+w:link{ latency = "20ms", loss = 1.5 }

@@ -1,0 +1,1 @@
+print("this scenario forgot to build a world")

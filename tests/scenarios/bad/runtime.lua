@@ -1,0 +1,3 @@
+local w = tlsim.world{}
+local t = nil
+print(t.field)

@@ -1,0 +1,2 @@
+local w = tlsim.world{}
+local f = load("return 1")

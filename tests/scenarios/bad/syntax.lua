@@ -1,0 +1,3 @@
+local w = tlsim.world{}
+w:link{ latency = "20ms" }
+if then

@@ -1,0 +1,2 @@
+local w = tlsim.world{}
+w:link{ latency = "20ms", lossy = 0.1 }
