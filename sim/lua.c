@@ -108,14 +108,23 @@ static ctx *get_ctx(lua_State *L)
 
 static void count_hook(lua_State *L, lua_Debug *ar)
 {
-	(void)ar;
 	ctx *c = get_ctx(L);
 	c->instr_used += HOOK_EVERY;
 	if (c->instr_used > c->instr_budget) {
-		luaL_error(L,
-			   "instruction budget exceeded (%I instructions; "
-			   "raise it with --max-instructions)",
-			   (lua_Integer)c->instr_budget);
+		/* Name the line that was running: a hook has no caller
+		 * position of its own for luaL_error to use. */
+		if (lua_getinfo(L, "Sl", ar) && ar->currentline > 0) {
+			lua_pushfstring(L, "%s:%d: ", ar->short_src,
+					ar->currentline);
+		} else {
+			lua_pushliteral(L, "");
+		}
+		lua_pushfstring(L,
+				"instruction budget exceeded (%I instructions; "
+				"raise it with --max-instructions)",
+				(lua_Integer)c->instr_budget);
+		lua_concat(L, 2);
+		lua_error(L);
 	}
 }
 
@@ -291,7 +300,8 @@ static const char *const world_keys[] = {"seed", "drain_max", "queue_cap",
 static int l_world(lua_State *L)
 {
 	ctx *c = get_ctx(L);
-	if (lua_isnoneornil(L, 1)) {
+	lua_settop(L, 1);
+	if (lua_isnil(L, 1)) {
 		lua_newtable(L);
 		lua_replace(L, 1);
 	}
@@ -612,7 +622,8 @@ static const char *const run_keys[] = {"until_idle", "limit", "until",
 static int w_run(lua_State *L)
 {
 	ctx *c = check_world(L, 1);
-	if (lua_isnoneornil(L, 2)) {
+	lua_settop(L, 2);
+	if (lua_isnil(L, 2)) {
 		lua_newtable(L);
 		lua_replace(L, 2);
 	}
@@ -755,7 +766,8 @@ static void read_link_params(lua_State *L, int idx, const char *what,
 static int l_link(lua_State *L)
 {
 	ctx *c = check_world(L, 1);
-	if (lua_isnoneornil(L, 2)) {
+	lua_settop(L, 2);
+	if (lua_isnil(L, 2)) {
 		lua_newtable(L);
 		lua_replace(L, 2);
 	}
@@ -1153,7 +1165,8 @@ static void read_echo(lua_State *L, const char *what, proto_echo_config *cfg)
 static int l_echo_client(lua_State *L)
 {
 	ctx *c = check_world(L, 1);
-	if (lua_isnoneornil(L, 2)) {
+	lua_settop(L, 2);
+	if (lua_isnil(L, 2)) {
 		lua_newtable(L);
 		lua_replace(L, 2);
 	}
@@ -1169,7 +1182,8 @@ static int l_echo_client(lua_State *L)
 static int l_echo_server(lua_State *L)
 {
 	ctx *c = check_world(L, 1);
-	if (lua_isnoneornil(L, 2)) {
+	lua_settop(L, 2);
+	if (lua_isnil(L, 2)) {
 		lua_newtable(L);
 		lua_replace(L, 2);
 	}
