@@ -43,8 +43,16 @@ expect_run 2 "$TMP/other.db: not a tlsim trace" -- run "$OK" --trace "$TMP/other
 expect_one_line_error
 cmp -s "$TMP/other.db" "$TMP/other.orig" || fail "another application's database was modified"
 
-expect_run 2 "$TMP/nodir/t.db" -- run "$OK" --trace "$TMP/nodir/t.db"
+expect_run 2 "$TMP/nodir/t.db: cannot create trace: directory .* does not exist" -- run "$OK" --trace "$TMP/nodir/t.db"
 expect_one_line_error
+# Unwritable: /proc refuses new files even to root; a read-only directory
+# does the same for everyone else.
+expect_run 2 "/proc/tlsim-test.db: cannot open trace" -- run "$OK" --trace /proc/tlsim-test.db
+expect_one_line_error
+if [ "$(id -u)" -ne 0 ]; then
+	mkdir "$TMP/ro" && chmod 555 "$TMP/ro"
+	expect_run 2 "$TMP/ro/t.db: cannot create trace: directory .* is not writable" -- run "$OK" --trace "$TMP/ro/t.db"
+fi
 
 # A good trace, then a corrupted copy.
 expect_run 0 "pass" -- run "$OK" --trace "$TMP/good.db"
