@@ -11,7 +11,8 @@
  *   5. latency + uniform jitter in [0, jitter];
  *   6. reorder: with probability p, extra delay reorder_delay_ns;
  *   7. corruption: with probability p, flip corrupt_bits random bits;
- *   8. duplication: with probability p, a copy delivered jitter later.
+ *   8. duplication: with probability p, a copy delivered 1 to jitter ns
+ *      after the original (1 us without jitter).
  * Every submitted packet (and every duplicate) is one packet row whose fate
  * and reason say what happened.
  *

@@ -2,7 +2,7 @@
  *
  * One run seed; every component draws from its own named stream derived
  * from (seed, name), so adding a draw in one stream never shifts another.
- * Names in use: "tiebreak", "link/<id>/<a>-><b>" (loss, jitter...), "entropy"
+ * Names in use: "tiebreak", "link/<name>/<src>-><dst>/<fault>", "entropy"
  * (BoringSSL), "script" (Lua math.random), "node/<name>" (endpoints).
  *
  * Generator: xoshiro256** seeded through splitmix64 from seed ^ FNV-1a(name).

@@ -896,6 +896,10 @@ int sim_trace_end(sim_trace *t, const sim_run_result *res, char *digest,
 	uint8_t *ob = NULL;
 	size_t olen = 0, ocap = 0;
 	ser s = {&ob, &olen, &ocap, 0};
+	int64_t ignored;
+	if (run_id == NULL) {
+		run_id = &ignored;
+	}
 	*run_id = 0;
 	if (!t->in_run) {
 		return SIM_ESTATE;

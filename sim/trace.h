@@ -70,8 +70,8 @@ typedef struct sim_run_result {
 /* sim_trace_end finishes the run: computes the digest (hex into |digest|,
  * 65 bytes, may be NULL) and, with a database, writes the run and its rows
  * in one transaction. Returns 0, or a SIM_E* code with sim_trace_errmsg()
- * explaining; then nothing of the run is in the database. |*run_id| gets
- * the new run's id (0 without a database). */
+ * explaining; then nothing of the run is in the database. |*run_id| (may
+ * be NULL) gets the new run's id (0 without a database). */
 int sim_trace_end(sim_trace *t, const sim_run_result *res, char *digest,
 		  int64_t *run_id);
 
