@@ -191,6 +191,18 @@ static void check_keys(lua_State *L, int idx, const char *what,
 	}
 }
 
+/* Makes argument |idx| an options table: an empty one when absent or nil,
+ * an error when it is anything but a table. */
+static void opt_table(lua_State *L, int idx)
+{
+	lua_settop(L, idx);
+	if (lua_isnil(L, idx)) {
+		lua_newtable(L);
+		lua_replace(L, idx);
+	}
+	luaL_checktype(L, idx, LUA_TTABLE);
+}
+
 static int opt_field(lua_State *L, int idx, const char *key)
 {
 	return lua_getfield(L, idx, key) != LUA_TNIL;
@@ -300,12 +312,7 @@ static const char *const world_keys[] = {"seed", "drain_max", "queue_cap",
 static int l_world(lua_State *L)
 {
 	ctx *c = get_ctx(L);
-	lua_settop(L, 1);
-	if (lua_isnil(L, 1)) {
-		lua_newtable(L);
-		lua_replace(L, 1);
-	}
-	luaL_checktype(L, 1, LUA_TTABLE);
+	opt_table(L, 1);
 	check_keys(L, 1, "tlsim.world", world_keys);
 	if (c->have_world) {
 		return luaL_error(L, "tlsim.world: a scenario creates one "
@@ -622,12 +629,7 @@ static const char *const run_keys[] = {"until_idle", "limit", "until",
 static int w_run(lua_State *L)
 {
 	ctx *c = check_world(L, 1);
-	lua_settop(L, 2);
-	if (lua_isnil(L, 2)) {
-		lua_newtable(L);
-		lua_replace(L, 2);
-	}
-	luaL_checktype(L, 2, LUA_TTABLE);
+	opt_table(L, 2);
 	check_keys(L, 2, "w:run", run_keys);
 	sim_run_limits lim = {.until = SIM_TIME_MAX, .max_events = 0};
 	sim_time limit = opt_duration(L, 2, "limit", "w:run", -1);
@@ -766,12 +768,7 @@ static void read_link_params(lua_State *L, int idx, const char *what,
 static int l_link(lua_State *L)
 {
 	ctx *c = check_world(L, 1);
-	lua_settop(L, 2);
-	if (lua_isnil(L, 2)) {
-		lua_newtable(L);
-		lua_replace(L, 2);
-	}
-	luaL_checktype(L, 2, LUA_TTABLE);
+	opt_table(L, 2);
 	check_keys(L, 2, "w:link", link_keys);
 	if (c->nlinks == MAX_LINKS) {
 		return luaL_error(L, "w:link: too many links (limit %d)",
@@ -1162,38 +1159,29 @@ static void read_echo(lua_State *L, const char *what, proto_echo_config *cfg)
 	}
 }
 
-static int l_echo_client(lua_State *L)
+static int echo_ctor(lua_State *L, const ep_spec *spec)
 {
 	ctx *c = check_world(L, 1);
-	lua_settop(L, 2);
-	if (lua_isnil(L, 2)) {
-		lua_newtable(L);
-		lua_replace(L, 2);
-	}
-	luaL_checktype(L, 2, LUA_TTABLE);
+	opt_table(L, 2);
 	proto_echo_config cfg;
-	read_echo(L, "w:echo_client", &cfg);
+	read_echo(L, spec->ctor, &cfg);
+	return new_endpoint(L, c, spec, &cfg);
+}
+
+static int l_echo_client(lua_State *L)
+{
 	static const ep_spec spec = {"w:echo_client",
 				     &proto_echo_client_class,
 				     proto_echo_make_client, 0, "client"};
-	return new_endpoint(L, c, &spec, &cfg);
+	return echo_ctor(L, &spec);
 }
 
 static int l_echo_server(lua_State *L)
 {
-	ctx *c = check_world(L, 1);
-	lua_settop(L, 2);
-	if (lua_isnil(L, 2)) {
-		lua_newtable(L);
-		lua_replace(L, 2);
-	}
-	luaL_checktype(L, 2, LUA_TTABLE);
-	proto_echo_config cfg;
-	read_echo(L, "w:echo_server", &cfg);
 	static const ep_spec spec = {"w:echo_server",
 				     &proto_echo_server_class,
 				     proto_echo_make_server, 1, "server"};
-	return new_endpoint(L, c, &spec, &cfg);
+	return echo_ctor(L, &spec);
 }
 
 static int ep_on(lua_State *L)
