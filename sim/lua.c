@@ -668,13 +668,18 @@ static int w_run(lua_State *L)
 		uint64_t count;
 		char t[64];
 		sim_sched_livelock_culprit(c->w.sched, &node, &kind, &count);
+		uint64_t ll = c->o->livelock_events ? c->o->livelock_events
+						    : 1000000;
 		snprintf(c->stop_reason, sizeof(c->stop_reason),
-			 "livelock at %s: node '%s' event '%s' ran %llu times "
-			 "without virtual time advancing",
+			 "livelock at %s: %llu events without virtual time "
+			 "advancing; the loop is node '%s' event '%s' (%llu "
+			 "of the last %llu events)",
 			 sim_time_format(sim_world_now(&c->w), t, sizeof(t)),
+			 (unsigned long long)ll,
 			 sim_sched_node_name(c->w.sched, node),
 			 sim_sched_kind_name(c->w.sched, kind),
-			 (unsigned long long)count);
+			 (unsigned long long)count,
+			 (unsigned long long)(ll - ll / 2 + 1));
 		if (!allow_livelock) {
 			char loc[256];
 			where(L, 1, loc, sizeof(loc));
