@@ -668,7 +668,7 @@ int sim_trace_open(const char *path, sim_trace **out, char *err, size_t errlen)
 		return SIM_ENOMEM;
 	}
 	t->keep_rows = 1;
-	t->max_rows = 50000000;
+	t->max_rows = 10000000;
 	if (path != NULL) {
 		t->path = strdup(path);
 		if (t->path == NULL || open_db(t, path) != 0) {

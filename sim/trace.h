@@ -44,8 +44,9 @@ void sim_trace_close(sim_trace *t);
  * only the digest is computed and the run row written (0). */
 void sim_trace_set_rows(sim_trace *t, int keep);
 
-/* sim_trace_set_max_rows caps the rows of one run (default 50,000,000);
- * past it sim_trace_error() is SIM_ELIMIT and rows are no longer kept. */
+/* sim_trace_set_max_rows caps the rows of one run (default 10,000,000,
+ * about 1 GB of buffered rows); past it sim_trace_error() is SIM_ELIMIT
+ * and rows are no longer kept. */
 void sim_trace_set_max_rows(sim_trace *t, uint64_t max);
 
 typedef struct sim_run_info {
