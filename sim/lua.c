@@ -68,6 +68,7 @@ typedef struct ctx {
 	int cb_failed;         /* a callback raised an error */
 	char cb_msg[1024];
 
+	uint32_t default_queue_cap, default_drain_max; /* from tlsim.world */
 	uint64_t instr_budget, instr_used;
 	size_t mem_limit, mem_used;
 	int mem_exceeded;
@@ -332,6 +333,10 @@ static int l_world(lua_State *L)
 	}
 	int trace_events =
 		(int)opt_int(L, 1, "trace_events", "tlsim.world", 1, 0, 1);
+	c->default_queue_cap = (uint32_t)opt_int(L, 1, "queue_cap",
+						 "tlsim.world", 0, 0, 10000000);
+	c->default_drain_max = (uint32_t)opt_int(L, 1, "drain_max",
+						 "tlsim.world", 0, 0, 1000000);
 
 	if (sim_world_init(&c->w, seed, c->o->trace) != 0) {
 		return luaL_error(L, "tlsim.world: out of memory");
@@ -623,7 +628,7 @@ static int w_stop(lua_State *L)
 	return 0;
 }
 
-static const char *const run_keys[] = {"until_idle", "limit", "until",
+static const char *const run_keys[] = {"until_idle", "limit", "deadline",
 				       "events", "allow_livelock", NULL};
 
 static int w_run(lua_State *L)
@@ -638,8 +643,8 @@ static int w_run(lua_State *L)
 		lim.until = limit > SIM_TIME_MAX - now ? SIM_TIME_MAX
 						       : now + limit;
 	}
-	if (opt_field(L, 2, "until")) {
-		sim_time u = check_duration(L, -1, "w:run: until", 0);
+	if (opt_field(L, 2, "deadline")) {
+		sim_time u = check_duration(L, -1, "w:run: deadline", 0);
 		if (u < lim.until) {
 			lim.until = u;
 		}
@@ -1108,10 +1113,10 @@ static int new_endpoint(lua_State *L, ctx *c, const ep_spec *spec, void *cfg)
 				  spec->ctor, side ? "b" : "a",
 				  sim_link_name(lu->link));
 	}
-	uint32_t qcap = (uint32_t)opt_int(L, 2, "queue_cap", spec->ctor, 0, 0,
-					  10000000);
-	uint32_t dmax = (uint32_t)opt_int(L, 2, "drain_max", spec->ctor, 0, 0,
-					  1000000);
+	uint32_t qcap = (uint32_t)opt_int(L, 2, "queue_cap", spec->ctor,
+					  c->default_queue_cap, 0, 10000000);
+	uint32_t dmax = (uint32_t)opt_int(L, 2, "drain_max", spec->ctor,
+					  c->default_drain_max, 0, 1000000);
 	char err[256] = "";
 	sim_ep *ep = sim_ep_new(&c->w, name, spec->cls, spec->make, cfg, qcap,
 				dmax, err, sizeof(err));

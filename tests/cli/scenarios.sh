@@ -5,6 +5,8 @@ for s in "$SRC"/scripts/scenarios/*.lua; do
 	expect_run 0 ": pass, " -- run "$s"
 done
 expect_run 0 "pass" -- run "$SRC/scripts/scenarios/echo_lossy.lua" --seed 99
+expect_run 0 ": pass, 19/19" -- run "$SRC/tests/scenarios/api.lua"
+expect_run 0 ": pass, 3/3" -- run "$SRC/tests/scenarios/pairs_order.lua"
 expect_run 1 "the client survives the partition: failed" -- run "$SRC/scripts/scenarios/echo_partition.lua" --set retries=2
 expect_run 0 "tlsim 0\.[0-9]+\.[0-9]+" -- --version
 expect_run 0 "usage: tlsim COMMAND" -- --help
