@@ -1,9 +1,20 @@
+/* sim/trace.c: the SQLite trace writer.
+ *
+ * A run's rows are serialised, as they are produced, straight into one
+ * growable arena in the canonical form of trace.h; each record is a table
+ * byte, a u32 LE length and the row. The row's bytes also update its
+ * table's running SHA-256. sim_trace_end decodes the arena into one
+ * prepared INSERT per table (prepared once per sim_trace, values bound
+ * SQLITE_STATIC into the arena) inside one transaction. Without a database,
+ * or with rows off, the arena only ever holds the row being built.
+ *
+ * Opening an existing file validates it through a read-only connection
+ * first, so nothing is written to a file until it is known to be a tlsim
+ * trace of a schema this build reads. docs/trace.md is the user's view. */
 #include "sim/trace.h"
 
 #include <errno.h>
 #include <fcntl.h>
-#include <libgen.h>
-#include <sqlite3.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -11,138 +22,225 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <sqlite3.h>
+
 #include <openssl/sha.h>
 
 #include "sim/err.h"
 
+#define MAX_ROWS_DEFAULT 10000000ULL /* about 1 GB of buffered rows */
+/* A row's canonical form is capped at SQLite's default SQLITE_MAX_LENGTH,
+ * with or without a database, so a row that could not be stored cannot be
+ * hashed either. */
+#define ROW_BYTES_MAX 1000000000u
+#define BUSY_TIMEOUT_MS 2000
+#define ARENA_KEEP_MAX ((size_t)64 << 20) /* capacity kept between runs */
+#define ARRAY_LEN(a) (sizeof(a) / sizeof((a)[0]))
+
 enum { T_NODE, T_EVENT, T_OP, T_PACKET, T_TLS, T_CHECK, T_LOG, T_COUNT };
-
-static const char *const table_names[T_COUNT] = {
-    "node", "event", "op", "packet", "tls", "check", "log"};
-
-/* Columns of each table after (run, seq), in schema order. */
-static const char *const table_cols[T_COUNT] = {
-    "id INTEGER, name TEXT, kind TEXT",
-    "time_ns INTEGER, node TEXT, kind TEXT",
-    "time_ns INTEGER, node TEXT, op_id INTEGER, op_type TEXT, "
-    "action TEXT, depth INTEGER, cause_kind TEXT, cause_id INTEGER, "
-    "detail TEXT",
-    "id INTEGER, parent INTEGER, link TEXT, src TEXT, dst TEXT, "
-    "proto TEXT, send_ns INTEGER, deliver_ns INTEGER, len INTEGER, "
-    "fate TEXT, reason TEXT, dup_of INTEGER, ptype TEXT, space TEXT, "
-    "pn INTEGER, frames TEXT, hs_state TEXT, data BLOB",
-    "time_ns INTEGER, node TEXT, event TEXT, level TEXT, direction TEXT, "
-    "code INTEGER, detail TEXT",
-    "time_ns INTEGER, ok INTEGER, message TEXT, location TEXT, "
-    "detail TEXT",
-    "time_ns INTEGER, node TEXT, text TEXT",
-};
-
-static const int table_ncols[T_COUNT] = {3, 3, 9, 18, 7, 5, 3};
 
 enum { TAG_NULL = 0, TAG_INT = 1, TAG_TEXT = 2, TAG_BLOB = 3 };
 
+typedef struct column {
+	const char *name, *type;
+} column;
+
+/* Columns after (run, seq), in schema order: the order of the canonical
+ * form. docs/trace.md documents each. */
+static const column node_cols[] = {
+    {"id", "INTEGER"}, {"name", "TEXT"}, {"kind", "TEXT"}};
+static const column event_cols[] = {
+    {"time_ns", "INTEGER"}, {"node", "TEXT"}, {"kind", "TEXT"}};
+static const column op_cols[] = {
+    {"time_ns", "INTEGER"}, {"node", "TEXT"},        {"op_id", "INTEGER"},
+    {"op_type", "TEXT"},    {"action", "TEXT"},      {"depth", "INTEGER"},
+    {"cause_kind", "TEXT"}, {"cause_id", "INTEGER"}, {"detail", "TEXT"}};
+static const column packet_cols[] = {
+    {"id", "INTEGER"},      {"parent", "INTEGER"},     {"link", "TEXT"},
+    {"src", "TEXT"},        {"dst", "TEXT"},           {"proto", "TEXT"},
+    {"send_ns", "INTEGER"}, {"deliver_ns", "INTEGER"}, {"len", "INTEGER"},
+    {"fate", "TEXT"},       {"reason", "TEXT"},        {"dup_of", "INTEGER"},
+    {"ptype", "TEXT"},      {"space", "TEXT"},         {"pn", "INTEGER"},
+    {"frames", "TEXT"},     {"hs_state", "TEXT"},      {"data", "BLOB"}};
+static const column tls_cols[] = {{"time_ns", "INTEGER"}, {"node", "TEXT"},
+				  {"event", "TEXT"},      {"level", "TEXT"},
+				  {"direction", "TEXT"},  {"code", "INTEGER"},
+				  {"detail", "TEXT"}};
+static const column check_cols[] = {{"time_ns", "INTEGER"},
+				    {"ok", "INTEGER"},
+				    {"message", "TEXT"},
+				    {"location", "TEXT"},
+				    {"detail", "TEXT"}};
+static const column log_cols[] = {
+    {"time_ns", "INTEGER"}, {"node", "TEXT"}, {"text", "TEXT"}};
+
+static const struct table {
+	const char *name;
+	const column *cols;
+	int ncols;
+} tables[T_COUNT] = {
+    {"node", node_cols, (int)ARRAY_LEN(node_cols)},
+    {"event", event_cols, (int)ARRAY_LEN(event_cols)},
+    {"op", op_cols, (int)ARRAY_LEN(op_cols)},
+    {"packet", packet_cols, (int)ARRAY_LEN(packet_cols)},
+    {"tls", tls_cols, (int)ARRAY_LEN(tls_cols)},
+    {"check", check_cols, (int)ARRAY_LEN(check_cols)},
+    {"log", log_cols, (int)ARRAY_LEN(log_cols)},
+};
+
+static const char RUN_SCHEMA[] =
+    "CREATE TABLE meta(key TEXT PRIMARY KEY, value TEXT);"
+    "CREATE TABLE run(id INTEGER PRIMARY KEY, scenario TEXT,"
+    " scenario_sha256 TEXT, seed INTEGER, params TEXT, version TEXT,"
+    " outcome TEXT, reason TEXT, end_ns INTEGER, events INTEGER,"
+    " rows INTEGER, checks INTEGER, checks_failed INTEGER, digest TEXT);";
+
+static const char RUN_SUMMARY_VIEW[] =
+    "CREATE VIEW IF NOT EXISTS run_summary AS SELECT r.id AS run,"
+    " r.scenario, r.seed, r.outcome, r.reason, r.end_ns, r.events,"
+    " r.rows, r.checks, r.checks_failed,"
+    " (SELECT count(*) FROM op o WHERE o.run = r.id) AS ops,"
+    " (SELECT count(*) FROM packet p WHERE p.run = r.id) AS packets,"
+    " (SELECT count(*) FROM packet p WHERE p.run = r.id"
+    "  AND p.fate = 'lost') AS lost,"
+    " substr(r.digest, 1, 16) AS digest16 FROM run r;";
+
+static const char RUN_INSERT[] =
+    "INSERT INTO run(scenario, scenario_sha256, seed, params, version,"
+    " outcome, reason, end_ns, events, rows, checks, checks_failed,"
+    " digest) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12,"
+    " ?13)";
+
+/* The growable buffer rows are serialised into. */
+typedef struct arena {
+	uint8_t *p;
+	size_t len, cap; /* len: bytes of kept records */
+} arena;
+
 struct sim_trace {
-	char *path;
+	char *path; /* NULL: digest only */
 	sqlite3 *db;
-	int keep_rows;
+	sqlite3_stmt *ins[T_COUNT], *ins_run;
+	int keep_rows; /* setting; latched into |keeping| at begin */
 	uint64_t max_rows;
 	uint64_t crash_after;
 	int err;
 	char errmsg[512];
 
 	int in_run;
+	int keeping;    /* this run's rows go into the arena */
+	int hashed_all; /* every row reached its table's hash */
 	char *scenario, *scenario_sha256, *params;
 	uint64_t seed;
-
-	uint8_t *arena; /* records: u8 table, u32 len, columns */
-	size_t arena_len, arena_cap;
-	uint8_t *row; /* scratch for the row being built */
-	size_t row_len, row_cap;
+	arena a;
 	SHA256_CTX sha[T_COUNT];
-	uint64_t counts[T_COUNT];
 	uint64_t rows;
-
-	sqlite3_stmt *ins[T_COUNT];
-	sqlite3_stmt *ins_run;
 };
 
-static void set_err(sim_trace *t, int code, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
+/* --- messages ------------------------------------------------------------ */
 
-static void set_err(sim_trace *t, int code, const char *fmt, ...)
+static void vfail(char *msg, size_t n, const char *fmt, va_list ap)
+{
+	if (n == 0) {
+		return;
+	}
+	vsnprintf(msg, n, fmt, ap);
+	for (char *c = msg; *c != '\0'; c++) {
+		if (*c == '\n' || *c == '\r') { /* one line, always */
+			*c = ' ';
+		}
+	}
+}
+
+static int fail(char *msg, size_t n, int code, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+
+static int fail(char *msg, size_t n, int code, const char *fmt, ...)
 {
 	va_list ap;
 	va_start(ap, fmt);
-	vsnprintf(t->errmsg, sizeof(t->errmsg), fmt, ap);
+	vfail(msg, n, fmt, ap);
+	va_end(ap);
+	return code;
+}
+
+/* set_err records |code| as the sticky error (if none yet) and the
+ * message as the last one. Returns |code|. */
+static int set_err(sim_trace *t, int code, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static int set_err(sim_trace *t, int code, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	vfail(t->errmsg, sizeof(t->errmsg), fmt, ap);
 	va_end(ap);
 	if (t->err == 0) {
 		t->err = code;
 	}
+	return code;
+}
+
+static const char *label(const sim_trace *t)
+{
+	return t->path ? t->path : "trace (digest only)";
 }
 
 static int map_sqlite(int rc)
 {
 	switch (rc & 0xff) {
+	case SQLITE_OK:
+		return 0;
 	case SQLITE_BUSY:
 	case SQLITE_LOCKED:
 		return SIM_EBUSY;
 	case SQLITE_FULL:
 		return SIM_EFULL;
 	case SQLITE_NOTADB:
-		return SIM_ENOTTRACE;
 	case SQLITE_CORRUPT:
 		return SIM_ECORRUPT;
 	case SQLITE_PERM:
 	case SQLITE_READONLY:
 	case SQLITE_AUTH:
 		return SIM_EPERM;
-	case SQLITE_CANTOPEN:
-		return SIM_EIO;
 	case SQLITE_NOMEM:
 		return SIM_ENOMEM;
-	default:
+	case SQLITE_TOOBIG:
+		return SIM_ELIMIT;
+	default: /* IOERR, CANTOPEN, PROTOCOL, ... */
 		return SIM_EIO;
 	}
 }
 
-static const char *what_for(int code)
+/* sql_fail turns SQLite's |rc| on |db| into a SIM_E* code and a one-line
+ * message naming |path|, with |doing| saying what failed. */
+static int sql_fail(char *msg, size_t n, sqlite3 *db, int rc, const char *path,
+		    const char *doing)
 {
+	int code = map_sqlite(rc);
+	const char *why = db ? sqlite3_errmsg(db) : sqlite3_errstr(rc);
+	int e = db ? sqlite3_system_errno(db) : 0;
+	if (code == SIM_EIO && (e == ENOSPC || e == EDQUOT)) {
+		code = SIM_EFULL; /* SQLite says IOERR for some of these */
+	}
 	switch (code) {
 	case SIM_EBUSY:
-		return "locked by another writer";
+		return fail(msg, n, code, "%s: locked by another writer", path);
 	case SIM_EFULL:
-		return "disk full";
-	case SIM_ENOTTRACE:
-		return "not an SQLite database";
+		return fail(msg, n, code, "disk full writing %s", path);
 	case SIM_ECORRUPT:
-		return "trace file is corrupt";
-	case SIM_EPERM:
-		return "permission denied";
+		return fail(msg, n, code, "%s: trace file is corrupt (%s)",
+			    path, why);
+	case SIM_EIO:
+		return fail(msg, n, code, "%s: I/O error %s: %s%s%s%s", path,
+			    doing, why, e ? " (" : "", e ? strerror(e) : "",
+			    e ? ")" : "");
 	default:
-		return "I/O error";
+		return fail(msg, n, code, "%s: %s: %s", path, doing, why);
 	}
 }
 
-/* --- serialisation ------------------------------------------------------ */
-
-static int grow(uint8_t **buf, size_t *cap, size_t need)
-{
-	if (need <= *cap) {
-		return 0;
-	}
-	size_t c = *cap ? *cap : 4096;
-	while (c < need) {
-		c *= 2;
-	}
-	uint8_t *b = realloc(*buf, c);
-	if (b == NULL) {
-		return SIM_ENOMEM;
-	}
-	*buf = b;
-	*cap = c;
-	return 0;
-}
+/* --- canonical serialisation --------------------------------------------- */
 
 static void put_u32(uint8_t *p, uint32_t v)
 {
@@ -175,308 +273,343 @@ static int64_t get_i64(const uint8_t *p)
 	return (int64_t)u;
 }
 
-typedef struct ser {
-	uint8_t **buf;
-	size_t *len, *cap;
-	int err;
-} ser;
-
-static void s_null(ser *s)
+static int reserve(arena *a, size_t need)
 {
-	if (s->err || (s->err = grow(s->buf, s->cap, *s->len + 1))) {
-		return;
-	}
-	(*s->buf)[(*s->len)++] = TAG_NULL;
-}
-
-static void s_int(ser *s, int64_t v)
-{
-	if (s->err || (s->err = grow(s->buf, s->cap, *s->len + 9))) {
-		return;
-	}
-	(*s->buf)[*s->len] = TAG_INT;
-	put_i64(*s->buf + *s->len + 1, v);
-	*s->len += 9;
-}
-
-/* An integer where -1 means "none" (stored as NULL). */
-static void s_opt(ser *s, int64_t v)
-{
-	if (v == -1) {
-		s_null(s);
-	} else {
-		s_int(s, v);
-	}
-}
-
-static void s_bytes(ser *s, int tag, const void *p, size_t n)
-{
-	if (n > UINT32_MAX) {
-		n = UINT32_MAX;
-	}
-	if (s->err || (s->err = grow(s->buf, s->cap, *s->len + 5 + n))) {
-		return;
-	}
-	(*s->buf)[*s->len] = (uint8_t)tag;
-	put_u32(*s->buf + *s->len + 1, (uint32_t)n);
-	if (n > 0) {
-		memcpy(*s->buf + *s->len + 5, p, n);
-	}
-	*s->len += 5 + n;
-}
-
-static void s_text(ser *s, const char *v)
-{
-	if (v == NULL) {
-		s_null(s);
-	} else {
-		s_bytes(s, TAG_TEXT, v, strlen(v));
-	}
-}
-
-static void s_blob(ser *s, const void *p, size_t n)
-{
-	if (p == NULL) {
-		s_null(s);
-	} else {
-		s_bytes(s, TAG_BLOB, p, n);
-	}
-}
-
-/* Starts a row: returns a serialiser over the scratch buffer. */
-static int row_begin(sim_trace *t, ser *s)
-{
-	if (t == NULL || !t->in_run) {
+	if (need <= a->cap) {
 		return 0;
 	}
-	t->row_len = 0;
-	s->buf = &t->row;
-	s->len = &t->row_len;
-	s->cap = &t->row_cap;
-	s->err = 0;
-	return 1;
+	size_t c = a->cap ? a->cap : 4096;
+	while (c < need) {
+		c *= 2;
+	}
+	uint8_t *p = realloc(a->p, c);
+	if (p == NULL) {
+		return SIM_ENOMEM;
+	}
+	a->p = p;
+	a->cap = c;
+	return 0;
 }
 
-/* Finishes a row of table |tab|: hashes it and keeps it in the arena. */
-static void row_end(sim_trace *t, int tab, ser *s)
+/* A row being written at the end of an arena, after room for its record
+ * header (table byte and length). Errors are sticky in |err|. */
+typedef struct rowbuf {
+	arena *a;
+	size_t start, pos;
+	int err;
+} rowbuf;
+
+static void rb_begin(rowbuf *b, arena *a)
 {
-	if (s->err) {
-		set_err(t, SIM_ENOMEM, "%s: out of memory buffering the run",
-		        t->path ? t->path : "trace");
+	b->a = a;
+	b->start = a->len;
+	b->pos = a->len + 5;
+	b->err = reserve(a, b->pos);
+}
+
+static uint8_t *rb_room(rowbuf *b, size_t n)
+{
+	if (b->err != 0) {
+		return NULL;
+	}
+	if (n > ROW_BYTES_MAX || b->pos - b->start - 5 + n > ROW_BYTES_MAX) {
+		b->err = SIM_ELIMIT;
+		return NULL;
+	}
+	if (n > b->a->cap - b->pos && (b->err = reserve(b->a, b->pos + n))) {
+		return NULL;
+	}
+	uint8_t *p = b->a->p + b->pos;
+	b->pos += n;
+	return p;
+}
+
+static void put_null(rowbuf *b)
+{
+	uint8_t *p = rb_room(b, 1);
+	if (p != NULL) {
+		p[0] = TAG_NULL;
+	}
+}
+
+static void put_int(rowbuf *b, int64_t v)
+{
+	uint8_t *p = rb_room(b, 9);
+	if (p != NULL) {
+		p[0] = TAG_INT;
+		put_i64(p + 1, v);
+	}
+}
+
+/* An integer where -1 means "none": NULL, as stored. */
+static void put_opt(rowbuf *b, int64_t v)
+{
+	if (v == -1) {
+		put_null(b);
+	} else {
+		put_int(b, v);
+	}
+}
+
+static void put_bytes(rowbuf *b, int tag, const void *v, size_t n)
+{
+	if (n > ROW_BYTES_MAX) {
+		b->err = b->err ? b->err : SIM_ELIMIT;
 		return;
 	}
-	SHA256_Update(&t->sha[tab], t->row, t->row_len);
-	t->counts[tab]++;
-	t->rows++;
-	if (t->db == NULL || !t->keep_rows) {
-		return;
-	}
-	if (t->rows > t->max_rows) {
-		if (t->err == 0) {
-			set_err(t, SIM_ELIMIT,
-			        "%s: run has more than %llu trace rows (the "
-			        "rest are not stored)",
-			        t->path, (unsigned long long)t->max_rows);
+	uint8_t *p = rb_room(b, 5 + n);
+	if (p != NULL) {
+		p[0] = (uint8_t)tag;
+		put_u32(p + 1, (uint32_t)n);
+		if (n > 0) {
+			memcpy(p + 5, v, n);
 		}
-		return;
 	}
-	if (grow(&t->arena, &t->arena_cap, t->arena_len + 5 + t->row_len)) {
-		set_err(t, SIM_ENOMEM, "%s: out of memory buffering the run",
-		        t->path);
-		return;
-	}
-	uint8_t *p = t->arena + t->arena_len;
-	p[0] = (uint8_t)tab;
-	put_u32(p + 1, (uint32_t)t->row_len);
-	memcpy(p + 5, t->row, t->row_len);
-	t->arena_len += 5 + t->row_len;
 }
 
-void sim_trace_node(sim_trace *t, int64_t id, const char *name,
-                    const char *kind)
+static void put_text(rowbuf *b, const char *s)
 {
-	ser s;
-	if (!row_begin(t, &s)) {
-		return;
+	if (s == NULL) {
+		put_null(b);
+	} else {
+		put_bytes(b, TAG_TEXT, s, strlen(s));
 	}
-	s_int(&s, id);
-	s_text(&s, name);
-	s_text(&s, kind);
-	row_end(t, T_NODE, &s);
 }
 
-void sim_trace_event(sim_trace *t, sim_time time, const char *node,
-                     const char *kind)
+static void put_blob(rowbuf *b, const void *v, size_t n)
 {
-	ser s;
-	if (!row_begin(t, &s)) {
-		return;
+	if (v == NULL) {
+		put_null(b);
+	} else {
+		put_bytes(b, TAG_BLOB, v, n);
 	}
-	s_int(&s, time);
-	s_text(&s, node);
-	s_text(&s, kind);
-	row_end(t, T_EVENT, &s);
 }
 
-void sim_trace_op(sim_trace *t, const sim_op_row *r)
+static const uint8_t *rb_row(const rowbuf *b, size_t *n)
 {
-	ser s;
-	if (!row_begin(t, &s)) {
-		return;
-	}
-	s_int(&s, r->time);
-	s_text(&s, r->node);
-	s_int(&s, r->op_id);
-	s_text(&s, r->op_type);
-	s_text(&s, r->action);
-	s_int(&s, r->depth);
-	s_text(&s, r->cause_kind);
-	s_opt(&s, r->cause_id);
-	s_text(&s, r->detail);
-	row_end(t, T_OP, &s);
+	*n = b->pos - b->start - 5;
+	return b->a->p + b->start + 5;
 }
 
-void sim_trace_packet(sim_trace *t, const sim_packet_row *r)
+/* The outcome fields that open the digest, in canonical form. */
+static void put_outcome(rowbuf *b, const char *outcome, const char *reason,
+			int64_t end_ns, int64_t events, int64_t checks,
+			int64_t checks_failed)
 {
-	ser s;
-	if (!row_begin(t, &s)) {
-		return;
-	}
-	s_int(&s, r->id);
-	s_opt(&s, r->parent);
-	s_text(&s, r->link);
-	s_text(&s, r->src);
-	s_text(&s, r->dst);
-	s_text(&s, r->proto);
-	s_int(&s, r->send_ns);
-	s_opt(&s, r->deliver_ns);
-	s_int(&s, r->len);
-	s_text(&s, r->fate);
-	s_text(&s, r->reason);
-	s_opt(&s, r->dup_of);
-	s_text(&s, r->ptype);
-	s_text(&s, r->space);
-	s_opt(&s, r->pn);
-	s_text(&s, r->frames);
-	s_text(&s, r->hs_state);
-	s_blob(&s, r->data, r->data_len);
-	row_end(t, T_PACKET, &s);
+	put_text(b, outcome);
+	put_text(b, reason);
+	put_int(b, end_ns);
+	put_int(b, events);
+	put_int(b, checks);
+	put_int(b, checks_failed);
 }
 
-void sim_trace_tls(sim_trace *t, const sim_tls_row *r)
-{
-	ser s;
-	if (!row_begin(t, &s)) {
-		return;
-	}
-	s_int(&s, r->time);
-	s_text(&s, r->node);
-	s_text(&s, r->event);
-	s_text(&s, r->level);
-	s_text(&s, r->direction);
-	s_opt(&s, r->code);
-	s_text(&s, r->detail);
-	row_end(t, T_TLS, &s);
-}
-
-void sim_trace_check(sim_trace *t, sim_time time, int ok, const char *message,
-                     const char *location, const char *detail)
-{
-	ser s;
-	if (!row_begin(t, &s)) {
-		return;
-	}
-	s_int(&s, time);
-	s_int(&s, ok ? 1 : 0);
-	s_text(&s, message);
-	s_text(&s, location);
-	s_text(&s, detail);
-	row_end(t, T_CHECK, &s);
-}
-
-void sim_trace_log(sim_trace *t, sim_time time, const char *node,
-                   const char *text)
-{
-	ser s;
-	if (!row_begin(t, &s)) {
-		return;
-	}
-	s_int(&s, time);
-	s_text(&s, node);
-	s_text(&s, text);
-	row_end(t, T_LOG, &s);
-}
-
-/* The outcome fields that open the digest. */
-static void outcome_bytes(ser *s, const char *outcome, const char *reason,
-                          int64_t end_ns, int64_t events, int64_t checks,
-                          int64_t failed)
-{
-	s_text(s, outcome);
-	s_text(s, reason);
-	s_int(s, end_ns);
-	s_int(s, events);
-	s_int(s, checks);
-	s_int(s, failed);
-}
-
+/* digest_final consumes the table hashes |tabs|. */
 static void digest_final(const uint8_t *outcome, size_t outcome_len,
-                         SHA256_CTX *tabs, char hex[65])
+			 SHA256_CTX tabs[T_COUNT], char hex[65])
 {
+	static const char digits[] = "0123456789abcdef";
 	SHA256_CTX all;
 	uint8_t md[SHA256_DIGEST_LENGTH];
 	SHA256_Init(&all);
 	SHA256_Update(&all, outcome, outcome_len);
 	for (int i = 0; i < T_COUNT; i++) {
 		SHA256_Final(md, &tabs[i]);
-		SHA256_Update(&all, table_names[i], strlen(table_names[i]));
+		SHA256_Update(&all, tables[i].name, strlen(tables[i].name));
 		SHA256_Update(&all, md, sizeof(md));
 	}
 	SHA256_Final(md, &all);
 	for (int i = 0; i < SHA256_DIGEST_LENGTH; i++) {
-		snprintf(hex + 2 * i, 3, "%02x", md[i]);
+		hex[2 * i] = digits[md[i] >> 4];
+		hex[2 * i + 1] = digits[md[i] & 15];
+	}
+	hex[64] = '\0';
+}
+
+/* --- rows ---------------------------------------------------------------- */
+
+static void drop_rows(sim_trace *t)
+{
+	t->keeping = 0;
+	t->a.len = 0;
+	if (t->a.cap > ARENA_KEEP_MAX) {
+		free(t->a.p);
+		t->a.p = NULL;
+		t->a.cap = 0;
 	}
 }
 
-/* --- opening ------------------------------------------------------------- */
+static int row_begin(sim_trace *t, rowbuf *b)
+{
+	if (t == NULL || !t->in_run) {
+		return 0;
+	}
+	rb_begin(b, &t->a);
+	return 1;
+}
+
+/* row_end hashes the row and, when the run's rows are kept, makes it a
+ * record of the arena. */
+static void row_end(sim_trace *t, int tab, rowbuf *b)
+{
+	if (b->err != 0) {
+		t->hashed_all = 0;
+		if (b->err == SIM_ELIMIT) {
+			set_err(t, SIM_ELIMIT,
+				"%s: a %s row is over %u bytes; the run is "
+				"not stored",
+				label(t), tables[tab].name, ROW_BYTES_MAX);
+		} else {
+			set_err(t, b->err,
+				"%s: out of memory buffering the run's rows",
+				label(t));
+		}
+		drop_rows(t);
+		return;
+	}
+	size_t n;
+	const uint8_t *row = rb_row(b, &n);
+	SHA256_Update(&t->sha[tab], row, n);
+	t->rows++;
+	if (!t->keeping) {
+		return;
+	}
+	if (t->rows > t->max_rows) {
+		set_err(t, SIM_ELIMIT,
+			"%s: the run has more than %llu trace rows (the cap); "
+			"the run is not stored",
+			label(t), (unsigned long long)t->max_rows);
+		drop_rows(t);
+		return;
+	}
+	t->a.p[b->start] = (uint8_t)tab;
+	put_u32(t->a.p + b->start + 1, (uint32_t)n);
+	t->a.len = b->pos;
+}
+
+void sim_trace_node(sim_trace *t, int64_t id, const char *name,
+		    const char *kind)
+{
+	rowbuf b;
+	if (!row_begin(t, &b)) {
+		return;
+	}
+	put_int(&b, id);
+	put_text(&b, name);
+	put_text(&b, kind);
+	row_end(t, T_NODE, &b);
+}
+
+void sim_trace_event(sim_trace *t, sim_time time, const char *node,
+		     const char *kind)
+{
+	rowbuf b;
+	if (!row_begin(t, &b)) {
+		return;
+	}
+	put_int(&b, time);
+	put_text(&b, node);
+	put_text(&b, kind);
+	row_end(t, T_EVENT, &b);
+}
+
+void sim_trace_op(sim_trace *t, const sim_op_row *r)
+{
+	rowbuf b;
+	if (!row_begin(t, &b)) {
+		return;
+	}
+	put_int(&b, r->time);
+	put_text(&b, r->node);
+	put_int(&b, r->op_id);
+	put_text(&b, r->op_type);
+	put_text(&b, r->action);
+	put_int(&b, r->depth);
+	put_text(&b, r->cause_kind);
+	put_opt(&b, r->cause_id);
+	put_text(&b, r->detail);
+	row_end(t, T_OP, &b);
+}
+
+void sim_trace_packet(sim_trace *t, const sim_packet_row *r)
+{
+	rowbuf b;
+	if (!row_begin(t, &b)) {
+		return;
+	}
+	put_int(&b, r->id);
+	put_opt(&b, r->parent);
+	put_text(&b, r->link);
+	put_text(&b, r->src);
+	put_text(&b, r->dst);
+	put_text(&b, r->proto);
+	put_int(&b, r->send_ns);
+	put_opt(&b, r->deliver_ns);
+	put_int(&b, r->len);
+	put_text(&b, r->fate);
+	put_text(&b, r->reason);
+	put_opt(&b, r->dup_of);
+	put_text(&b, r->ptype);
+	put_text(&b, r->space);
+	put_opt(&b, r->pn);
+	put_text(&b, r->frames);
+	put_text(&b, r->hs_state);
+	put_blob(&b, r->data, r->data_len);
+	row_end(t, T_PACKET, &b);
+}
+
+void sim_trace_tls(sim_trace *t, const sim_tls_row *r)
+{
+	rowbuf b;
+	if (!row_begin(t, &b)) {
+		return;
+	}
+	put_int(&b, r->time);
+	put_text(&b, r->node);
+	put_text(&b, r->event);
+	put_text(&b, r->level);
+	put_text(&b, r->direction);
+	put_opt(&b, r->code);
+	put_text(&b, r->detail);
+	row_end(t, T_TLS, &b);
+}
+
+void sim_trace_check(sim_trace *t, sim_time time, int ok, const char *message,
+		     const char *location, const char *detail)
+{
+	rowbuf b;
+	if (!row_begin(t, &b)) {
+		return;
+	}
+	put_int(&b, time);
+	put_int(&b, ok ? 1 : 0);
+	put_text(&b, message);
+	put_text(&b, location);
+	put_text(&b, detail);
+	row_end(t, T_CHECK, &b);
+}
+
+void sim_trace_log(sim_trace *t, sim_time time, const char *node,
+		   const char *text)
+{
+	rowbuf b;
+	if (!row_begin(t, &b)) {
+		return;
+	}
+	put_int(&b, time);
+	put_text(&b, node);
+	put_text(&b, text);
+	row_end(t, T_LOG, &b);
+}
+
+/* --- schema and validation ----------------------------------------------- */
 
 static int exec(sqlite3 *db, const char *sql)
 {
 	return sqlite3_exec(db, sql, NULL, NULL, NULL);
 }
 
-static int create_schema(sim_trace *t)
-{
-	char sql[1024];
-	int rc = exec(t->db,
-	              "CREATE TABLE meta(key TEXT PRIMARY KEY, value TEXT);"
-	              "CREATE TABLE run(id INTEGER PRIMARY KEY, scenario TEXT,"
-	              " scenario_sha256 TEXT, seed INTEGER, params TEXT,"
-	              " version TEXT, outcome TEXT, reason TEXT,"
-	              " end_ns INTEGER, events INTEGER, rows INTEGER,"
-	              " checks INTEGER, checks_failed INTEGER, digest TEXT);");
-	for (int i = 0; i < T_COUNT && rc == SQLITE_OK; i++) {
-		snprintf(
-		    sql, sizeof(sql),
-		    "CREATE TABLE \"%s\"(run INTEGER NOT NULL, seq INTEGER "
-		    "NOT NULL, %s, PRIMARY KEY(run, seq)) WITHOUT ROWID;",
-		    table_names[i], table_cols[i]);
-		rc = exec(t->db, sql);
-	}
-	if (rc == SQLITE_OK) {
-		snprintf(
-		    sql, sizeof(sql),
-		    "INSERT INTO meta VALUES('schema_version', '%d');"
-		    "INSERT INTO meta VALUES('created_by', 'tlsim %s');"
-		    "PRAGMA application_id = %d; PRAGMA user_version = %d;",
-		    SIM_TRACE_SCHEMA_VERSION, TLSIM_VERSION,
-		    SIM_TRACE_APPLICATION_ID, SIM_TRACE_SCHEMA_VERSION);
-		rc = exec(t->db, sql);
-	}
-	return rc;
-}
-
-static int pragma_int(sqlite3 *db, const char *sql, int64_t *out)
+static int query_int(sqlite3 *db, const char *sql, int64_t *out)
 {
 	sqlite3_stmt *st;
 	int rc = sqlite3_prepare_v2(db, sql, -1, &st, NULL);
@@ -487,194 +620,365 @@ static int pragma_int(sqlite3 *db, const char *sql, int64_t *out)
 	if (rc == SQLITE_ROW) {
 		*out = sqlite3_column_int64(st, 0);
 		rc = SQLITE_OK;
+	} else if (rc == SQLITE_DONE) {
+		rc = SQLITE_ERROR;
 	}
 	sqlite3_finalize(st);
 	return rc;
 }
 
-/* Refuses what is plainly not an SQLite file before SQLite touches it. */
-static int check_header(sim_trace *t, const char *path)
+/* "col1, col2, ..." (with types when |typed|) of table |tab|. */
+static void column_list(char *buf, size_t n, int tab, int typed)
 {
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0) {
-		if (errno == ENOENT) {
-			return 0;
-		}
-		set_err(t, errno == EACCES ? SIM_EPERM : SIM_EIO,
-		        "%s: cannot open trace: %s", path, strerror(errno));
-		return t->err;
+	size_t k = 0;
+	buf[0] = '\0';
+	for (int c = 0; c < tables[tab].ncols && k < n; c++) {
+		const column *col = &tables[tab].cols[c];
+		k += (size_t)snprintf(buf + k, n - k, "%s%s%s%s", c ? ", " : "",
+				      col->name, typed ? " " : "",
+				      typed ? col->type : "");
 	}
-	char hdr[16];
-	ssize_t n = read(fd, hdr, sizeof(hdr));
-	close(fd);
-	if (n == 0) {
-		return 0; /* empty file: becomes a trace */
-	}
-	if (n != (ssize_t)sizeof(hdr) || memcmp(hdr, "SQLite format 3", 16)) {
-		set_err(t, SIM_ENOTTRACE,
-		        "%s: not a tlsim trace (not an SQLite database)", path);
-		return t->err;
-	}
-	return 0;
 }
 
-static int check_dir(sim_trace *t, const char *path)
+static int create_schema(sqlite3 *db)
 {
-	char *copy = strdup(path);
-	if (copy == NULL) {
-		set_err(t, SIM_ENOMEM, "out of memory");
-		return t->err;
+	char sql[1024], cols[512];
+	int rc = exec(db, RUN_SCHEMA);
+	for (int i = 0; i < T_COUNT && rc == SQLITE_OK; i++) {
+		column_list(cols, sizeof(cols), i, 1);
+		snprintf(sql, sizeof(sql),
+			 "CREATE TABLE \"%s\"(run INTEGER NOT NULL, seq INTEGER"
+			 " NOT NULL, %s, PRIMARY KEY(run, seq)) WITHOUT ROWID",
+			 tables[i].name, cols);
+		rc = exec(db, sql);
 	}
-	const char *dir = dirname(copy);
-	struct stat st;
-	int rc = 0;
-	if (stat(dir, &st) != 0 || !S_ISDIR(st.st_mode)) {
-		set_err(t, SIM_ENOENT,
-		        "%s: cannot create trace: directory %s "
-		        "does not exist",
-		        path, dir);
-		rc = t->err;
-	} else if (access(dir, W_OK) != 0) {
-		set_err(t, SIM_EPERM,
-		        "%s: cannot create trace: directory %s is not "
-		        "writable",
-		        path, dir);
-		rc = t->err;
+	if (rc == SQLITE_OK) {
+		rc = exec(db, RUN_SUMMARY_VIEW);
 	}
-	free(copy);
+	if (rc == SQLITE_OK) {
+		snprintf(
+		    sql, sizeof(sql),
+		    "INSERT INTO meta VALUES('schema_version', '%d'),"
+		    " ('created_by', 'tlsim %s');"
+		    "PRAGMA application_id = %d; PRAGMA user_version = %d;",
+		    SIM_TRACE_SCHEMA_VERSION, TLSIM_VERSION,
+		    SIM_TRACE_APPLICATION_ID, SIM_TRACE_SCHEMA_VERSION);
+		rc = exec(db, sql);
+	}
 	return rc;
 }
 
-static int open_db(sim_trace *t, const char *path)
+/* check_trace checks that |db| is a tlsim trace this build reads, with
+ * PRAGMA quick_check when |quick|. Sets |*empty| for a database with no
+ * schema and no application id: a new trace. Returns 0 or a SIM_E* code
+ * with a message in |msg|. Reads only. */
+static int check_trace(sqlite3 *db, const char *path, int quick, int *empty,
+		       char *msg, size_t n)
 {
-	if (check_dir(t, path) || check_header(t, path)) {
-		return t->err;
-	}
-	int rc = sqlite3_open_v2(
-	    path, &t->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, NULL);
-	if (rc != SQLITE_OK) {
-		int code = map_sqlite(rc);
-		set_err(t, code == SIM_EIO ? SIM_EPERM : code,
-		        "%s: cannot open trace: %s", path,
-		        t->db ? sqlite3_errmsg(t->db) : sqlite3_errstr(rc));
-		return t->err;
-	}
-	sqlite3_busy_timeout(t->db, 0);
-	int64_t app = 0, ver = 0, tables = 0;
-	rc = pragma_int(t->db, "PRAGMA application_id", &app);
+	int64_t app = 0, ver = 0, objects = 0, ours = 0;
+	int rc = query_int(db, "PRAGMA application_id", &app);
 	if (rc == SQLITE_OK) {
-		rc = pragma_int(t->db, "PRAGMA user_version", &ver);
+		rc = query_int(db, "PRAGMA user_version", &ver);
 	}
 	if (rc == SQLITE_OK) {
-		rc = pragma_int(t->db, "SELECT count(*) FROM sqlite_master",
-		                &tables);
+		rc = query_int(db, "SELECT count(*) FROM sqlite_master",
+			       &objects);
 	}
 	if (rc != SQLITE_OK) {
-		int code = map_sqlite(rc);
-		set_err(t, code, "%s: %s (%s)", path,
-		        code == SIM_EBUSY       ? "locked by another writer"
-		        : code == SIM_ENOTTRACE ? "not a tlsim trace"
-		                                : "trace file is corrupt",
-		        sqlite3_errmsg(t->db));
-		return t->err;
+		return sql_fail(msg, n, db, rc, path, "reading the trace");
 	}
-	if (tables > 0 && app != SIM_TRACE_APPLICATION_ID) {
-		set_err(t, SIM_ENOTTRACE,
-		        "%s: not a tlsim trace (an SQLite database of another "
-		        "application)",
-		        path);
-		return t->err;
+	*empty = app == 0 && objects == 0;
+	if (*empty) {
+		return 0;
 	}
-	if (app == SIM_TRACE_APPLICATION_ID && ver > SIM_TRACE_SCHEMA_VERSION) {
-		set_err(
-		    t, SIM_ESCHEMA,
-		    "%s: trace schema version %lld is newer than this tlsim "
-		    "(reads %d)",
-		    path, (long long)ver, SIM_TRACE_SCHEMA_VERSION);
-		return t->err;
+	if (app != SIM_TRACE_APPLICATION_ID) {
+		return fail(msg, n, SIM_ENOTTRACE,
+			    "%s: not a tlsim trace (an SQLite database of "
+			    "another application)",
+			    path);
 	}
-	if (tables > 0) {
-		sqlite3_stmt *st;
-		rc = sqlite3_prepare_v2(t->db, "PRAGMA quick_check", -1, &st,
-		                        NULL);
-		const char *res = NULL;
-		if (rc == SQLITE_OK && sqlite3_step(st) == SQLITE_ROW) {
-			res = (const char *)sqlite3_column_text(st, 0);
-		}
-		int ok = res != NULL && strcmp(res, "ok") == 0;
-		char first[128];
-		snprintf(first, sizeof(first), "%s",
-		         res ? res : sqlite3_errmsg(t->db));
-		for (char *c = first; *c != '\0'; c++) {
-			if (*c == '\n') { /* quick_check lists pages */
-				strcpy(c, "...");
-				break;
-			}
-		}
-		if (rc == SQLITE_OK) {
-			sqlite3_finalize(st);
-		}
-		if (!ok) {
-			int code = map_sqlite(sqlite3_errcode(t->db));
-			set_err(t, code == SIM_EBUSY ? SIM_EBUSY : SIM_ECORRUPT,
-			        "%s: %s (%s)", path,
-			        code == SIM_EBUSY ? "locked by another writer"
-			                          : "trace file is corrupt",
-			        first);
-			return t->err;
-		}
+	if (ver > SIM_TRACE_SCHEMA_VERSION) {
+		return fail(msg, n, SIM_ESCHEMA,
+			    "%s: trace schema version %lld is newer than "
+			    "this tlsim (reads %d)",
+			    path, (long long)ver, SIM_TRACE_SCHEMA_VERSION);
 	}
-	/* Probe the write lock, and create the schema under it. */
-	rc = exec(t->db, "BEGIN IMMEDIATE");
+	if (ver < 1) {
+		return fail(msg, n, SIM_ESCHEMA,
+			    "%s: trace schema version %lld is not one this "
+			    "tlsim reads (reads %d)",
+			    path, (long long)ver, SIM_TRACE_SCHEMA_VERSION);
+	}
+	rc = query_int(db,
+		       "SELECT count(*) FROM sqlite_master WHERE type = "
+		       "'table' AND name IN ('meta', 'run', 'node', 'event',"
+		       " 'op', 'packet', 'tls', 'check', 'log')",
+		       &ours);
 	if (rc != SQLITE_OK) {
-		int code = map_sqlite(rc);
-		set_err(t, code, "%s: %s", path, what_for(code));
-		return t->err;
+		return sql_fail(msg, n, db, rc, path, "reading the trace");
 	}
-	if (tables == 0) {
-		rc = create_schema(t);
-		if (rc != SQLITE_OK) {
-			int code = map_sqlite(rc);
-			exec(t->db, "ROLLBACK");
-			set_err(t, code, "%s: cannot create trace: %s", path,
-			        sqlite3_errmsg(t->db));
-			return t->err;
+	if (ours != 2 + T_COUNT) {
+		return fail(msg, n, SIM_ECORRUPT,
+			    "%s: trace file is corrupt (schema version %lld "
+			    "but only %lld of its %d tables)",
+			    path, (long long)ver, (long long)ours, 2 + T_COUNT);
+	}
+	if (!quick) {
+		return 0;
+	}
+	sqlite3_stmt *st;
+	rc = sqlite3_prepare_v2(db, "PRAGMA quick_check(1)", -1, &st, NULL);
+	if (rc != SQLITE_OK) {
+		return sql_fail(msg, n, db, rc, path, "checking the trace");
+	}
+	rc = sqlite3_step(st);
+	int code = 0;
+	if (rc == SQLITE_ROW) {
+		const char *res = (const char *)sqlite3_column_text(st, 0);
+		if (res == NULL || strcmp(res, "ok") != 0) {
+			code = fail(msg, n, SIM_ECORRUPT,
+				    "%s: trace file is corrupt (quick_check: "
+				    "%.200s)",
+				    path, res ? res : "no result");
 		}
-		rc = exec(t->db, "COMMIT");
 	} else {
-		rc = exec(t->db, "ROLLBACK");
+		code = sql_fail(msg, n, db, rc, path, "checking the trace");
 	}
-	if (rc != SQLITE_OK) {
-		int code = map_sqlite(rc);
-		set_err(t, code, "%s: %s", path, what_for(code));
-		return t->err;
+	sqlite3_finalize(st);
+	return code;
+}
+
+/* check_file looks at |path| before SQLite does. Sets |*exists| when the
+ * file exists and is not empty. */
+static int check_file(const char *path, int *exists, char *msg, size_t n)
+{
+	struct stat st;
+	*exists = 0;
+	if (stat(path, &st) == 0) {
+		if (!S_ISREG(st.st_mode)) {
+			return fail(msg, n, SIM_ENOTTRACE,
+				    "%s: not a tlsim trace (not a regular "
+				    "file)",
+				    path);
+		}
+		if (st.st_size == 0) {
+			return 0;
+		}
+		*exists = 1;
+		int fd = open(path, O_RDONLY | O_CLOEXEC);
+		if (fd < 0) {
+			return fail(
+			    msg, n, errno == EACCES ? SIM_EPERM : SIM_EIO,
+			    "%s: cannot open trace: %s", path, strerror(errno));
+		}
+		uint8_t hdr[100];
+		ssize_t got = read(fd, hdr, sizeof(hdr));
+		int e = errno;
+		close(fd);
+		if (got < 0) {
+			return fail(msg, n, SIM_EIO,
+				    "%s: cannot read trace: %s", path,
+				    strerror(e));
+		}
+		if (got < 16 || memcmp(hdr, "SQLite format 3", 16) != 0) {
+			return fail(msg, n, SIM_ENOTTRACE,
+				    "%s: not a tlsim trace (not an SQLite "
+				    "database)",
+				    path);
+		}
+		/* Another application's id (header offset 68, big-endian):
+		 * refused before SQLite opens the file at all, which for a
+		 * WAL database would leave -wal and -shm files behind. */
+		uint32_t app = got < 72 ? 0
+					: (uint32_t)hdr[68] << 24 |
+					      (uint32_t)hdr[69] << 16 |
+					      (uint32_t)hdr[70] << 8 | hdr[71];
+		if (app != 0 && app != SIM_TRACE_APPLICATION_ID) {
+			return fail(msg, n, SIM_ENOTTRACE,
+				    "%s: not a tlsim trace (an SQLite database "
+				    "of another application)",
+				    path);
+		}
+		return 0;
 	}
-	rc = exec(t->db, "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL");
-	if (rc != SQLITE_OK) {
-		int code = map_sqlite(rc);
-		set_err(t, code, "%s: %s", path, what_for(code));
-		return t->err;
+	if (errno == ENOENT) {
+		return 0;
 	}
-	sqlite3_busy_timeout(t->db, 2000);
+	if (errno == ENOTDIR) {
+		return fail(msg, n, SIM_ENOENT,
+			    "%s: cannot create trace: a component of the "
+			    "path is not a directory",
+			    path);
+	}
+	return fail(msg, n, errno == EACCES ? SIM_EPERM : SIM_EIO,
+		    "%s: cannot open trace: %s", path, strerror(errno));
+}
+
+/* check_dir: the directory must exist and be writable, for a new trace
+ * and for SQLite's -wal and -shm files next to an existing one (with
+ * |present|). */
+static int check_dir(const char *path, int present, char *msg, size_t n)
+{
+	const char *slash = strrchr(path, '/');
+	char dir[4096];
+	if (slash == NULL) {
+		snprintf(dir, sizeof(dir), ".");
+	} else if (slash == path) {
+		snprintf(dir, sizeof(dir), "/");
+	} else if ((size_t)(slash - path) >= sizeof(dir)) {
+		return fail(msg, n, SIM_ENOENT, "%.200s...: path too long",
+			    path);
+	} else {
+		snprintf(dir, sizeof(dir), "%.*s", (int)(slash - path), path);
+	}
+	struct stat st;
+	if (stat(dir, &st) != 0) {
+		if (errno == EACCES) {
+			return fail(msg, n, SIM_EPERM,
+				    "%s: cannot create trace: directory %s "
+				    "is not accessible",
+				    path, dir);
+		}
+		return fail(msg, n, SIM_ENOENT,
+			    "%s: cannot create trace: directory %s does not "
+			    "exist",
+			    path, dir);
+	}
+	if (!S_ISDIR(st.st_mode)) {
+		return fail(msg, n, SIM_ENOENT,
+			    "%s: cannot create trace: %s is not a directory",
+			    path, dir);
+	}
+	if (access(dir, W_OK) != 0) {
+		return fail(msg, n, SIM_EPERM,
+			    "%s: cannot %s trace: directory %s is not "
+			    "writable%s",
+			    path, present ? "write" : "create", dir,
+			    present ? " (SQLite keeps its -wal file there)"
+				    : "");
+	}
 	return 0;
 }
 
+static int open_db(sim_trace *t)
+{
+	const char *path = t->path;
+	char *msg = t->errmsg;
+	size_t n = sizeof(t->errmsg);
+	int exists, empty = 1, rc;
+	if ((rc = check_dir(path, access(path, F_OK) == 0, msg, n)) != 0 ||
+	    (rc = check_file(path, &exists, msg, n)) != 0) {
+		return rc;
+	}
+	if (exists && access(path, R_OK | W_OK) != 0) {
+		return fail(msg, n, SIM_EPERM, "%s: cannot open trace: %s",
+			    path, strerror(errno));
+	}
+	if (exists) {
+		/* Validate read-only: a file that is not ours is never
+		 * written to, not even by a WAL checkpoint at close. */
+		sqlite3 *ro = NULL;
+		rc = sqlite3_open_v2(path, &ro, SQLITE_OPEN_READONLY, NULL);
+		if (rc == SQLITE_OK) {
+			sqlite3_busy_timeout(ro, 0);
+			rc = check_trace(ro, path, 1, &empty, msg, n);
+		} else {
+			rc = sql_fail(msg, n, ro, rc, path, "opening trace");
+		}
+		sqlite3_close(ro);
+		if (rc != 0) {
+			return rc;
+		}
+	}
+	rc = sqlite3_open_v2(path, &t->db,
+			     SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, NULL);
+	if (rc != SQLITE_OK) {
+		int e = t->db ? sqlite3_system_errno(t->db) : 0;
+		int code = map_sqlite(rc);
+		if (code == SIM_EIO &&
+		    (e == EACCES || e == EPERM || e == EROFS ||
+		     (!exists && e == ENOENT))) {
+			code = SIM_EPERM; /* e.g. /proc, read-only mounts */
+		}
+		return fail(msg, n, code, "%s: cannot open trace: %s%s%s", path,
+			    t->db ? sqlite3_errmsg(t->db) : sqlite3_errstr(rc),
+			    e ? ": " : "", e ? strerror(e) : "");
+	}
+	sqlite3_extended_result_codes(t->db, 1);
+	/* Probe the write lock without waiting; create the schema under it,
+	 * checking again in case another process created it meanwhile. */
+	sqlite3_busy_timeout(t->db, 0);
+	rc = exec(t->db, "BEGIN IMMEDIATE");
+	if (rc != SQLITE_OK) {
+		return sql_fail(msg, n, t->db, rc, path, "opening trace");
+	}
+	int code = check_trace(t->db, path, 0, &empty, msg, n);
+	if (code == 0 && empty) {
+		rc = create_schema(t->db);
+	} else if (code == 0) {
+		/* Traces of schema 1 written before the view existed. */
+		rc = exec(t->db, RUN_SUMMARY_VIEW);
+	}
+	if (code == 0 && rc == SQLITE_OK) {
+		rc = exec(t->db, "COMMIT");
+	}
+	if (code == 0 && rc != SQLITE_OK) {
+		code = sql_fail(msg, n, t->db, rc, path,
+				empty ? "creating trace" : "opening trace");
+	}
+	if (!sqlite3_get_autocommit(t->db)) {
+		exec(t->db, "ROLLBACK");
+	}
+	if (code != 0) {
+		return code;
+	}
+	sqlite3_stmt *st;
+	rc =
+	    sqlite3_prepare_v2(t->db, "PRAGMA journal_mode=WAL", -1, &st, NULL);
+	if (rc == SQLITE_OK) {
+		rc = sqlite3_step(st) == SQLITE_ROW ? SQLITE_OK
+						    : sqlite3_errcode(t->db);
+		sqlite3_finalize(st);
+	}
+	if (rc == SQLITE_OK) {
+		rc = exec(t->db, "PRAGMA synchronous=NORMAL");
+	}
+	if (rc != SQLITE_OK) {
+		return sql_fail(msg, n, t->db, rc, path, "opening trace");
+	}
+	sqlite3_busy_timeout(t->db, BUSY_TIMEOUT_MS);
+	return 0;
+}
+
+/* --- lifecycle ----------------------------------------------------------- */
+
 int sim_trace_open(const char *path, sim_trace **out, char *err, size_t errlen)
 {
+	if (out == NULL) {
+		return fail(err, errlen, SIM_EINVAL, "sim_trace_open: no out");
+	}
 	*out = NULL;
+	if (path != NULL && path[0] == '\0') {
+		return fail(err, errlen, SIM_EINVAL, "trace path is empty");
+	}
 	sim_trace *t = calloc(1, sizeof(*t));
 	if (t == NULL) {
-		snprintf(err, errlen, "out of memory");
-		return SIM_ENOMEM;
+		return fail(err, errlen, SIM_ENOMEM, "%s: out of memory",
+			    path ? path : "trace");
 	}
 	t->keep_rows = 1;
-	t->max_rows = 10000000;
+	t->max_rows = MAX_ROWS_DEFAULT;
 	if (path != NULL) {
+		int rc = SIM_ENOMEM;
 		t->path = strdup(path);
-		if (t->path == NULL || open_db(t, path) != 0) {
-			int rc = t->path ? t->err : SIM_ENOMEM;
-			snprintf(err, errlen, "%s",
-			         t->path ? t->errmsg : "out of memory");
+		if (t->path == NULL) {
+			fail(t->errmsg, sizeof(t->errmsg), rc,
+			     "%s: out of memory", path);
+		} else {
+			rc = open_db(t);
+		}
+		if (rc != 0) {
+			fail(err, errlen, rc, "%s", t->errmsg);
 			sim_trace_close(t);
 			return rc;
 		}
@@ -690,7 +994,7 @@ static void clear_run(sim_trace *t)
 	free(t->scenario_sha256);
 	free(t->params);
 	t->scenario = t->scenario_sha256 = t->params = NULL;
-	t->arena_len = 0;
+	drop_rows(t);
 }
 
 void sim_trace_close(sim_trace *t)
@@ -703,28 +1007,31 @@ void sim_trace_close(sim_trace *t)
 		sqlite3_finalize(t->ins[i]);
 	}
 	sqlite3_finalize(t->ins_run);
-	if (t->db != NULL) {
-		sqlite3_close(t->db);
-	}
-	free(t->arena);
-	free(t->row);
+	sqlite3_close(t->db);
+	free(t->a.p);
 	free(t->path);
 	free(t);
 }
 
 void sim_trace_set_rows(sim_trace *t, int keep)
 {
-	t->keep_rows = keep;
+	if (t != NULL) {
+		t->keep_rows = keep != 0;
+	}
 }
 
 void sim_trace_set_max_rows(sim_trace *t, uint64_t max)
 {
-	t->max_rows = max;
+	if (t != NULL) {
+		t->max_rows = max;
+	}
 }
 
 void sim_trace_set_crash_after(sim_trace *t, uint64_t n)
 {
-	t->crash_after = n;
+	if (t != NULL) {
+		t->crash_after = n;
+	}
 }
 
 int sim_trace_error(const sim_trace *t)
@@ -742,28 +1049,47 @@ uint64_t sim_trace_rows(const sim_trace *t)
 	return t ? t->rows : 0;
 }
 
-static char *dup_or_null(const char *s)
+static int dup_opt(const char *s, char **out)
 {
-	return s ? strdup(s) : NULL;
+	*out = NULL;
+	if (s != NULL && (*out = strdup(s)) == NULL) {
+		return SIM_ENOMEM;
+	}
+	return 0;
 }
 
 int sim_trace_begin(sim_trace *t, const sim_run_info *info)
 {
-	clear_run(t);
+	if (t == NULL || info == NULL) {
+		return SIM_EINVAL;
+	}
+	if (t->in_run) { /* the run in progress goes on */
+		return fail(t->errmsg, sizeof(t->errmsg), SIM_ESTATE,
+			    "%s: sim_trace_begin: a run is already in "
+			    "progress",
+			    label(t));
+	}
 	t->err = 0;
 	t->errmsg[0] = '\0';
-	t->scenario = dup_or_null(info->scenario);
-	t->scenario_sha256 = dup_or_null(info->scenario_sha256);
-	t->params = dup_or_null(info->params);
+	if (dup_opt(info->scenario, &t->scenario) ||
+	    dup_opt(info->scenario_sha256, &t->scenario_sha256) ||
+	    dup_opt(info->params, &t->params)) {
+		clear_run(t);
+		return set_err(t, SIM_ENOMEM, "%s: out of memory", label(t));
+	}
 	t->seed = info->seed;
 	for (int i = 0; i < T_COUNT; i++) {
 		SHA256_Init(&t->sha[i]);
-		t->counts[i] = 0;
 	}
 	t->rows = 0;
+	t->a.len = 0;
+	t->keeping = t->db != NULL && t->keep_rows;
+	t->hashed_all = 1;
 	t->in_run = 1;
 	return 0;
 }
+
+/* --- commit -------------------------------------------------------------- */
 
 static int prepare_inserts(sim_trace *t)
 {
@@ -772,29 +1098,25 @@ static int prepare_inserts(sim_trace *t)
 		if (t->ins[i] != NULL) {
 			continue;
 		}
-		int n = snprintf(sql, sizeof(sql),
-		                 "INSERT INTO \"%s\" VALUES(?1, ?2",
-		                 table_names[i]);
-		for (int c = 0; c < table_ncols[i]; c++) {
-			n += snprintf(sql + n, sizeof(sql) - (size_t)n, ", ?%d",
-			              c + 3);
+		size_t k = (size_t)snprintf(sql, sizeof(sql),
+					    "INSERT INTO \"%s\" VALUES(?1, ?2",
+					    tables[i].name);
+		for (int c = 0; c < tables[i].ncols; c++) {
+			k += (size_t)snprintf(sql + k, sizeof(sql) - k, ", ?%d",
+					      c + 3);
 		}
-		snprintf(sql + n, sizeof(sql) - (size_t)n, ")");
+		snprintf(sql + k, sizeof(sql) - k, ")");
 		int rc = sqlite3_prepare_v3(t->db, sql, -1,
-		                            SQLITE_PREPARE_PERSISTENT,
-		                            &t->ins[i], NULL);
+					    SQLITE_PREPARE_PERSISTENT,
+					    &t->ins[i], NULL);
 		if (rc != SQLITE_OK) {
 			return rc;
 		}
 	}
 	if (t->ins_run == NULL) {
-		return sqlite3_prepare_v3(
-		    t->db,
-		    "INSERT INTO run(scenario, scenario_sha256, seed, params,"
-		    " version, outcome, reason, end_ns, events, rows, checks,"
-		    " checks_failed, digest) VALUES(?1, ?2, ?3, ?4, ?5, ?6,"
-		    " ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
-		    -1, SQLITE_PREPARE_PERSISTENT, &t->ins_run, NULL);
+		return sqlite3_prepare_v3(t->db, RUN_INSERT, -1,
+					  SQLITE_PREPARE_PERSISTENT,
+					  &t->ins_run, NULL);
 	}
 	return SQLITE_OK;
 }
@@ -802,24 +1124,37 @@ static int prepare_inserts(sim_trace *t)
 static int bind_text(sqlite3_stmt *st, int i, const char *s)
 {
 	return s ? sqlite3_bind_text(st, i, s, -1, SQLITE_STATIC)
-	         : sqlite3_bind_null(st, i);
+		 : sqlite3_bind_null(st, i);
 }
 
 static int step_reset(sqlite3_stmt *st)
 {
 	int rc = sqlite3_step(st);
+	if (rc == SQLITE_DONE) {
+		return sqlite3_reset(st);
+	}
 	sqlite3_reset(st);
-	return rc == SQLITE_DONE ? SQLITE_OK : rc;
+	return rc;
 }
 
-/* Writes the run row and the buffered rows; inside a transaction. */
+/* crash_point is the sim_trace_set_crash_after hook: it counts every row
+ * inserted in the commit transaction, the run row first. */
+static void crash_point(sim_trace *t, uint64_t *written)
+{
+	if (t->crash_after != 0 && ++*written >= t->crash_after) {
+		_exit(9);
+	}
+}
+
+/* write_run inserts the run row and the kept rows; inside a transaction. */
 static int write_run(sim_trace *t, const sim_run_result *res,
-                     const char *digest, int64_t *run_id)
+		     const char *digest, int64_t *run_id)
 {
 	int rc = prepare_inserts(t);
 	if (rc != SQLITE_OK) {
 		return rc;
 	}
+	uint64_t written = 0;
 	sqlite3_stmt *st = t->ins_run;
 	bind_text(st, 1, t->scenario);
 	bind_text(st, 2, t->scenario_sha256);
@@ -835,222 +1170,339 @@ static int write_run(sim_trace *t, const sim_run_result *res,
 	sqlite3_bind_int64(st, 12, (sqlite3_int64)res->checks_failed);
 	bind_text(st, 13, digest);
 	rc = step_reset(st);
-	sqlite3_clear_bindings(st);
 	if (rc != SQLITE_OK) {
 		return rc;
 	}
+	crash_point(t, &written);
 	int64_t run = sqlite3_last_insert_rowid(t->db);
 	*run_id = run;
 
-	uint64_t seq[T_COUNT] = {0};
-	uint64_t written = 0;
-	size_t off = 0;
-	while (off < t->arena_len) {
-		int tab = t->arena[off];
-		uint32_t len = get_u32(t->arena + off + 1);
-		const uint8_t *p = t->arena + off + 5, *end = p + len;
-		off += 5 + len;
+	int64_t seq[T_COUNT] = {0};
+	const uint8_t *p = t->a.p, *end = p + t->a.len;
+	while (p < end) {
+		int tab = p[0];
+		const uint8_t *v = p + 5;
+		p = v + get_u32(p + 1);
 		st = t->ins[tab];
-		sqlite3_bind_int64(st, 1, run);
-		sqlite3_bind_int64(st, 2, (sqlite3_int64)seq[tab]++);
-		for (int c = 0; c < table_ncols[tab] && p < end; c++) {
-			int col = c + 3;
-			switch (*p) {
+		rc = sqlite3_bind_int64(st, 1, run);
+		rc |= sqlite3_bind_int64(st, 2, seq[tab]++);
+		for (int col = 3; v < p; col++) {
+			uint32_t n;
+			switch (v[0]) {
 			case TAG_NULL:
-				sqlite3_bind_null(st, col);
-				p += 1;
+				rc |= sqlite3_bind_null(st, col);
+				v += 1;
 				break;
 			case TAG_INT:
-				sqlite3_bind_int64(st, col, get_i64(p + 1));
-				p += 9;
+				rc |=
+				    sqlite3_bind_int64(st, col, get_i64(v + 1));
+				v += 9;
 				break;
 			case TAG_TEXT:
-				sqlite3_bind_text(st, col, (const char *)p + 5,
-				                  (int)get_u32(p + 1),
-				                  SQLITE_STATIC);
-				p += 5 + get_u32(p + 1);
+				n = get_u32(v + 1);
+				rc |= sqlite3_bind_text(st, col,
+							(const char *)v + 5,
+							(int)n, SQLITE_STATIC);
+				v += 5 + n;
 				break;
 			default:
-				sqlite3_bind_blob(st, col, p + 5,
-				                  (int)get_u32(p + 1),
-				                  SQLITE_STATIC);
-				p += 5 + get_u32(p + 1);
+				n = get_u32(v + 1);
+				rc |= sqlite3_bind_blob(st, col, v + 5, (int)n,
+							SQLITE_STATIC);
+				v += 5 + n;
 				break;
 			}
+		}
+		if (rc != SQLITE_OK) {
+			return SQLITE_TOOBIG; /* the only way a bind fails */
 		}
 		rc = step_reset(st);
 		if (rc != SQLITE_OK) {
 			return rc;
 		}
-		if (t->crash_after != 0 && ++written >= t->crash_after) {
-			_exit(9);
-		}
+		crash_point(t, &written);
 	}
 	return SQLITE_OK;
 }
 
-int sim_trace_end(sim_trace *t, const sim_run_result *res, char *digest,
-                  int64_t *run_id)
+static int commit_run(sim_trace *t, const sim_run_result *res,
+		      const char *digest, int64_t *run_id)
 {
-	char hex[65];
-	uint8_t *ob = NULL;
-	size_t olen = 0, ocap = 0;
-	ser s = {&ob, &olen, &ocap, 0};
+	int rc = exec(t->db, "BEGIN IMMEDIATE");
+	if (rc == SQLITE_OK) {
+		rc = write_run(t, res, digest, run_id);
+	}
+	if (rc == SQLITE_OK) {
+		rc = exec(t->db, "COMMIT");
+	}
+	if (rc == SQLITE_OK) {
+		return 0;
+	}
+	*run_id = 0;
+	int code = sql_fail(t->errmsg, sizeof(t->errmsg), t->db, rc, t->path,
+			    "writing the run");
+	if (t->err == 0) {
+		t->err = code;
+	}
+	/* SQLite may have rolled back already (SQLITE_FULL, IOERR). */
+	if (!sqlite3_get_autocommit(t->db)) {
+		exec(t->db, "ROLLBACK");
+	}
+	return code;
+}
+
+int sim_trace_end(sim_trace *t, const sim_run_result *res, char *digest,
+		  int64_t *run_id)
+{
 	int64_t ignored;
 	if (run_id == NULL) {
 		run_id = &ignored;
 	}
 	*run_id = 0;
-	if (!t->in_run) {
-		return SIM_ESTATE;
-	}
-	outcome_bytes(&s, res->outcome, res->reason, res->end_ns,
-	              (int64_t)res->events, (int64_t)res->checks,
-	              (int64_t)res->checks_failed);
-	if (s.err) {
-		free(ob);
-		clear_run(t);
-		set_err(t, SIM_ENOMEM, "out of memory");
-		return SIM_ENOMEM;
-	}
-	digest_final(ob, olen, t->sha, hex);
-	free(ob);
 	if (digest != NULL) {
-		memcpy(digest, hex, 65);
+		digest[0] = '\0';
 	}
-	int err = t->err == SIM_ELIMIT ? 0 : t->err;
-	if (t->db != NULL && err == 0) {
-		int rc = exec(t->db, "BEGIN IMMEDIATE");
-		if (rc == SQLITE_OK) {
-			rc = write_run(t, res, hex, run_id);
-			if (rc == SQLITE_OK) {
-				rc = exec(t->db, "COMMIT");
-			}
-			if (rc != SQLITE_OK) {
-				int save = rc;
-				exec(t->db, "ROLLBACK");
-				rc = save;
-			}
-		}
-		if (rc != SQLITE_OK) {
-			err = map_sqlite(rc);
-			*run_id = 0;
-			set_err(t, err, "%s: cannot write the run: %s", t->path,
-			        err == SIM_EBUSY   ? "locked by another writer"
-			        : err == SIM_EFULL ? "disk full"
-			                           : sqlite3_errmsg(t->db));
+	if (t == NULL || res == NULL) {
+		return SIM_EINVAL;
+	}
+	if (!t->in_run) {
+		t->err = 0;
+		return set_err(t, SIM_ESTATE, "%s: sim_trace_end without a run",
+			       label(t));
+	}
+	/* The outcome's canonical form goes after the kept records, where
+	 * it is never mistaken for one. */
+	rowbuf b;
+	rb_begin(&b, &t->a);
+	put_outcome(&b, res->outcome, res->reason, res->end_ns,
+		    (int64_t)res->events, (int64_t)res->checks,
+		    (int64_t)res->checks_failed);
+	if (b.err != 0) {
+		set_err(t, b.err, "%s: %s", label(t),
+			b.err == SIM_ELIMIT ? "the run's outcome is too long"
+					    : "out of memory");
+		t->hashed_all = 0;
+	}
+	char hex[65] = "";
+	if (t->hashed_all) {
+		size_t n;
+		const uint8_t *o = rb_row(&b, &n);
+		digest_final(o, n, t->sha, hex);
+		if (digest != NULL) {
+			memcpy(digest, hex, sizeof(hex));
 		}
 	}
+	int err = t->err;
+	if (err == 0 && t->db != NULL) {
+		err = commit_run(t, res, hex, run_id);
+	}
+	t->crash_after = 0;
 	clear_run(t);
 	return err;
 }
 
 /* --- recomputing a digest from the database ------------------------------ */
 
-static void ser_column(ser *s, sqlite3_stmt *st, int i)
+/* put_column serialises column |i| of the current row as it is stored. */
+static int put_column(rowbuf *b, sqlite3_stmt *st, int i)
 {
 	switch (sqlite3_column_type(st, i)) {
 	case SQLITE_NULL:
-		s_null(s);
-		break;
+		put_null(b);
+		return 0;
 	case SQLITE_INTEGER:
-		s_int(s, sqlite3_column_int64(st, i));
-		break;
+		put_int(b, sqlite3_column_int64(st, i));
+		return 0;
+	case SQLITE_TEXT: {
+		const unsigned char *p = sqlite3_column_text(st, i);
+		put_bytes(b, TAG_TEXT, p, (size_t)sqlite3_column_bytes(st, i));
+		return 0;
+	}
 	case SQLITE_BLOB: {
 		const void *p = sqlite3_column_blob(st, i);
-		s_bytes(s, TAG_BLOB, p, (size_t)sqlite3_column_bytes(st, i));
-		break;
+		put_bytes(b, TAG_BLOB, p, (size_t)sqlite3_column_bytes(st, i));
+		return 0;
 	}
-	default: {
-		const char *p = (const char *)sqlite3_column_text(st, i);
-		s_bytes(s, TAG_TEXT, p, (size_t)sqlite3_column_bytes(st, i));
-		break;
-	}
+	default:
+		return -1; /* REAL: the writer never stores one */
 	}
 }
 
-int sim_trace_digest_db(const char *path, int64_t run_id, char *digest,
-                        char *err, size_t errlen)
+typedef struct digest_job {
+	const char *path;
+	sqlite3 *db;
+	int64_t run;
+	arena a;
+	char *msg;
+	size_t n;
+} digest_job;
+
+/* hash_table hashes the rows of one table for the run and checks that
+ * their seq are 0, 1, 2...; adds their number to |*count|. */
+static int hash_table(digest_job *j, int tab, SHA256_CTX *sha, int64_t *count)
 {
-	sqlite3 *db = NULL;
-	sqlite3_stmt *st = NULL;
-	uint8_t *buf = NULL;
-	size_t len = 0, cap = 0;
-	ser s = {&buf, &len, &cap, 0};
-	SHA256_CTX sha[T_COUNT];
-	int ret = 0;
-	int rc = sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL);
+	char sql[512], cols[256];
+	sqlite3_stmt *st;
+	column_list(cols, sizeof(cols), tab, 0);
+	snprintf(sql, sizeof(sql),
+		 "SELECT seq, %s FROM \"%s\" WHERE run = ?1 ORDER BY seq", cols,
+		 tables[tab].name);
+	SHA256_Init(sha);
+	int rc = sqlite3_prepare_v2(j->db, sql, -1, &st, NULL);
 	if (rc != SQLITE_OK) {
-		snprintf(err, errlen, "%s: cannot open: %s", path,
-		         db ? sqlite3_errmsg(db) : sqlite3_errstr(rc));
-		ret = map_sqlite(rc);
-		goto out;
+		return sql_fail(j->msg, j->n, j->db, rc, j->path,
+				"reading the trace");
 	}
-	rc =
-	    sqlite3_prepare_v2(db,
-	                       "SELECT outcome, reason, end_ns, events, checks,"
-	                       " checks_failed FROM run WHERE id = ?1",
-	                       -1, &st, NULL);
-	if (rc != SQLITE_OK) {
-		goto sqlerr;
-	}
-	sqlite3_bind_int64(st, 1, run_id);
-	if (sqlite3_step(st) != SQLITE_ROW) {
-		snprintf(err, errlen, "%s: no run %lld", path,
-		         (long long)run_id);
-		ret = SIM_EINVAL;
-		goto out;
-	}
-	for (int i = 0; i < 6; i++) {
-		ser_column(&s, st, i);
-	}
-	sqlite3_finalize(st);
-	st = NULL;
-	uint8_t *outcome = buf;
-	size_t outcome_len = len;
-	buf = NULL;
-	len = cap = 0;
-	for (int tab = 0; tab < T_COUNT; tab++) {
-		char sql[256];
-		SHA256_Init(&sha[tab]);
-		snprintf(sql, sizeof(sql),
-		         "SELECT * FROM \"%s\" WHERE run = ?1 ORDER BY seq",
-		         table_names[tab]);
-		rc = sqlite3_prepare_v2(db, sql, -1, &st, NULL);
-		if (rc != SQLITE_OK) {
-			free(outcome);
-			goto sqlerr;
+	sqlite3_bind_int64(st, 1, j->run);
+	int64_t seq = 0;
+	int code = 0;
+	while (code == 0 && (rc = sqlite3_step(st)) == SQLITE_ROW) {
+		if (sqlite3_column_int64(st, 0) != seq) {
+			code = fail(j->msg, j->n, SIM_ECORRUPT,
+				    "%s: run %lld: table %s has no row with "
+				    "seq %lld",
+				    j->path, (long long)j->run,
+				    tables[tab].name, (long long)seq);
+			break;
 		}
-		sqlite3_bind_int64(st, 1, run_id);
-		while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-			len = 0;
-			for (int c = 0; c < table_ncols[tab]; c++) {
-				ser_column(&s, st, c + 2);
+		seq++;
+		rowbuf b;
+		rb_begin(&b, &j->a);
+		for (int c = 0; c < tables[tab].ncols && code == 0; c++) {
+			if (put_column(&b, st, c + 1) != 0) {
+				code = fail(j->msg, j->n, SIM_ECORRUPT,
+					    "%s: run %lld: %s.%s holds a "
+					    "floating-point value",
+					    j->path, (long long)j->run,
+					    tables[tab].name,
+					    tables[tab].cols[c].name);
 			}
-			SHA256_Update(&sha[tab], buf, len);
 		}
-		sqlite3_finalize(st);
-		st = NULL;
-		if (rc != SQLITE_DONE) {
-			free(outcome);
-			goto sqlerr;
+		if (code == 0 && b.err != 0) {
+			code = fail(j->msg, j->n, b.err, "%s: %s", j->path,
+				    b.err == SIM_ENOMEM ? "out of memory"
+							: "row too long");
+		}
+		if (code == 0) {
+			size_t n;
+			const uint8_t *row = rb_row(&b, &n);
+			SHA256_Update(sha, row, n);
 		}
 	}
-	if (s.err) {
-		free(outcome);
-		snprintf(err, errlen, "out of memory");
-		ret = SIM_ENOMEM;
-		goto out;
+	if (code == 0 && rc != SQLITE_DONE) {
+		code = sql_fail(j->msg, j->n, j->db, rc, j->path,
+				"reading the trace");
 	}
-	digest_final(outcome, outcome_len, sha, digest);
-	free(outcome);
-	goto out;
-sqlerr:
-	ret = map_sqlite(rc);
-	snprintf(err, errlen, "%s: %s", path, sqlite3_errmsg(db));
-out:
 	sqlite3_finalize(st);
-	sqlite3_close(db);
-	free(buf);
-	return ret;
+	*count += seq;
+	return code;
+}
+
+static int digest_run(digest_job *j, char *digest)
+{
+	sqlite3_stmt *st;
+	int rc = sqlite3_prepare_v2(j->db,
+				    "SELECT outcome, reason, end_ns, events,"
+				    " checks, checks_failed, rows FROM run"
+				    " WHERE id = ?1",
+				    -1, &st, NULL);
+	if (rc != SQLITE_OK) {
+		return sql_fail(j->msg, j->n, j->db, rc, j->path,
+				"reading the trace");
+	}
+	sqlite3_bind_int64(st, 1, j->run);
+	rc = sqlite3_step(st);
+	if (rc != SQLITE_ROW) {
+		int code = rc == SQLITE_DONE
+			       ? fail(j->msg, j->n, SIM_EINVAL,
+				      "%s: no run %lld in this trace", j->path,
+				      (long long)j->run)
+			       : sql_fail(j->msg, j->n, j->db, rc, j->path,
+					  "reading the trace");
+		sqlite3_finalize(st);
+		return code;
+	}
+	/* The outcome's canonical form stays at the start of the arena. */
+	rowbuf ob;
+	rb_begin(&ob, &j->a);
+	int bad = 0;
+	for (int i = 0; i < 6; i++) {
+		bad |= put_column(&ob, st, i);
+	}
+	int64_t rows = sqlite3_column_int64(st, 6);
+	sqlite3_finalize(st);
+	if (bad || ob.err != 0) {
+		return fail(j->msg, j->n, ob.err ? ob.err : SIM_ECORRUPT,
+			    "%s: run %lld: unreadable outcome fields", j->path,
+			    (long long)j->run);
+	}
+	j->a.len = ob.pos;
+
+	SHA256_CTX sha[T_COUNT];
+	int64_t stored = 0;
+	for (int tab = 0; tab < T_COUNT; tab++) {
+		int code = hash_table(j, tab, &sha[tab], &stored);
+		if (code != 0) {
+			return code;
+		}
+	}
+	if (stored != rows) {
+		return fail(
+		    j->msg, j->n, SIM_ESTATE,
+		    "%s: run %lld stores %lld of its %lld rows (written "
+		    "with rows off, or rows were deleted): its digest "
+		    "cannot be recomputed",
+		    j->path, (long long)j->run, (long long)stored,
+		    (long long)rows);
+	}
+	size_t n;
+	const uint8_t *o = rb_row(&ob, &n);
+	digest_final(o, n, sha, digest);
+	return 0;
+}
+
+int sim_trace_digest_db(const char *path, int64_t run_id, char *digest,
+			char *err, size_t errlen)
+{
+	digest_job j = {.path = path, .run = run_id, .msg = err, .n = errlen};
+	int exists = 0, empty = 0, rc;
+	if (digest != NULL) {
+		digest[0] = '\0';
+	}
+	if (path == NULL || digest == NULL) {
+		return fail(err, errlen, SIM_EINVAL,
+			    "sim_trace_digest_db: no path or digest buffer");
+	}
+	if ((rc = check_file(path, &exists, err, errlen)) != 0) {
+		return rc;
+	}
+	if (!exists) {
+		return fail(err, errlen, SIM_ENOENT,
+			    "%s: no such trace (missing or empty)", path);
+	}
+	rc = sqlite3_open_v2(path, &j.db, SQLITE_OPEN_READONLY, NULL);
+	if (rc != SQLITE_OK) {
+		rc = sql_fail(err, errlen, j.db, rc, path, "opening trace");
+		sqlite3_close(j.db);
+		return rc;
+	}
+	sqlite3_busy_timeout(j.db, BUSY_TIMEOUT_MS);
+	/* One read transaction: a consistent snapshot of every table. */
+	rc = exec(j.db, "BEGIN");
+	if (rc != SQLITE_OK) {
+		rc = sql_fail(err, errlen, j.db, rc, path, "reading the trace");
+	} else if ((rc = check_trace(j.db, path, 0, &empty, err, errlen)) ==
+		   0) {
+		rc = empty ? fail(err, errlen, SIM_EINVAL,
+				  "%s: no run %lld in this trace (it is "
+				  "empty)",
+				  path, (long long)run_id)
+			   : digest_run(&j, digest);
+	}
+	if (!sqlite3_get_autocommit(j.db)) {
+		exec(j.db, "COMMIT");
+	}
+	sqlite3_close(j.db);
+	free(j.a.p);
+	return rc;
 }
