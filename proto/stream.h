@@ -60,8 +60,9 @@ typedef struct proto_stream_config {
 	uint32_t window;         /* bytes in flight at most (default 65535) */
 	sim_time rto_initial_ns; /* default 200 ms */
 	sim_time rto_max_ns;     /* backoff cap, default 60 s */
-	uint32_t max_retries;    /* consecutive timeouts before giving up with
-				    error "timeout" (default 8) */
+	uint32_t max_retries;    /* retransmissions without progress: the
+				    (max_retries + 1)th consecutive timeout
+				    gives up with error "timeout" (default 8) */
 } proto_stream_config;
 
 /* proto_stream_config_default fills |c| with the defaults above, ports
@@ -69,8 +70,9 @@ typedef struct proto_stream_config {
 void proto_stream_config_default(proto_stream_config *c);
 
 /* proto_stream_config_check returns NULL, or a static message naming the
- * bad field (mss 0 or above 65000, sndbuf or window 0, rto <= 0,
- * rto_max < rto_initial). */
+ * bad field (mss 0 or above 65000, sndbuf 0 or above 1 GiB, window 0,
+ * rto_initial <= 0, rto_max < rto_initial or above 1 day, max_retries
+ * above 30). */
 const char *proto_stream_config_check(const proto_stream_config *c);
 
 /* Callbacks, all optional (NULL: ignored). They run inside the stream call
@@ -121,46 +123,67 @@ int64_t proto_stream_send(proto_stream *s, sim_time now, const void *data,
 size_t proto_stream_sndbuf_free(const proto_stream *s);
 
 /* proto_stream_close_write queues a FIN after the queued bytes (half
- * close). Idempotent; SIM_ESTATE if the stream is closed. */
+ * close); like send, it may come before or during the handshake.
+ * Idempotent; SIM_ESTATE after abort, a reset or an error. */
 int proto_stream_close_write(proto_stream *s, sim_time now);
 
-/* proto_stream_abort sends a RST (if the stream ever had a peer) and
- * closes the stream; queued bytes are discarded. Idempotent. */
+/* proto_stream_abort sends a RST (if the stream ever sent or received a
+ * SYN) and moves to "reset"; queued bytes are discarded. On a "closed" or
+ * "listen" stream it only returns it to "closed"; on a "reset" or "failed"
+ * one it does nothing. The RST carries the highest sequence number sent
+ * and, once the peer's SYN is known, an ACK. */
 void proto_stream_abort(proto_stream *s, sim_time now);
 
 /* proto_stream_input processes one received segment. Malformed, corrupted
  * (CRC or checksum), wrong-port and unacceptable segments are discarded and
- * counted; nothing the peer sends can crash it. */
+ * counted (see proto_stream_stats); nothing the peer sends can crash it.
+ * Segments reaching a "closed", "reset" or "failed" stream are ignored;
+ * "done" still acknowledges a retransmitted FIN. */
 void proto_stream_input(proto_stream *s, sim_time now, const uint8_t *seg,
 			size_t len);
 
 /* proto_stream_output returns the next segment to send (the caller owns
- * it), with proto "tcp", ptype the flags ("SYN", "SYN-ACK", "ACK", "PSH",
- * "FIN", "RST", combined with '-' and "+data" style left to the
- * implementation but documented there) and info "seq=S ack=A len=L"
- * (relative sequence numbers: bytes from the ISN) plus " forged" for
- * forged segments; or NULL when there is nothing to send. */
+ * it), or NULL when there is nothing to send (or on allocation failure).
+ * Segments are made on demand from the stream's state: a pending RST or
+ * forged segment first, then the SYN or SYN-ACK, then data and FIN within
+ * the window, then a pending ACK. The packet has proto "tcp", ptype one
+ * of "SYN", "SYN-ACK", "ACK" (no payload, no FIN), "DATA" (payload),
+ * "DATA-FIN", "FIN" (a FIN without payload) and "RST", and info
+ * "seq=S ack=A len=L" with relative sequence numbers (S from this side's
+ * ISN, A from the peer's, 0 without the ACK flag; the SYN is 0, so stream
+ * byte i is at i + 1) plus " rtx" for a retransmission and " forged" for
+ * a forged segment. */
 sim_packet *proto_stream_output(proto_stream *s, sim_time now);
 
 /* proto_stream_expiry returns the next retransmission deadline, or
- * SIM_TIME_MAX. proto_stream_timeout handles it (a no-op before it). */
+ * SIM_TIME_MAX. proto_stream_timeout handles it (a no-op before it): it
+ * doubles the RTO (up to rto_max_ns) and goes back to the oldest
+ * unacknowledged byte (go-back-N), or gives up (see max_retries). After a
+ * timeout one segment is in flight until an ACK of new data, which resets
+ * the RTO to rto_initial_ns and reopens the window (resending a whole
+ * window into a lossy path at every timeout wastes it, and a periodic
+ * loss pattern can then hit the oldest segment every time). */
 sim_time proto_stream_expiry(const proto_stream *s);
 void proto_stream_timeout(proto_stream *s, sim_time now);
 
 /* proto_stream_state returns one of "closed", "listen", "syn_sent",
- * "syn_received", "established", "fin_wait" (our FIN sent, peer's not yet
- * received), "close_wait" (peer's FIN received, ours not sent), "closing"
- * (both FINs, ours not yet acknowledged), "done" (both FINs exchanged and
- * acknowledged), "reset" (RST sent or received), "failed" (gave up). */
+ * "syn_received", "established", "fin_wait" (close_write called, peer's
+ * FIN not yet delivered), "close_wait" (peer's FIN delivered, close_write
+ * not called), "closing" (both, ours not yet acknowledged), "done" (both
+ * FINs exchanged and ours acknowledged), "reset" (RST sent or received),
+ * "failed" (gave up). */
 const char *proto_stream_state(const proto_stream *s);
 
 /* Attacks: an on-path attacker forging segments as if they came from this
  * stream's side, toward its peer.
  *
  * proto_stream_forge queues a forged FIN (|kind| "fin") or RST ("rst")
- * carrying this side's current next sequence number and a correct ACK, to
+ * carrying this side's highest sequence number sent so far (its next new
+ * one, which is what an observer of the wire sees) and a correct ACK, to
  * go out with the next proto_stream_output, marked " forged". This side's
- * own state does not change (it did not send it).
+ * own state does not change (it did not send it). Returns 0, SIM_EINVAL
+ * for a bad kind, SIM_ESTATE unless the stream is in "syn_received" or
+ * later (and not reset or failed), SIM_ELIMIT if one is already queued.
  *
  * proto_stream_cut arms a truncation attack at payload byte |offset| of
  * this side's outgoing stream: bytes before |offset| go out normally; the
@@ -168,10 +191,22 @@ const char *proto_stream_state(const proto_stream *s);
  * a forged FIN or RST (|kind|) at |offset|; every later payload byte this
  * side sends (including retransmissions) is silently blackholed, as by an
  * attacker on the path. Returns 0, or SIM_EINVAL for a bad kind, or
- * SIM_ESTATE if |offset| has already been sent. */
+ * SIM_ESTATE if |offset| has already been sent. The receiver's ACK of the
+ * forged FIN looks to this side like an ACK of byte |offset|. */
 int proto_stream_forge(proto_stream *s, sim_time now, const char *kind);
 int proto_stream_cut(proto_stream *s, uint64_t offset, const char *kind);
 
+/* Counters. segs_sent counts segments returned by output (forged ones
+ * too; not those a cut blackholed); segs_received every input call.
+ * retransmits counts segments resent (SYN, data, FIN); bytes_sent stream
+ * bytes sent for the first time; bytes_received bytes delivered.
+ * dropped_malformed: too short or long, bad data offset or option, wrong
+ * ports, SYN with FIN or RST, no ACK flag after the handshake;
+ * dropped_corrupt: bad checksum or CRC-32C; dropped_duplicate: nothing new
+ * (and retransmitted SYNs); dropped_out_of_window: beyond the receive
+ * window or the peer's FIN, an ACK of unsent data, an unacceptable RST or
+ * SYN-ACK; ooo_buffered: segments kept ahead of a gap; forged: forged
+ * segments sent. */
 typedef struct proto_stream_stats {
 	uint64_t segs_sent, segs_received, retransmits, timeouts;
 	uint64_t bytes_sent, bytes_acked, bytes_received;
@@ -179,6 +214,7 @@ typedef struct proto_stream_stats {
 	    dropped_out_of_window, ooo_buffered, forged;
 } proto_stream_stats;
 
+/* proto_stream_get_stats copies the counters to |out|. */
 void proto_stream_get_stats(const proto_stream *s, proto_stream_stats *out);
 
 /* proto_stream_crc32c returns the CRC-32C (Castagnoli) of |len| bytes. */
