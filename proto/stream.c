@@ -282,7 +282,7 @@ static void tick(proto_stream *s, sim_time now)
 	s->last_now = now;
 }
 
-/* Ends the connection without a FIN; the owner's callback runs last. */
+/* Enters "reset" or "failed": nothing more to acknowledge or resend. */
 static void finish(proto_stream *s, enum st st)
 {
 	s->st = st;
@@ -381,8 +381,9 @@ static sim_packet *make_seg(proto_stream *s, sim_time now, int64_t off,
 	h[20] = OPT_KIND;
 	h[21] = OPT_LEN;
 	put16(h + 22, OPT_EXID);
-	for (int64_t i = 0; i < len; i++) {
-		h[PROTO_STREAM_HDR + i] = s->sbuf[(off - 1 + i) % s->cfg.sndbuf];
+	for (int64_t i = 0; i < len; i++) { /* stream byte off - 1 + i */
+		h[PROTO_STREAM_HDR + i] =
+			s->sbuf[(off - 1 + i) % s->cfg.sndbuf];
 	}
 	put32(h + 24, seg_crc(h, p->len));
 	put16(h + 16, inet_sum(s->cfg.local_addr, s->cfg.remote_addr, h,

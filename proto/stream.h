@@ -11,10 +11,12 @@
  *
  * Loss and reordering on the link become delay and retransmission, never
  * corrupted or reordered bytes for the owner: out-of-order segments are
- * kept and delivered in order, duplicates are dropped, and every segment
- * carries a CRC-32C of the whole segment (header and payload) as well as
- * the real TCP checksum, so a corrupted segment is discarded (and counted)
- * rather than delivered.
+ * kept (within the advertised window, so at most 65535 bytes; beyond it
+ * they are dropped) and delivered in order, duplicates are dropped (the
+ * first copy of a byte wins), bytes after the peer's FIN are ignored, and
+ * every segment carries a CRC-32C of the whole segment (header and
+ * payload) as well as the real TCP checksum, so a corrupted segment is
+ * discarded (and counted) rather than delivered.
  *
  * Wire format: a real TCP header (RFC 9293) with one option, followed by
  * the payload, so that a pcap export only has to add an IPv4 header. The
@@ -57,7 +59,9 @@ typedef struct proto_stream_config {
 	uint32_t isn;            /* initial send sequence number */
 	uint32_t mss;            /* payload bytes per segment (default 1400) */
 	uint32_t sndbuf;         /* send buffer bytes (default 262144) */
-	uint32_t window;         /* bytes in flight at most (default 65535) */
+	uint32_t window;         /* bytes in flight at most (default 65535),
+				    also the peer's window; this side
+				    advertises min(window, 65535) */
 	sim_time rto_initial_ns; /* default 200 ms */
 	sim_time rto_max_ns;     /* backoff cap, default 60 s */
 	uint32_t max_retries;    /* retransmissions without progress: the
@@ -86,10 +90,10 @@ typedef struct proto_stream_callbacks {
 		     size_t len);
 	/* fin: the peer's FIN, after all its bytes were delivered. */
 	void (*fin)(void *user_data, sim_time now);
-	/* reset: an acceptable RST arrived; the stream is closed. */
+	/* reset: an acceptable RST arrived; the stream is in "reset". */
 	void (*reset)(void *user_data, sim_time now);
-	/* error: the stream gave up: |why| is "timeout" (max_retries
-	 * consecutive RTOs, for SYN or data) ; the stream is closed. */
+	/* error: the stream gave up: |why| is "timeout" (see max_retries;
+	 * for the SYN, data or FIN); the stream is in "failed". */
 	void (*error)(void *user_data, sim_time now, const char *why);
 	/* acked_all: everything queued with send and close_write so far has
 	 * been acknowledged by the peer (useful for a graceful close). */
@@ -190,9 +194,12 @@ const char *proto_stream_state(const proto_stream *s);
  * segment that would carry byte |offset| is trimmed there and followed by
  * a forged FIN or RST (|kind|) at |offset|; every later payload byte this
  * side sends (including retransmissions) is silently blackholed, as by an
- * attacker on the path. Returns 0, or SIM_EINVAL for a bad kind, or
- * SIM_ESTATE if |offset| has already been sent. The receiver's ACK of the
- * forged FIN looks to this side like an ACK of byte |offset|. */
+ * attacker on the path (this side's own FIN too). The forged segment goes
+ * out again whenever this side resends the segment that would carry byte
+ * |offset|, so it survives loss. The receiver's ACK of the forged FIN
+ * looks to this side like an ACK of byte |offset|; this side keeps
+ * resending the rest until it gives up. Returns 0, or SIM_EINVAL for a
+ * bad kind, or SIM_ESTATE if |offset| has already been sent. */
 int proto_stream_forge(proto_stream *s, sim_time now, const char *kind);
 int proto_stream_cut(proto_stream *s, uint64_t offset, const char *kind);
 
