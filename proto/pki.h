@@ -29,6 +29,8 @@
 #include <stdint.h>
 
 #include <openssl/base.h>
+#include <openssl/ssl.h>
+#include <openssl/x509.h>
 
 /* PROTO_PKI_BACKDATE_S: a certificate's notBefore is this many seconds
  * before the epoch it is made for, as CAs backdate to absorb clock skew. */
@@ -75,5 +77,73 @@ int proto_pki_self_signed(const char *dns_name, int64_t epoch_s,
  * SIM_EINVAL / SIM_ECRYPTO with nothing allocated. */
 int proto_pki_tls13_ctx_pair(EVP_PKEY *key, X509 *cert, const char *dns_name,
                              SSL_CTX **out_client, SSL_CTX **out_server);
+
+/* --- chains -------------------------------------------------------------- */
+
+typedef enum proto_pki_alg { PROTO_PKI_P256 = 0, PROTO_PKI_ED25519 } proto_pki_alg;
+
+typedef struct proto_pki_chain_params {
+	const char *dns_name; /* leaf subjectAltName DNS entry and CN */
+	proto_pki_alg alg;    /* key type of all three certificates */
+	int64_t epoch_s;      /* the "now" the chain is made for (unix s) */
+	/* Leaf validity relative to epoch_s, in seconds; both 0 for the
+	 * default [-PROTO_PKI_BACKDATE_S, +90 days]. E.g. expired:
+	 * -2 days..-1 day; not yet valid: +1 day..+30 days. The root and
+	 * the intermediate are valid for 10 years either side of epoch_s. */
+	int64_t leaf_not_before_s, leaf_not_after_s;
+} proto_pki_chain_params;
+
+typedef struct proto_pki_chain {
+	EVP_PKEY *root_key, *inter_key, *leaf_key;
+	X509 *root, *inter, *leaf;
+} proto_pki_chain;
+
+/* proto_pki_chain_new makes root CA -> intermediate CA -> leaf, all with
+ * |p->alg| keys (ECDSA-SHA256 or Ed25519 signatures): the root is
+ * self-signed "tlsim root CA" (CA:TRUE critical, keyCertSign|cRLSign),
+ * the intermediate "tlsim intermediate CA" (CA:TRUE, pathlen 0), the leaf
+ * |p->dns_name| (CA:FALSE, digitalSignature, serverAuth, SAN DNS), serials
+ * from the entropy stream. Deterministic given the calling thread's
+ * entropy stream. Returns 0 and |*out| (free with proto_pki_chain_del),
+ * SIM_EINVAL, SIM_ESTATE (no entropy stream) or SIM_ECRYPTO. */
+int proto_pki_chain_new(const proto_pki_chain_params *p,
+			proto_pki_chain **out);
+
+/* proto_pki_chain_del frees |c|; NULL is a no-op. */
+void proto_pki_chain_del(proto_pki_chain *c);
+
+/* proto_pki_verify checks |chain| (the peer's certificates, leaf first) as
+ * a TLS server certificate for |dns_name| at unix time |now_s|, trusting
+ * exactly |roots| and using |cached| (may be NULL: intermediates the client
+ * already holds) as extra untrusted certificates. Returns X509_V_OK or the
+ * X509_V_ERR_* result (X509_V_ERR_UNSPECIFIED when |chain| is empty or a
+ * context cannot be made), sets |*out_depth| to the failing depth (-1 on
+ * success) and writes a message to |msg|. */
+int proto_pki_verify(STACK_OF(X509) *chain, STACK_OF(X509) *roots,
+		     STACK_OF(X509) *cached, const char *dns_name,
+		     int64_t now_s, int *out_depth, char *msg, size_t msglen);
+
+/* proto_pki_alert_for returns the alert BoringSSL sends for X.509 result
+ * |x509_err| (SSL_alert_from_verify_result): e.g. 20 (unable to get local
+ * issuer) -> unknown_ca (48), 10 (expired) -> certificate_expired (45). */
+int proto_pki_alert_for(int x509_err);
+
+/* proto_pki_alert_name returns the RFC 8446 name of alert |alert|
+ * ("unknown_ca"), or "unknown" for a number RFC 8446 does not define. */
+const char *proto_pki_alert_name(int alert);
+
+/* proto_pki_server_ctx returns a server SSL_CTX serving |c->leaf| with
+ * |c->leaf_key|, plus |c->inter| as chain certificate when |send_chain|;
+ * protocol versions [min_version, max_version]; |groups| ("X25519:P-256")
+ * and |ciphers| (TLS 1.2 cipher list) when not NULL; the virtual clock.
+ * proto_pki_client_ctx is the same for a client, with no verification set
+ * up (the caller installs SSL_CTX_set_custom_verify) and Ed25519 among
+ * the accepted signature algorithms. Both return NULL on failure (a bad
+ * group or cipher list, or no memory); the caller owns the result. */
+SSL_CTX *proto_pki_server_ctx(const proto_pki_chain *c, int send_chain,
+			      uint16_t min_version, uint16_t max_version,
+			      const char *groups, const char *ciphers);
+SSL_CTX *proto_pki_client_ctx(uint16_t min_version, uint16_t max_version,
+			      const char *groups, const char *ciphers);
 
 #endif

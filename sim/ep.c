@@ -30,6 +30,8 @@ void sim_ep_event_int(sim_ep_event *ev, const char *key, int64_t v)
 		sim_ep_field *f = &ev->f[ev->nfields++];
 		f->key = key;
 		f->s = NULL;
+		f->len = 0;
+		f->bin = 0;
 		f->i = v;
 	}
 }
@@ -40,28 +42,49 @@ void sim_ep_event_str(sim_ep_event *ev, const char *key, const char *v)
 		sim_ep_field *f = &ev->f[ev->nfields++];
 		f->key = key;
 		f->s = v != NULL ? v : "";
+		f->len = strlen(f->s);
+		f->bin = 0;
 		f->i = 0;
 	}
+}
+
+void sim_ep_event_bytes(sim_ep_event *ev, const char *key, const void *v,
+			size_t len)
+{
+	if (ev->nfields < SIM_EP_FIELDS_MAX) {
+		sim_ep_field *f = &ev->f[ev->nfields++];
+		f->key = key;
+		f->s = len > 0 ? v : "";
+		f->len = len;
+		f->bin = 1;
+		f->i = 0;
+	}
+}
+
+char *sim_ep_event_format(const sim_ep_event *ev, char *buf, size_t len)
+{
+	int n = snprintf(buf, len, "%s", ev->name);
+	for (int i = 0; i < ev->nfields && n > 0 && (size_t)n < len; i++) {
+		const sim_ep_field *f = &ev->f[i];
+		if (f->s != NULL && f->bin) {
+			n += snprintf(buf + n, len - (size_t)n,
+				      " %s=<%zu bytes>", f->key, f->len);
+		} else if (f->s != NULL) {
+			n += snprintf(buf + n, len - (size_t)n, " %s=%s",
+				      f->key, f->s);
+		} else {
+			n += snprintf(buf + n, len - (size_t)n, " %s=%lld",
+				      f->key, (long long)f->i);
+		}
+	}
+	return buf;
 }
 
 int sim_ep_emit(sim_ep *ep, const sim_ep_event *ev)
 {
 	if (ep->w->trace != NULL) {
-		char line[512];
-		int n = snprintf(line, sizeof(line), "event %s", ev->name);
-		for (int i = 0; i < ev->nfields && n > 0 &&
-				(size_t)n < sizeof(line);
-		     i++) {
-			const sim_ep_field *f = &ev->f[i];
-			if (f->s != NULL) {
-				n += snprintf(line + n, sizeof(line) - (size_t)n,
-					      " %s=%s", f->key, f->s);
-			} else {
-				n += snprintf(line + n, sizeof(line) - (size_t)n,
-					      " %s=%lld", f->key,
-					      (long long)f->i);
-			}
-		}
+		char line[512] = "event ";
+		sim_ep_event_format(ev, line + 6, sizeof(line) - 6);
 		sim_trace_log(ep->w->trace, sim_world_now(ep->w), ep->name,
 			      line);
 	}
@@ -72,6 +95,11 @@ int sim_ep_emit(sim_ep *ep, const sim_ep_event *ev)
 }
 
 static void flush(sim_ep *ep);
+
+void sim_ep_flush(sim_ep *ep)
+{
+	flush(ep);
+}
 
 static void on_timer(sim_sched *s, void *arg, sim_event_id id)
 {

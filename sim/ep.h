@@ -24,6 +24,8 @@
 typedef struct sim_ep_field {
 	const char *key;
 	const char *s; /* string value, or NULL for an integer */
+	size_t len;    /* bytes in |s| (binary-safe) */
+	int bin;       /* |s| came from sim_ep_event_bytes */
 	int64_t i;
 } sim_ep_field;
 
@@ -47,6 +49,13 @@ enum sim_ep_answer {
  * SIM_EP_FIELDS_MAX). */
 void sim_ep_event_int(sim_ep_event *ev, const char *key, int64_t v);
 void sim_ep_event_str(sim_ep_event *ev, const char *key, const char *v);
+/* sim_ep_event_format writes "NAME k=v k=v" for |ev| into |buf| (binary
+ * fields as "<N bytes>") and returns |buf|. */
+char *sim_ep_event_format(const sim_ep_event *ev, char *buf, size_t len);
+
+/* sim_ep_event_bytes appends |len| bytes (binary-safe; borrowed). */
+void sim_ep_event_bytes(sim_ep_event *ev, const char *key, const void *v,
+			size_t len);
 
 typedef struct sim_ep sim_ep;
 
@@ -95,6 +104,10 @@ typedef struct sim_ep_class {
 /* Called for each endpoint event; returns an enum sim_ep_answer. */
 typedef int (*sim_ep_event_fn)(void *user_data, sim_ep *ep,
 			       const sim_ep_event *ev);
+
+/* sim_ep_flush sends whatever the endpoint has to send and re-arms its
+ * timer, outside an operation (after an attack injected a segment). */
+void sim_ep_flush(sim_ep *ep);
 
 /* sim_ep_new creates the glue for endpoint |name| (registered as a
  * scheduler node) of class |cls|. |make| builds the protocol object given

@@ -9,6 +9,8 @@
 #include <string.h>
 
 #include "proto/echo.h"
+#include "proto/pki.h"
+#include "proto/tls.h"
 #include "sim/entropy.h"
 #include "sim/ep.h"
 #include "sim/err.h"
@@ -20,9 +22,11 @@
 #define LINK_MT "tlsim.link"
 #define EP_MT "tlsim.endpoint"
 #define TIMER_MT "tlsim.timer"
+#define PKI_MT "tlsim.pki"
 
 #define MAX_LINKS 64
 #define MAX_EPS 256
+#define MAX_PKIS 64
 #define MAX_TIMERS 1000000
 #define HOOK_EVERY 1000
 
@@ -61,6 +65,10 @@ typedef struct ctx {
 	int nlinks;
 	ep_ud *eps[MAX_EPS];
 	int neps;
+	proto_pki_chain *pkis[MAX_PKIS];
+	int npkis;
+	int64_t epoch_ns; /* unix time of virtual time 0 */
+	uint64_t livelock_events;
 	timer_rec **timers;
 	size_t ntimers, timers_cap;
 
@@ -308,7 +316,8 @@ static ctx *check_world(lua_State *L, int idx)
 }
 
 static const char *const world_keys[] = {"seed", "drain_max", "queue_cap",
-					  "trace_events", NULL};
+					  "trace_events", "epoch",
+					  "livelock_events", NULL};
 
 static int l_world(lua_State *L)
 {
@@ -337,6 +346,11 @@ static int l_world(lua_State *L)
 						 "tlsim.world", 0, 0, 10000000);
 	c->default_drain_max = (uint32_t)opt_int(L, 1, "drain_max",
 						 "tlsim.world", 0, 0, 1000000);
+	/* Certificates and BoringSSL's clock see unix time epoch + now;
+	 * default 2026-01-01T00:00:00Z. */
+	c->epoch_ns = opt_int(L, 1, "epoch", "tlsim.world", 1767225600, 0,
+			      (int64_t)4102444800) *
+		      SIM_S;
 
 	if (sim_world_init(&c->w, seed, c->o->trace) != 0) {
 		return luaL_error(L, "tlsim.world: out of memory");
@@ -345,8 +359,15 @@ static int l_world(lua_State *L)
 	if (!trace_events) {
 		sim_sched_set_hooks(c->w.sched, NULL);
 	}
+	/* --livelock-events overrides the scenario's livelock_events. */
+	c->livelock_events = (uint64_t)opt_int(L, 1, "livelock_events",
+					       "tlsim.world", 1000000, 100,
+					       INT64_MAX);
 	if (c->o->livelock_events != 0) {
-		sim_sched_set_livelock(c->w.sched, c->o->livelock_events);
+		c->livelock_events = c->o->livelock_events;
+	}
+	if (c->livelock_events != 1000000) {
+		sim_sched_set_livelock(c->w.sched, c->livelock_events);
 	}
 	c->have_world = 1;
 	c->r->have_world = 1;
@@ -673,8 +694,7 @@ static int w_run(lua_State *L)
 		uint64_t count;
 		char t[64];
 		sim_sched_livelock_culprit(c->w.sched, &node, &kind, &count);
-		uint64_t ll = c->o->livelock_events ? c->o->livelock_events
-						    : 1000000;
+		uint64_t ll = c->livelock_events;
 		snprintf(c->stop_reason, sizeof(c->stop_reason),
 			 "livelock at %s: %llu events without virtual time "
 			 "advancing; the loop is node '%s' event '%s' (%llu "
@@ -1010,10 +1030,11 @@ static int ep_handler(void *ud, sim_ep *ep, const sim_ep_event *ev)
 	lua_State *L = c->L;
 	(void)ep;
 	if (c->o->verbosity > 1) {
-		char t[64];
+		char t[64], line[512];
 		fprintf(stderr, "[%s] %s: %s\n",
 			sim_time_format(sim_world_now(&c->w), t, sizeof(t)),
-			sim_ep_name(eu->ep), ev->name);
+			sim_ep_name(eu->ep),
+			sim_ep_event_format(ev, line, sizeof(line)));
 	}
 	if (c->cb_failed) {
 		return SIM_EP_ANSWER_NONE;
@@ -1032,7 +1053,7 @@ static int ep_handler(void *ud, sim_ep *ep, const sim_ep_event *ev)
 	lua_setfield(L, -2, "event");
 	for (int i = 0; i < ev->nfields; i++) {
 		if (ev->f[i].s != NULL) {
-			lua_pushstring(L, ev->f[i].s);
+			lua_pushlstring(L, ev->f[i].s, ev->f[i].len);
 		} else {
 			lua_pushinteger(L, ev->f[i].i);
 		}
@@ -1302,6 +1323,392 @@ static int ep_stats(lua_State *L)
 	return 1;
 }
 
+/* --- PKI and TLS endpoints ----------------------------------------------- */
+
+static const proto_pki_chain *check_pki(lua_State *L, int idx)
+{
+	return *(proto_pki_chain **)luaL_checkudata(L, idx, PKI_MT);
+}
+
+static sim_time opt_offset(lua_State *L, int idx, const char *key,
+			   const char *what, sim_time def)
+{
+	sim_time v = def;
+	if (opt_field(L, idx, key)) {
+		char label[96];
+		snprintf(label, sizeof(label), "%s: %s", what, key);
+		v = check_duration(L, -1, label, 1);
+	}
+	lua_pop(L, 1);
+	return v;
+}
+
+/* Picks one of |names| for option |key|; returns its index or |def|. */
+static int opt_enum(lua_State *L, int idx, const char *key, const char *what,
+		    const char *const *names, int def)
+{
+	int v = def;
+	if (opt_field(L, idx, key)) {
+		const char *s = luaL_checkstring(L, -1);
+		v = -1;
+		for (int i = 0; names[i] != NULL; i++) {
+			if (strcmp(names[i], s) == 0) {
+				v = i;
+			}
+		}
+		if (v < 0) {
+			char all[160] = "";
+			size_t n = 0;
+			for (int i = 0; names[i] != NULL; i++) {
+				n += (size_t)snprintf(all + n, sizeof(all) - n,
+						      "%s%s", i ? ", " : "",
+						      names[i]);
+			}
+			luaL_error(L, "%s: %s must be one of %s, got '%s'",
+				   what, key, all, s);
+		}
+	}
+	lua_pop(L, 1);
+	return v;
+}
+
+static int opt_bool(lua_State *L, int idx, const char *key, const char *what,
+		    int def)
+{
+	int v = def;
+	if (opt_field(L, idx, key)) {
+		if (!lua_isboolean(L, -1)) {
+			luaL_error(L, "%s: %s must be true or false", what,
+				   key);
+		}
+		v = lua_toboolean(L, -1);
+	}
+	lua_pop(L, 1);
+	return v;
+}
+
+static const char *const pki_keys[] = {"alg", "name", "not_before",
+				       "not_after", NULL};
+static const char *const alg_names[] = {"p256", "ed25519", NULL};
+
+static int l_pki(lua_State *L)
+{
+	ctx *c = check_world(L, 1);
+	opt_table(L, 2);
+	check_keys(L, 2, "w:pki", pki_keys);
+	if (c->npkis == MAX_PKIS) {
+		return luaL_error(L, "w:pki: too many PKIs (limit %d)",
+				  MAX_PKIS);
+	}
+	proto_pki_chain_params p;
+	memset(&p, 0, sizeof(p));
+	p.alg = (proto_pki_alg)opt_enum(L, 2, "alg", "w:pki", alg_names, 0);
+	p.dns_name = "server.test";
+	if (opt_field(L, 2, "name")) {
+		p.dns_name = luaL_checkstring(L, -1);
+	}
+	p.epoch_s = c->epoch_ns / SIM_S;
+	p.leaf_not_before_s =
+		opt_offset(L, 2, "not_before", "w:pki", 0) / SIM_S;
+	p.leaf_not_after_s = opt_offset(L, 2, "not_after", "w:pki", 0) / SIM_S;
+	if (p.leaf_not_before_s != 0 || p.leaf_not_after_s != 0) {
+		if (p.leaf_not_after_s <= p.leaf_not_before_s) {
+			return luaL_error(L, "w:pki: not_after must be later "
+					     "than not_before");
+		}
+	}
+	proto_pki_clock_set(c->epoch_ns + sim_world_now(&c->w));
+	proto_pki_chain *chain = NULL;
+	int rc = proto_pki_chain_new(&p, &chain);
+	lua_pop(L, 1); /* name */
+	if (rc != 0) {
+		return luaL_error(L, "w:pki: %s", sim_strerror(rc));
+	}
+	c->pkis[c->npkis++] = chain;
+	proto_pki_chain **ud = lua_newuserdatauv(L, sizeof(*ud), 0);
+	*ud = chain;
+	luaL_setmetatable(L, PKI_MT);
+	return 1;
+}
+
+static const char *const tls_keys[] = {
+	"name", "link", "side", "queue_cap", "drain_max", "pki", "host",
+	"min_version", "max_version", "groups", "ciphers", "chain", "trust",
+	"verify", "async_sign", "acceptor", "auto_handshake", "autoread",
+	"shutdown_wait", "acceptor_alert", "deadline", "close",
+	"unexpected_eof", "mss", "rto",
+	"rto_max", "max_retries", "sndbuf", "window", NULL};
+static const char *const version_names[] = {"1.2", "1.3", NULL};
+static const char *const chain_names[] = {"full", "leaf", NULL};
+static const char *const trust_names[] = {"root", "root+intermediate",
+					  NULL};
+static const char *const verify_names[] = {"sync", "async", NULL};
+static const char *const acceptor_alert_names[] = {"flush", "drop", NULL};
+static const char *const deadline_names[] = {"honour", "ignore", NULL};
+static const char *const close_names[] = {"notify", "finish_handshake",
+					  "transport", NULL};
+static const char *const eof_names[] = {"error", "ignore", NULL};
+
+static void read_tls(lua_State *L, ctx *c, const char *what,
+		     proto_tls_config *cfg)
+{
+	check_keys(L, 2, what, tls_keys);
+	if (!opt_field(L, 2, "pki")) {
+		luaL_error(L, "%s: pki is required (pki = w:pki{})", what);
+	}
+	cfg->chain = check_pki(L, -1);
+	lua_pop(L, 1);
+	if (opt_field(L, 2, "host")) {
+		cfg->name = luaL_checkstring(L, -1); /* the table keeps it */
+	}
+	lua_pop(L, 1);
+	static const uint16_t versions[] = {TLS1_2_VERSION, TLS1_3_VERSION};
+	cfg->min_version = versions[opt_enum(L, 2, "min_version", what,
+					     version_names, 0)];
+	cfg->max_version = versions[opt_enum(L, 2, "max_version", what,
+					     version_names, 1)];
+	if (cfg->min_version > cfg->max_version) {
+		luaL_error(L, "%s: min_version is above max_version", what);
+	}
+	if (opt_field(L, 2, "groups")) {
+		cfg->groups = luaL_checkstring(L, -1);
+	}
+	lua_pop(L, 1);
+	if (opt_field(L, 2, "ciphers")) {
+		cfg->ciphers = luaL_checkstring(L, -1);
+	}
+	lua_pop(L, 1);
+	cfg->send_chain = opt_enum(L, 2, "chain", what, chain_names, 0) == 0;
+	cfg->cached_intermediate =
+		opt_enum(L, 2, "trust", what, trust_names, 0) == 1;
+	cfg->verify_async = opt_enum(L, 2, "verify", what, verify_names, 0);
+	cfg->async_sign = opt_bool(L, 2, "async_sign", what, 0);
+	cfg->acceptor = opt_bool(L, 2, "acceptor", what, 0);
+	cfg->auto_handshake = opt_bool(L, 2, "auto_handshake", what, 1);
+	cfg->autoread = opt_bool(L, 2, "autoread", what, 1);
+	cfg->shutdown_wait = opt_bool(L, 2, "shutdown_wait", what, 1);
+	cfg->acceptor_alert = (enum proto_tls_acceptor_alert)opt_enum(
+		L, 2, "acceptor_alert", what, acceptor_alert_names, 0);
+	cfg->deadline = (enum proto_tls_deadline)opt_enum(
+		L, 2, "deadline", what, deadline_names, 0);
+	cfg->close = (enum proto_tls_close)opt_enum(L, 2, "close", what,
+						    close_names, 0);
+	cfg->unexpected_eof = (enum proto_tls_unexpected_eof)opt_enum(
+		L, 2, "unexpected_eof", what, eof_names, 0);
+	proto_stream_config *s = &cfg->stream;
+	s->mss = (uint32_t)opt_int(L, 2, "mss", what, s->mss, 1, 65000);
+	s->sndbuf = (uint32_t)opt_int(L, 2, "sndbuf", what, s->sndbuf, 1,
+				      1 << 30);
+	s->window = (uint32_t)opt_int(L, 2, "window", what, s->window, 1,
+				      65535);
+	s->max_retries = (uint32_t)opt_int(L, 2, "max_retries", what,
+					   s->max_retries, 0, 30);
+	s->rto_initial_ns = opt_duration(L, 2, "rto", what, s->rto_initial_ns);
+	s->rto_max_ns = opt_duration(L, 2, "rto_max", what, s->rto_max_ns);
+	const char *bad = proto_stream_config_check(s);
+	if (bad != NULL) {
+		luaL_error(L, "%s: %s", what, bad);
+	}
+	cfg->epoch_ns = c->epoch_ns;
+}
+
+static int tls_ctor(lua_State *L, const ep_spec *spec, int is_server)
+{
+	ctx *c = check_world(L, 1);
+	opt_table(L, 2);
+	proto_tls_config cfg;
+	proto_tls_config_default(&cfg, is_server);
+	read_tls(L, c, spec->ctor, &cfg);
+	proto_pki_clock_set(c->epoch_ns + sim_world_now(&c->w));
+	return new_endpoint(L, c, spec, &cfg);
+}
+
+static int l_tls_client(lua_State *L)
+{
+	static const ep_spec spec = {"w:tls_client", &proto_tls_client_class,
+				     proto_tls_make, 0, "client"};
+	return tls_ctor(L, &spec, 0);
+}
+
+static int l_tls_server(lua_State *L)
+{
+	static const ep_spec spec = {"w:tls_server", &proto_tls_server_class,
+				     proto_tls_make, 1, "server"};
+	return tls_ctor(L, &spec, 1);
+}
+
+static ep_ud *check_tls(lua_State *L, int idx)
+{
+	ep_ud *eu = check_ep(L, idx);
+	const char *kind = sim_ep_kind(eu->ep);
+	if (strncmp(kind, "tls_", 4) != 0) {
+		luaL_error(L, "%s is not a TLS endpoint", kind);
+	}
+	return eu;
+}
+
+/* Enqueues |type| with a copy of a Lua string as its data. */
+static int call_data(lua_State *L, const char *type)
+{
+	ep_ud *eu = check_tls(L, 1);
+	size_t len;
+	const char *s = luaL_checklstring(L, 2, &len);
+	sim_op_args args;
+	memset(&args, 0, sizeof(args));
+	args.data = malloc(len > 0 ? len : 1);
+	if (args.data == NULL) {
+		return luaL_error(L, "%s: out of memory", type);
+	}
+	memcpy(args.data, s, len);
+	args.len = len;
+	int64_t id = sim_ep_call(eu->ep, type, &args);
+	if (id < 0) {
+		return luaL_error(L, "%s: %s: %s", sim_ep_name(eu->ep), type,
+				  sim_strerror((int)id));
+	}
+	lua_pushinteger(L, id);
+	return 1;
+}
+
+static int tls_write(lua_State *L)
+{
+	return call_data(L, "write");
+}
+
+static int tls_send_raw(lua_State *L)
+{
+	return call_data(L, "send_raw");
+}
+
+/* ep:validation_complete(ok) and friends: a boolean argument. */
+static int call_bool(lua_State *L, const char *type)
+{
+	ep_ud *eu = check_tls(L, 1);
+	luaL_checktype(L, 2, LUA_TBOOLEAN);
+	int ok = lua_toboolean(L, 2);
+	lua_settop(L, 1);
+	lua_pushinteger(L, ok);
+	return call_api(L, eu, type);
+}
+
+static int tls_validation_complete(lua_State *L)
+{
+	return call_bool(L, "validation_complete");
+}
+
+static int tls_sign_complete(lua_State *L)
+{
+	return call_bool(L, "sign_complete");
+}
+
+static int tls_client_hello_complete(lua_State *L)
+{
+	return call_bool(L, "client_hello_complete");
+}
+
+static int tls_handshake(lua_State *L)
+{
+	ep_ud *eu = check_tls(L, 1);
+	opt_table(L, 2);
+	static const char *const keys[] = {"deadline", NULL};
+	check_keys(L, 2, "handshake", keys);
+	sim_time d = opt_duration(L, 2, "deadline", "handshake", 0);
+	lua_settop(L, 1);
+	lua_pushinteger(L, d);
+	return call_api(L, eu, "handshake");
+}
+
+static int tls_shutdown(lua_State *L)
+{
+	ep_ud *eu = check_tls(L, 1);
+	opt_table(L, 2);
+	static const char *const keys[] = {"wait", NULL};
+	check_keys(L, 2, "shutdown", keys);
+	int wait = -1;
+	if (opt_field(L, 2, "wait")) {
+		luaL_checktype(L, -1, LUA_TBOOLEAN);
+		wait = lua_toboolean(L, -1);
+	}
+	lua_settop(L, 1);
+	lua_pushinteger(L, wait);
+	return call_api(L, eu, "shutdown");
+}
+
+#define TLS_SIMPLE(fn, op)                                                   \
+	static int fn(lua_State *L)                                          \
+	{                                                                    \
+		return call_api(L, check_tls(L, 1), op);                     \
+	}
+TLS_SIMPLE(tls_connect, "connect")
+TLS_SIMPLE(tls_accept, "accept")
+TLS_SIMPLE(tls_read, "read")
+TLS_SIMPLE(tls_close_write, "close_write")
+TLS_SIMPLE(tls_abort, "abort")
+#undef TLS_SIMPLE
+
+static int tls_outcome(lua_State *L)
+{
+	lua_pushstring(L, proto_tls_outcome(sim_ep_impl(check_tls(L, 1)->ep)));
+	return 1;
+}
+
+static int tls_received(lua_State *L)
+{
+	size_t len;
+	const uint8_t *p =
+		proto_tls_received(sim_ep_impl(check_tls(L, 1)->ep), &len);
+	lua_pushlstring(L, (const char *)p, len);
+	return 1;
+}
+
+static int tls_info(lua_State *L)
+{
+	proto_tls_info in;
+	proto_tls_get_info(sim_ep_impl(check_tls(L, 1)->ep), &in);
+	lua_createtable(L, 0, 16);
+#define F(name)                                                              \
+	lua_pushinteger(L, (lua_Integer)in.name);                            \
+	lua_setfield(L, -2, #name)
+	F(handshake_done_ns);
+	F(closed_ns);
+	F(peer_closed_ns);
+	F(alert_sent);
+	F(alert_received);
+	F(verify_error);
+	F(bytes_written);
+	F(bytes_read);
+	F(stream_offset);
+	F(stream.retransmits);
+	F(stream.segs_sent);
+	F(stream.dropped_corrupt);
+#undef F
+	lua_pushboolean(L, in.close_notify_sent);
+	lua_setfield(L, -2, "close_notify_sent");
+	lua_pushboolean(L, in.close_notify_received);
+	lua_setfield(L, -2, "close_notify_received");
+	lua_pushstring(L, in.stream_state);
+	lua_setfield(L, -2, "stream_state");
+	return 1;
+}
+
+static int tls_attack(lua_State *L)
+{
+	ep_ud *eu = check_tls(L, 1);
+	opt_table(L, 2);
+	static const char *const keys[] = {"kind", "offset", NULL};
+	static const char *const kinds[] = {"fin", "rst", NULL};
+	check_keys(L, 2, "attack", keys);
+	int k = opt_enum(L, 2, "kind", "attack", kinds, 0);
+	int64_t off = opt_int(L, 2, "offset", "attack", -1, 0, INT64_MAX);
+	int rc = proto_tls_attack(sim_ep_impl(eu->ep),
+				  sim_world_now(&eu->c->w), kinds[k], off);
+	if (rc != 0) {
+		return luaL_error(L, "attack: %s", sim_strerror(rc));
+	}
+	sim_ep_flush(eu->ep);
+	return 0;
+}
+
 /* --- module and sandbox -------------------------------------------------- */
 
 static int l_print(lua_State *L)
@@ -1485,6 +1892,9 @@ static const luaL_Reg world_methods[] = {
 	{"link", l_link},
 	{"echo_client", l_echo_client},
 	{"echo_server", l_echo_server},
+	{"pki", l_pki},
+	{"tls_client", l_tls_client},
+	{"tls_server", l_tls_server},
 	{"after", w_after},
 	{"at", w_at},
 	{"run", w_run},
@@ -1520,6 +1930,26 @@ static const luaL_Reg ep_methods[] = {
 	{"name", ep_name},
 	{"queue", ep_queue},
 	{"stats", ep_stats},
+	{"connect", tls_connect},
+	{"accept", tls_accept},
+	{"handshake", tls_handshake},
+	{"write", tls_write},
+	{"read", tls_read},
+	{"shutdown", tls_shutdown},
+	{"close_write", tls_close_write},
+	{"abort", tls_abort},
+	{"validation_complete", tls_validation_complete},
+	{"sign_complete", tls_sign_complete},
+	{"client_hello_complete", tls_client_hello_complete},
+	{"send_raw", tls_send_raw},
+	{"outcome", tls_outcome},
+	{"received", tls_received},
+	{"info", tls_info},
+	{"attack", tls_attack},
+	{NULL, NULL},
+};
+
+static const luaL_Reg pki_methods[] = {
 	{NULL, NULL},
 };
 
@@ -1549,6 +1979,7 @@ static int luaopen_tlsim(lua_State *L)
 	new_class(L, LINK_MT, link_methods);
 	new_class(L, EP_MT, ep_methods);
 	new_class(L, TIMER_MT, timer_methods);
+	new_class(L, PKI_MT, pki_methods);
 	luaL_newlib(L, funcs);
 	lua_pushstring(L, TLSIM_VERSION);
 	lua_setfield(L, -2, "version");
@@ -1651,6 +2082,9 @@ static void teardown(ctx *c)
 	for (int i = c->nlinks - 1; i >= 0; i--) {
 		sim_link_del(c->links[i]->link);
 		free(c->links[i]);
+	}
+	for (int i = 0; i < c->npkis; i++) {
+		proto_pki_chain_del(c->pkis[i]);
 	}
 	for (size_t i = 0; i < c->ntimers; i++) {
 		free(c->timers[i]);

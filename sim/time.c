@@ -61,6 +61,8 @@ int sim_time_parse(const char *s, int allow_negative, sim_time *out)
 		unit = 60 * SIM_S;
 	} else if (strcmp(p, "h") == 0) {
 		unit = 3600 * SIM_S;
+	} else if (strcmp(p, "d") == 0) {
+		unit = 86400 * SIM_S;
 	} else {
 		return SIM_EINVAL;
 	}

@@ -14,7 +14,7 @@ typedef int64_t sim_time; /* ns */
 #define SIM_TIME_MAX INT64_MAX
 
 /* sim_time_parse parses a duration such as "20ms", "1.5s", "250us", "7ns",
- * "3m" (minutes) or a bare integer (nanoseconds) into |*out|. Negative
+ * "3m" (minutes), "2h", "90d" or a bare integer (nanoseconds) into |*out|. Negative
  * values are rejected unless |allow_negative|. Returns 0 or SIM_EINVAL
  * (syntax) / SIM_ERANGE (negative or overflow). */
 int sim_time_parse(const char *s, int allow_negative, sim_time *out);
