@@ -1678,9 +1678,15 @@ static int tls_info(lua_State *L)
 	F(bytes_written);
 	F(bytes_read);
 	F(stream_offset);
-	F(stream.retransmits);
-	F(stream.segs_sent);
-	F(stream.dropped_corrupt);
+#undef F
+#define F(name)                                                              \
+	lua_pushinteger(L, (lua_Integer)in.stream.name);                     \
+	lua_setfield(L, -2, "stream_" #name)
+	F(segs_sent);
+	F(segs_received);
+	F(retransmits);
+	F(dropped_corrupt);
+	F(dropped_duplicate);
 #undef F
 	lua_pushboolean(L, in.close_notify_sent);
 	lua_setfield(L, -2, "close_notify_sent");
