@@ -33,6 +33,11 @@ check "segments are packet rows" \
 check "the handshake_done rows" \
 	"SELECT group_concat(node, ' ') FROM (SELECT * FROM tls WHERE event = 'handshake_done' ORDER BY seq)" "client server"
 
+for c in ok expired future expiring; do
+	expect_run 0 ": pass, 2/2" -- run "$T/tls_validity.lua" --set cert=$c
+done
+expect_run 0 ": pass, 2/2" -- run "$T/tls_validity.lua" --set cert=expiring --set alg=ed25519
+
 # Determinism of TLS bytes: same seed, two processes: same digest and dump.
 for i in 1 2; do
 	"$TLSIM" run "$SRC/scripts/scenarios/tls_basic.lua" --seed 11 --trace "$TMP/d$i.db" -q </dev/null >/dev/null 2>&1
