@@ -2,6 +2,7 @@
 
 #include <limits.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/time.h>
 #include <time.h>
@@ -9,6 +10,7 @@
 #include <openssl/asn1.h>
 #include <openssl/bn.h>
 #include <openssl/ec_key.h>
+#include <openssl/err.h>
 #include <openssl/evp.h>
 #include <openssl/nid.h>
 #include <openssl/ssl.h>
@@ -61,23 +63,34 @@ static int verify_at_virtual_time(X509_STORE_CTX *store_ctx, void *arg)
 	return X509_verify_cert(store_ctx) > 0;
 }
 
+/* GeneralizedTime covers years 0000-9999; stay inside 1970..9999 so that
+ * every time is also a valid time_t. */
+#define TIME_MAX_S INT64_C(253402300799)
+
 static int valid_time(int64_t t)
 {
-	/* GeneralizedTime covers years 0000-9999; stay well inside. */
-	return t >= 0 && t <= INT64_C(253402300799);
+	return t >= 0 && t <= TIME_MAX_S && (int64_t)(time_t)t == t;
 }
 
-static int add_ext(X509 *x, int nid, const char *value)
+/* valid_dns_name accepts what a certificate's DNS name may hold, and in
+ * particular nothing that the extension-config syntax of subjectAltName
+ * ("DNS:...", comma-separated) would read as more than one name. */
+static int valid_dns_name(const char *name)
 {
-	X509V3_CTX v3;
-	X509V3_set_ctx(&v3, x, x, NULL, NULL, 0);
-	X509_EXTENSION *ext = X509V3_EXT_nconf_nid(NULL, &v3, nid, value);
-	if (ext == NULL) {
+	if (name == NULL || name[0] == '\0' || strlen(name) > 253) {
 		return 0;
 	}
-	int ok = X509_add_ext(x, ext, -1);
-	X509_EXTENSION_free(ext);
-	return ok;
+	if (name[0] == '*' && name[1] == '.') {
+		name += 2;
+	}
+	for (const char *q = name; *q != '\0'; q++) {
+		char ch = *q;
+		if (!((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') ||
+		      (ch >= '0' && ch <= '9') || ch == '-' || ch == '.')) {
+			return 0;
+		}
+	}
+	return name[0] != '\0';
 }
 
 static EVP_PKEY *generate_p256(void)
@@ -91,6 +104,23 @@ static EVP_PKEY *generate_p256(void)
 		return NULL;
 	}
 	return pkey;
+}
+
+static EVP_PKEY *generate_ed25519(void)
+{
+	EVP_PKEY *pkey = NULL;
+	EVP_PKEY_CTX *kctx = EVP_PKEY_CTX_new_id(EVP_PKEY_ED25519, NULL);
+	if (kctx == NULL || !EVP_PKEY_keygen_init(kctx) ||
+	    !EVP_PKEY_keygen(kctx, &pkey)) {
+		pkey = NULL;
+	}
+	EVP_PKEY_CTX_free(kctx);
+	return pkey;
+}
+
+static EVP_PKEY *generate_key(proto_pki_alg alg)
+{
+	return alg == PROTO_PKI_ED25519 ? generate_ed25519() : generate_p256();
 }
 
 static int set_serial(X509 *x)
@@ -109,15 +139,79 @@ static int set_serial(X509 *x)
 	return ok;
 }
 
-int proto_pki_self_signed(const char *dns_name, int64_t epoch_s,
-                          int64_t validity_s, EVP_PKEY **out_key,
-                          X509 **out_cert)
+/* |issuer| is the certificate whose key identifier an
+ * authorityKeyIdentifier copies; a self-signed certificate is its own. */
+static int add_ext(X509 *x, X509 *issuer, int nid, const char *value)
 {
-	if (dns_name == NULL || dns_name[0] == '\0' || strlen(dns_name) > 253 ||
-	    out_key == NULL || out_cert == NULL || validity_s <= 0 ||
+	X509V3_CTX v3;
+	X509V3_set_ctx(&v3, issuer, x, NULL, NULL, 0);
+	X509_EXTENSION *ext = X509V3_EXT_nconf_nid(NULL, &v3, nid, value);
+	if (ext == NULL) {
+		return 0;
+	}
+	int ok = X509_add_ext(x, ext, -1);
+	X509_EXTENSION_free(ext);
+	return ok;
+}
+
+struct ext {
+	int nid;
+	const char *value;
+};
+
+/* cert_spec is one certificate for make_cert. */
+struct cert_spec {
+	const char *cn;
+	EVP_PKEY *key;        /* the subject's key */
+	X509 *issuer;         /* NULL: self-signed */
+	EVP_PKEY *issuer_key; /* signs; ignored when self-signed */
+	int64_t not_before_s, not_after_s;
+	const struct ext *exts; /* added in order; ends at nid NID_undef */
+};
+
+/* make_cert builds, serial-numbers (one entropy draw) and signs the
+ * certificate |s| describes, or returns NULL. Ed25519 keys sign without a
+ * separate digest; everything else with SHA-256. The caller has checked
+ * that the times fit a time_t. */
+static X509 *make_cert(const struct cert_spec *s)
+{
+	X509 *issuer = s->issuer;
+	EVP_PKEY *signer = issuer != NULL ? s->issuer_key : s->key;
+	const EVP_MD *md =
+	    EVP_PKEY_id(signer) == EVP_PKEY_ED25519 ? NULL : EVP_sha256();
+	X509 *x = X509_new();
+	X509_NAME *name = X509_NAME_new();
+	int ok =
+	    x != NULL && name != NULL && X509_set_version(x, X509_VERSION_3) &&
+	    X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_UTF8,
+				       (const uint8_t *)s->cn, -1, -1, 0) &&
+	    X509_set_subject_name(x, name) &&
+	    X509_set_issuer_name(
+		x, issuer != NULL ? X509_get_subject_name(issuer) : name) &&
+	    ASN1_TIME_set(X509_getm_notBefore(x), (time_t)s->not_before_s) &&
+	    ASN1_TIME_set(X509_getm_notAfter(x), (time_t)s->not_after_s) &&
+	    X509_set_pubkey(x, s->key) && set_serial(x);
+	for (const struct ext *e = s->exts; ok && e->nid != NID_undef; e++) {
+		ok = add_ext(x, issuer != NULL ? issuer : x, e->nid, e->value);
+	}
+	ok = ok && X509_sign(x, signer, md) > 0;
+	X509_NAME_free(name);
+	if (!ok) {
+		X509_free(x);
+		return NULL;
+	}
+	return x;
+}
+
+int proto_pki_self_signed(const char *dns_name, int64_t epoch_s,
+			  int64_t validity_s, EVP_PKEY **out_key,
+			  X509 **out_cert)
+{
+	if (!valid_dns_name(dns_name) || out_key == NULL || out_cert == NULL ||
+	    validity_s <= 0 || epoch_s < PROTO_PKI_BACKDATE_S ||
 	    !valid_time(epoch_s - PROTO_PKI_BACKDATE_S) ||
-	    validity_s > INT64_C(253402300799) - epoch_s ||
-	    (int64_t)(time_t)(epoch_s + validity_s) != epoch_s + validity_s) {
+	    validity_s > TIME_MAX_S - epoch_s ||
+	    !valid_time(epoch_s + validity_s)) {
 		return SIM_EINVAL;
 	}
 	if (!sim_entropy_active()) {
@@ -125,70 +219,175 @@ int proto_pki_self_signed(const char *dns_name, int64_t epoch_s,
 	}
 	char san[300];
 	snprintf(san, sizeof(san), "DNS:%s", dns_name);
-
-	int rc = SIM_ECRYPTO;
-	EVP_PKEY *pkey = generate_p256();
-	X509 *x = X509_new();
-	X509_NAME *name = X509_NAME_new();
-	if (pkey == NULL || x == NULL || name == NULL ||
-	    !X509_set_version(x, X509_VERSION_3) ||
-	    !X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_UTF8,
-	                                (const uint8_t *)dns_name, -1, -1, 0) ||
-	    !X509_set_subject_name(x, name) || !X509_set_issuer_name(x, name) ||
-	    !ASN1_TIME_set(X509_getm_notBefore(x),
-	                   (time_t)(epoch_s - PROTO_PKI_BACKDATE_S)) ||
-	    !ASN1_TIME_set(X509_getm_notAfter(x),
-	                   (time_t)(epoch_s + validity_s)) ||
-	    !X509_set_pubkey(x, pkey)) {
-		goto out;
-	}
-	if (!set_serial(x)) {
-		goto out;
-	}
 	/* No keyUsage: a self-signed certificate is its own issuer, which
 	 * BoringSSL accepts only if a keyUsage includes keyCertSign, and RFC
 	 * 5280 forbids keyCertSign without CA:TRUE. */
-	if (!add_ext(x, NID_basic_constraints, "critical,CA:FALSE") ||
-	    !add_ext(x, NID_ext_key_usage, "serverAuth") ||
-	    !add_ext(x, NID_subject_alt_name, san) ||
-	    X509_sign(x, pkey, EVP_sha256()) <= 0) {
-		goto out;
+	const struct ext exts[] = {
+	    {NID_basic_constraints, "critical,CA:FALSE"},
+	    {NID_ext_key_usage, "serverAuth"},
+	    {NID_subject_alt_name, san},
+	    {NID_undef, NULL},
+	};
+	EVP_PKEY *pkey = generate_p256();
+	if (pkey == NULL) {
+		return SIM_ECRYPTO;
+	}
+	const struct cert_spec spec = {
+	    .cn = dns_name,
+	    .key = pkey,
+	    .not_before_s = epoch_s - PROTO_PKI_BACKDATE_S,
+	    .not_after_s = epoch_s + validity_s,
+	    .exts = exts,
+	};
+	X509 *x = make_cert(&spec);
+	if (x == NULL) {
+		EVP_PKEY_free(pkey);
+		return SIM_ECRYPTO;
 	}
 	*out_key = pkey;
 	*out_cert = x;
-	pkey = NULL;
-	x = NULL;
-	rc = 0;
-out:
-	X509_NAME_free(name);
-	X509_free(x);
-	EVP_PKEY_free(pkey);
-	return rc;
+	return 0;
 }
 
-static SSL_CTX *new_tls13_ctx(void)
+void proto_pki_chain_del(proto_pki_chain *c)
+{
+	if (c == NULL) {
+		return;
+	}
+	X509_free(c->leaf);
+	X509_free(c->inter);
+	X509_free(c->root);
+	EVP_PKEY_free(c->leaf_key);
+	EVP_PKEY_free(c->inter_key);
+	EVP_PKEY_free(c->root_key);
+	free(c);
+}
+
+int proto_pki_chain_new(const proto_pki_chain_params *p, proto_pki_chain **out)
+{
+	if (p == NULL || out == NULL || !valid_dns_name(p->dns_name) ||
+	    (p->alg != PROTO_PKI_P256 && p->alg != PROTO_PKI_ED25519) ||
+	    p->epoch_s < 0 || p->epoch_s > TIME_MAX_S) {
+		return SIM_EINVAL;
+	}
+	const int64_t ca_nb = p->epoch_s - PROTO_PKI_CA_VALIDITY_S / 2;
+	const int64_t ca_na = p->epoch_s + PROTO_PKI_CA_VALIDITY_S / 2;
+	int64_t nb = -PROTO_PKI_BACKDATE_S, na = PROTO_PKI_LEAF_VALIDITY_S;
+	if (p->leaf_not_before_s != 0 || p->leaf_not_after_s != 0) {
+		nb = p->leaf_not_before_s;
+		na = p->leaf_not_after_s;
+	}
+	/* Offsets beyond the CAs' half-period cannot be in range; checking
+	 * that first keeps the additions below from overflowing. */
+	if (!valid_time(ca_nb) || !valid_time(ca_na) || nb >= na ||
+	    nb < -PROTO_PKI_CA_VALIDITY_S / 2 ||
+	    na > PROTO_PKI_CA_VALIDITY_S / 2) {
+		return SIM_EINVAL;
+	}
+	if (!sim_entropy_active()) {
+		return SIM_ESTATE;
+	}
+	proto_pki_chain *c = calloc(1, sizeof(*c));
+	if (c == NULL) {
+		return SIM_ENOMEM;
+	}
+	char san[300];
+	snprintf(san, sizeof(san), "DNS:%s", p->dns_name);
+	const struct ext root_exts[] = {
+	    {NID_basic_constraints, "critical,CA:TRUE"},
+	    {NID_key_usage, "critical,keyCertSign,cRLSign"},
+	    {NID_subject_key_identifier, "hash"},
+	    {NID_undef, NULL},
+	};
+	const struct ext inter_exts[] = {
+	    {NID_basic_constraints, "critical,CA:TRUE,pathlen:0"},
+	    {NID_key_usage, "critical,keyCertSign,cRLSign"},
+	    {NID_subject_key_identifier, "hash"},
+	    {NID_authority_key_identifier, "keyid:always"},
+	    {NID_undef, NULL},
+	};
+	const struct ext leaf_exts[] = {
+	    {NID_basic_constraints, "critical,CA:FALSE"},
+	    {NID_key_usage, "critical,digitalSignature"},
+	    {NID_ext_key_usage, "serverAuth"},
+	    {NID_subject_alt_name, san},
+	    {NID_authority_key_identifier, "keyid:always"},
+	    {NID_undef, NULL},
+	};
+	struct cert_spec spec = {
+	    .cn = PROTO_PKI_ROOT_CN,
+	    .not_before_s = ca_nb,
+	    .not_after_s = ca_na,
+	    .exts = root_exts,
+	};
+	if ((c->root_key = spec.key = generate_key(p->alg)) == NULL ||
+	    (c->root = make_cert(&spec)) == NULL) {
+		goto fail;
+	}
+	spec.cn = PROTO_PKI_INTER_CN;
+	spec.issuer = c->root;
+	spec.issuer_key = c->root_key;
+	spec.exts = inter_exts;
+	if ((c->inter_key = spec.key = generate_key(p->alg)) == NULL ||
+	    (c->inter = make_cert(&spec)) == NULL) {
+		goto fail;
+	}
+	spec.cn = p->dns_name;
+	spec.issuer = c->inter;
+	spec.issuer_key = c->inter_key;
+	spec.not_before_s = p->epoch_s + nb;
+	spec.not_after_s = p->epoch_s + na;
+	spec.exts = leaf_exts;
+	if ((c->leaf_key = spec.key = generate_key(p->alg)) == NULL ||
+	    (c->leaf = make_cert(&spec)) == NULL) {
+		goto fail;
+	}
+	*out = c;
+	return 0;
+fail:
+	proto_pki_chain_del(c);
+	return SIM_ECRYPTO;
+}
+
+static int valid_version(uint16_t v)
+{
+	return v == TLS1_2_VERSION || v == TLS1_3_VERSION;
+}
+
+/* new_ctx makes an SSL_CTX for versions [min, max] (checked by the
+ * caller) on the virtual clock, with the optional group and cipher lists.
+ * Returns SIM_EINVAL if BoringSSL rejects a list. */
+static int new_ctx(uint16_t min_version, uint16_t max_version,
+		   const char *groups, const char *ciphers, SSL_CTX **out)
 {
 	SSL_CTX *ctx = SSL_CTX_new(TLS_method());
-	if (ctx == NULL ||
-	    !SSL_CTX_set_min_proto_version(ctx, TLS1_3_VERSION) ||
-	    !SSL_CTX_set_max_proto_version(ctx, TLS1_3_VERSION)) {
+	if (ctx == NULL || !SSL_CTX_set_min_proto_version(ctx, min_version) ||
+	    !SSL_CTX_set_max_proto_version(ctx, max_version)) {
 		SSL_CTX_free(ctx);
-		return NULL;
+		return SIM_ECRYPTO;
+	}
+	if ((groups != NULL && !SSL_CTX_set1_curves_list(ctx, groups)) ||
+	    (ciphers != NULL &&
+	     !SSL_CTX_set_strict_cipher_list(ctx, ciphers))) {
+		SSL_CTX_free(ctx);
+		return SIM_EINVAL;
 	}
 	SSL_CTX_set_current_time_cb(ctx, current_time_cb);
-	return ctx;
+	*out = ctx;
+	return 0;
 }
 
 int proto_pki_tls13_ctx_pair(EVP_PKEY *key, X509 *cert, const char *dns_name,
-                             SSL_CTX **out_client, SSL_CTX **out_server)
+			     SSL_CTX **out_client, SSL_CTX **out_server)
 {
 	if (key == NULL || cert == NULL || dns_name == NULL ||
 	    out_client == NULL || out_server == NULL) {
 		return SIM_EINVAL;
 	}
-	SSL_CTX *srv = new_tls13_ctx();
-	SSL_CTX *cli = new_tls13_ctx();
-	if (srv == NULL || cli == NULL || !SSL_CTX_use_certificate(srv, cert) ||
+	SSL_CTX *srv = NULL, *cli = NULL;
+	if (new_ctx(TLS1_3_VERSION, TLS1_3_VERSION, NULL, NULL, &srv) != 0 ||
+	    new_ctx(TLS1_3_VERSION, TLS1_3_VERSION, NULL, NULL, &cli) != 0 ||
+	    !SSL_CTX_use_certificate(srv, cert) ||
 	    !SSL_CTX_use_PrivateKey(srv, key) ||
 	    !SSL_CTX_check_private_key(srv) ||
 	    !X509_STORE_add_cert(SSL_CTX_get_cert_store(cli), cert)) {
@@ -210,328 +409,219 @@ fail:
 	return SIM_ECRYPTO;
 }
 
-/* --- chains -------------------------------------------------------------- */
-
-#define DAY_S INT64_C(86400)
-#define CA_VALIDITY_S (3650 * DAY_S)
-#define LEAF_VALIDITY_S (90 * DAY_S)
-
-static EVP_PKEY *generate(proto_pki_alg alg)
+int proto_pki_server_ctx(const proto_pki_chain *c, int send_chain,
+			 uint16_t min_version, uint16_t max_version,
+			 const char *groups, const char *ciphers, SSL_CTX **out)
 {
-	if (alg == PROTO_PKI_P256) {
-		return generate_p256();
-	}
-	EVP_PKEY *pkey = NULL;
-	EVP_PKEY_CTX *kctx = EVP_PKEY_CTX_new_id(EVP_PKEY_ED25519, NULL);
-	if (kctx == NULL || EVP_PKEY_keygen_init(kctx) != 1 ||
-	    EVP_PKEY_keygen(kctx, &pkey) != 1) {
-		pkey = NULL;
-	}
-	EVP_PKEY_CTX_free(kctx);
-	return pkey;
-}
-
-static X509_NAME *cn_name(const char *cn)
-{
-	X509_NAME *n = X509_NAME_new();
-	if (n != NULL &&
-	    !X509_NAME_add_entry_by_txt(n, "CN", MBSTRING_UTF8,
-					(const uint8_t *)cn, -1, -1, 0)) {
-		X509_NAME_free(n);
-		return NULL;
-	}
-	return n;
-}
-
-/* Adds extension |nid| = |value| with |issuer| as the issuer (for the
- * authority key identifier). */
-static int add_ext_by(X509 *x, X509 *issuer, int nid, const char *value)
-{
-	X509V3_CTX v3;
-	X509V3_set_ctx(&v3, issuer, x, NULL, NULL, 0);
-	X509_EXTENSION *ext = X509V3_EXT_nconf_nid(NULL, &v3, nid, value);
-	if (ext == NULL) {
-		return 0;
-	}
-	int ok = X509_add_ext(x, ext, -1);
-	X509_EXTENSION_free(ext);
-	return ok;
-}
-
-typedef struct cert_spec {
-	const char *cn;
-	const char *const *ext; /* nid/value pairs as strings, NULL ended */
-	const int *nids;
-	int64_t not_before_s, not_after_s;
-} cert_spec;
-
-/* Makes a certificate for |key| signed by |issuer_key| (|issuer| NULL: self
- * signed). Returns NULL on failure. */
-static X509 *make_cert(const cert_spec *s, EVP_PKEY *key, X509 *issuer,
-		       EVP_PKEY *issuer_key, proto_pki_alg alg)
-{
-	X509 *x = X509_new();
-	X509_NAME *name = cn_name(s->cn);
-	const EVP_MD *md = alg == PROTO_PKI_P256 ? EVP_sha256() : NULL;
-	int ok = x != NULL && name != NULL &&
-		 X509_set_version(x, X509_VERSION_3) &&
-		 X509_set_subject_name(x, name) &&
-		 X509_set_issuer_name(x, issuer != NULL
-						? X509_get_subject_name(issuer)
-						: name) &&
-		 ASN1_TIME_set(X509_getm_notBefore(x),
-			       (time_t)s->not_before_s) &&
-		 ASN1_TIME_set(X509_getm_notAfter(x),
-			       (time_t)s->not_after_s) &&
-		 X509_set_pubkey(x, key) && set_serial(x);
-	for (int i = 0; ok && s->ext[i] != NULL; i++) {
-		ok = add_ext_by(x, issuer != NULL ? issuer : x, s->nids[i],
-				s->ext[i]);
-	}
-	ok = ok && X509_sign(x, issuer_key, md) > 0;
-	X509_NAME_free(name);
-	if (!ok) {
-		X509_free(x);
-		return NULL;
-	}
-	return x;
-}
-
-void proto_pki_chain_del(proto_pki_chain *c)
-{
-	if (c == NULL) {
-		return;
-	}
-	X509_free(c->root);
-	X509_free(c->inter);
-	X509_free(c->leaf);
-	EVP_PKEY_free(c->root_key);
-	EVP_PKEY_free(c->inter_key);
-	EVP_PKEY_free(c->leaf_key);
-	OPENSSL_free(c);
-}
-
-int proto_pki_chain_new(const proto_pki_chain_params *p, proto_pki_chain **out)
-{
-	if (p == NULL || out == NULL || p->dns_name == NULL ||
-	    p->dns_name[0] == '\0' || strlen(p->dns_name) > 253 ||
-	    (p->alg != PROTO_PKI_P256 && p->alg != PROTO_PKI_ED25519)) {
+	if (c == NULL || c->leaf == NULL || c->leaf_key == NULL ||
+	    (send_chain && c->inter == NULL) || out == NULL ||
+	    !valid_version(min_version) || !valid_version(max_version) ||
+	    min_version > max_version) {
 		return SIM_EINVAL;
 	}
-	int64_t nb = p->epoch_s - PROTO_PKI_BACKDATE_S;
-	int64_t na = p->epoch_s + LEAF_VALIDITY_S;
-	if (p->leaf_not_before_s != 0 || p->leaf_not_after_s != 0) {
-		nb = p->epoch_s + p->leaf_not_before_s;
-		na = p->epoch_s + p->leaf_not_after_s;
+	SSL_CTX *ctx;
+	int rc = new_ctx(min_version, max_version, groups, ciphers, &ctx);
+	if (rc != 0) {
+		return rc;
 	}
-	int64_t ca_nb = p->epoch_s - CA_VALIDITY_S;
-	int64_t ca_na = p->epoch_s + CA_VALIDITY_S;
-	if (nb >= na || !valid_time(nb) || !valid_time(na) ||
-	    !valid_time(ca_nb) || !valid_time(ca_na)) {
-		return SIM_EINVAL;
-	}
-	if (!sim_entropy_active()) {
-		return SIM_ESTATE;
-	}
-	char san[300];
-	snprintf(san, sizeof(san), "DNS:%s", p->dns_name);
-	static const int ca_nids[] = {NID_basic_constraints, NID_key_usage,
-				      NID_subject_key_identifier,
-				      NID_authority_key_identifier};
-	static const char *const root_ext[] = {
-		"critical,CA:TRUE", "critical,keyCertSign,cRLSign", "hash",
-		"keyid:always", NULL};
-	static const char *const inter_ext[] = {
-		"critical,CA:TRUE,pathlen:0", "critical,keyCertSign,cRLSign",
-		"hash", "keyid:always", NULL};
-	static const int leaf_nids[] = {
-		NID_basic_constraints, NID_key_usage, NID_ext_key_usage,
-		NID_subject_alt_name, NID_authority_key_identifier};
-	const char *leaf_ext[] = {"critical,CA:FALSE",
-				  "critical,digitalSignature", "serverAuth",
-				  san, "keyid:always", NULL};
-	const cert_spec root = {"tlsim root CA", root_ext, ca_nids, ca_nb,
-				ca_na};
-	const cert_spec inter = {"tlsim intermediate CA", inter_ext, ca_nids,
-				 ca_nb, ca_na};
-	const cert_spec leaf = {p->dns_name, leaf_ext, leaf_nids, nb, na};
-
-	proto_pki_chain *c = OPENSSL_malloc(sizeof(*c));
-	if (c == NULL) {
-		return SIM_ENOMEM;
-	}
-	memset(c, 0, sizeof(*c));
-	c->root_key = generate(p->alg);
-	c->inter_key = generate(p->alg);
-	c->leaf_key = generate(p->alg);
-	if (c->root_key != NULL && c->inter_key != NULL &&
-	    c->leaf_key != NULL) {
-		c->root = make_cert(&root, c->root_key, NULL, c->root_key,
-				    p->alg);
-	}
-	if (c->root != NULL) {
-		c->inter = make_cert(&inter, c->inter_key, c->root,
-				     c->root_key, p->alg);
-	}
-	if (c->inter != NULL) {
-		c->leaf = make_cert(&leaf, c->leaf_key, c->inter,
-				    c->inter_key, p->alg);
-	}
-	if (c->leaf == NULL) {
-		proto_pki_chain_del(c);
+	if (!SSL_CTX_use_certificate(ctx, c->leaf) ||
+	    !SSL_CTX_use_PrivateKey(ctx, c->leaf_key) ||
+	    !SSL_CTX_check_private_key(ctx) ||
+	    (send_chain && !SSL_CTX_add1_chain_cert(ctx, c->inter))) {
+		SSL_CTX_free(ctx);
 		return SIM_ECRYPTO;
 	}
-	*out = c;
+	*out = ctx;
 	return 0;
+}
+
+/* BoringSSL's default verify preferences (ssl/t1_lib.cc
+ * kVerifySignatureAlgorithms), in its order, plus Ed25519, which it
+ * verifies only when asked to. */
+static const uint16_t verify_prefs[] = {
+    SSL_SIGN_ECDSA_SECP256R1_SHA256,
+    SSL_SIGN_RSA_PSS_RSAE_SHA256,
+    SSL_SIGN_RSA_PKCS1_SHA256,
+    SSL_SIGN_ECDSA_SECP384R1_SHA384,
+    SSL_SIGN_RSA_PSS_RSAE_SHA384,
+    SSL_SIGN_RSA_PKCS1_SHA384,
+    SSL_SIGN_RSA_PSS_RSAE_SHA512,
+    SSL_SIGN_RSA_PKCS1_SHA512,
+    SSL_SIGN_ED25519,
+};
+
+int proto_pki_client_ctx(uint16_t min_version, uint16_t max_version,
+			 const char *groups, const char *ciphers, SSL_CTX **out)
+{
+	if (out == NULL || !valid_version(min_version) ||
+	    !valid_version(max_version) || min_version > max_version) {
+		return SIM_EINVAL;
+	}
+	SSL_CTX *ctx;
+	int rc = new_ctx(min_version, max_version, groups, ciphers, &ctx);
+	if (rc != 0) {
+		return rc;
+	}
+	if (!SSL_CTX_set_verify_algorithm_prefs(ctx, verify_prefs,
+						sizeof(verify_prefs) /
+						    sizeof(verify_prefs[0]))) {
+		SSL_CTX_free(ctx);
+		return SIM_ECRYPTO;
+	}
+	*out = ctx;
+	return 0;
+}
+
+/* push_all appends |from| (may be NULL) to |to| without taking references:
+ * |to| only lives as long as the caller's stacks. */
+static int push_all(STACK_OF(X509) *to, STACK_OF(X509) *from, size_t first)
+{
+	size_t n = from != NULL ? sk_X509_num(from) : 0;
+	for (size_t i = first; i < n; i++) {
+		if (!sk_X509_push(to, sk_X509_value(from, i))) {
+			return 0;
+		}
+	}
+	return 1;
 }
 
 int proto_pki_verify(STACK_OF(X509) *chain, STACK_OF(X509) *roots,
 		     STACK_OF(X509) *cached, const char *dns_name,
 		     int64_t now_s, int *out_depth, char *msg, size_t msglen)
 {
-	*out_depth = -1;
-	X509_STORE *store = X509_STORE_new();
-	X509_STORE_CTX *sctx = X509_STORE_CTX_new();
-	STACK_OF(X509) *untrusted = sk_X509_new_null();
-	int err = X509_V_ERR_UNSPECIFIED;
-	int ok = store != NULL && sctx != NULL && untrusted != NULL &&
-		 chain != NULL && sk_X509_num(chain) > 0;
-	for (size_t i = 0; ok && roots != NULL && i < sk_X509_num(roots);
-	     i++) {
-		ok = X509_STORE_add_cert(store, sk_X509_value(roots, i));
+	int depth = -1;
+	int rc = SIM_EINVAL;
+	X509_STORE *store = NULL;
+	STACK_OF(X509) *untrusted = NULL;
+	X509_STORE_CTX *sctx = NULL;
+	if (chain == NULL || sk_X509_num(chain) == 0 || dns_name == NULL ||
+	    dns_name[0] == '\0' || !valid_time(now_s)) {
+		goto out;
 	}
-	for (size_t i = 1; ok && i < sk_X509_num(chain); i++) {
-		ok = sk_X509_push(untrusted, sk_X509_value(chain, i)) != 0;
+	ERR_set_mark();
+	rc = SIM_ENOMEM;
+	store = X509_STORE_new();
+	untrusted = sk_X509_new_null();
+	sctx = X509_STORE_CTX_new();
+	if (store == NULL || untrusted == NULL || sctx == NULL ||
+	    !push_all(untrusted, chain, 1) || !push_all(untrusted, cached, 0)) {
+		goto out;
 	}
-	for (size_t i = 0; ok && cached != NULL && i < sk_X509_num(cached);
-	     i++) {
-		ok = sk_X509_push(untrusted, sk_X509_value(cached, i)) != 0;
-	}
-	ok = ok && X509_STORE_CTX_init(sctx, store, sk_X509_value(chain, 0),
-				       untrusted);
-	if (ok) {
-		X509_VERIFY_PARAM *param = X509_STORE_CTX_get0_param(sctx);
-		X509_STORE_CTX_set_default(sctx, "ssl_server");
-		X509_VERIFY_PARAM_set1_host(param, dns_name, strlen(dns_name));
-		X509_STORE_CTX_set_time(sctx, 0, (time_t)now_s);
-		if (X509_verify_cert(sctx) == 1) {
-			err = X509_V_OK;
-		} else {
-			err = X509_STORE_CTX_get_error(sctx);
-			*out_depth = X509_STORE_CTX_get_error_depth(sctx);
+	rc = SIM_ECRYPTO;
+	size_t nroots = roots != NULL ? sk_X509_num(roots) : 0;
+	for (size_t i = 0; i < nroots; i++) {
+		if (!X509_STORE_add_cert(store, sk_X509_value(roots, i))) {
+			goto out;
 		}
 	}
-	if (err == X509_V_OK) {
-		snprintf(msg, msglen, "ok");
-	} else {
-		snprintf(msg, msglen, "%s (depth %d)",
-			 X509_verify_cert_error_string(err), *out_depth);
+	if (!X509_STORE_CTX_init(sctx, store, sk_X509_value(chain, 0),
+				 untrusted) ||
+	    !X509_STORE_CTX_set_default(sctx, "ssl_server") ||
+	    !X509_VERIFY_PARAM_set1_host(X509_STORE_CTX_get0_param(sctx),
+					 dns_name, strlen(dns_name))) {
+		goto out;
 	}
-	sk_X509_free(untrusted); /* borrowed entries */
+	/* Also sets X509_V_FLAG_USE_CHECK_TIME: X509_verify_cert never calls
+	 * time(). */
+	X509_STORE_CTX_set_time(sctx, 0, (time_t)now_s);
+	int ok = X509_verify_cert(sctx);
+	int err = X509_STORE_CTX_get_error(sctx);
+	if (ok > 0 && err == X509_V_OK) {
+		STACK_OF(X509) *built = X509_STORE_CTX_get0_chain(sctx);
+		depth = built != NULL ? (int)sk_X509_num(built) - 1 : -1;
+		rc = X509_V_OK;
+	} else if (ok <= 0 && err > X509_V_OK) {
+		depth = X509_STORE_CTX_get_error_depth(sctx);
+		rc = err;
+	}
+out:
 	X509_STORE_CTX_free(sctx);
+	sk_X509_free(untrusted);
 	X509_STORE_free(store);
-	return err;
+	if (rc >= 0) {
+		/* A verdict is not an error: leave the queue as it was. */
+		ERR_pop_to_mark();
+	}
+	if (out_depth != NULL) {
+		*out_depth = depth;
+	}
+	if (msg != NULL && msglen > 0) {
+		snprintf(msg, msglen, "%s (depth %d)",
+			 rc >= 0 ? X509_verify_cert_error_string(rc)
+				 : sim_strerror(rc),
+			 depth);
+	}
+	return rc;
 }
 
 int proto_pki_alert_for(int x509_err)
 {
+	if (x509_err < 0) {
+		return SSL_AD_INTERNAL_ERROR;
+	}
 	return SSL_alert_from_verify_result(x509_err);
 }
 
+/* The alerts of RFC 8446 section 6 and appendix B.2, with its spelling. */
+static const char *const alert_names[256] = {
+    [0] = "close_notify",
+    [10] = "unexpected_message",
+    [20] = "bad_record_mac",
+    [21] = "decryption_failed_RESERVED",
+    [22] = "record_overflow",
+    [30] = "decompression_failure_RESERVED",
+    [40] = "handshake_failure",
+    [41] = "no_certificate_RESERVED",
+    [42] = "bad_certificate",
+    [43] = "unsupported_certificate",
+    [44] = "certificate_revoked",
+    [45] = "certificate_expired",
+    [46] = "certificate_unknown",
+    [47] = "illegal_parameter",
+    [48] = "unknown_ca",
+    [49] = "access_denied",
+    [50] = "decode_error",
+    [51] = "decrypt_error",
+    [60] = "export_restriction_RESERVED",
+    [70] = "protocol_version",
+    [71] = "insufficient_security",
+    [80] = "internal_error",
+    [86] = "inappropriate_fallback",
+    [90] = "user_canceled",
+    [100] = "no_renegotiation_RESERVED",
+    [109] = "missing_extension",
+    [110] = "unsupported_extension",
+    [111] = "certificate_unobtainable_RESERVED",
+    [112] = "unrecognized_name",
+    [113] = "bad_certificate_status_response",
+    [114] = "bad_certificate_hash_value_RESERVED",
+    [115] = "unknown_psk_identity",
+    [116] = "certificate_required",
+    [120] = "no_application_protocol",
+};
+
+/* "unknown(N)" for every N in 0..255, built by the preprocessor so that
+ * the strings are static and need no lock: D10(p) names p0..p9. */
+/* clang-format off */
+#define U(n) "unknown(" #n ")",
+#define D10(p) U(p##0) U(p##1) U(p##2) U(p##3) U(p##4) \
+               U(p##5) U(p##6) U(p##7) U(p##8) U(p##9)
+static const char *const unknown_names[256] = {
+	U(0) U(1) U(2) U(3) U(4) U(5) U(6) U(7) U(8) U(9)
+	D10(1) D10(2) D10(3) D10(4) D10(5) D10(6) D10(7) D10(8) D10(9)
+	D10(10) D10(11) D10(12) D10(13) D10(14) D10(15) D10(16) D10(17)
+	D10(18) D10(19) D10(20) D10(21) D10(22) D10(23) D10(24)
+	U(250) U(251) U(252) U(253) U(254) U(255)
+};
+/* clang-format on */
+#undef D10
+#undef U
+
 const char *proto_pki_alert_name(int alert)
 {
-	/* RFC 8446 section 6 (and the older ones still seen on the wire). */
-	static const struct {
-		int code;
-		const char *name;
-	} names[] = {
-		{0, "close_notify"},
-		{10, "unexpected_message"},
-		{20, "bad_record_mac"},
-		{21, "decryption_failed"},
-		{22, "record_overflow"},
-		{30, "decompression_failure"},
-		{40, "handshake_failure"},
-		{41, "no_certificate"},
-		{42, "bad_certificate"},
-		{43, "unsupported_certificate"},
-		{44, "certificate_revoked"},
-		{45, "certificate_expired"},
-		{46, "certificate_unknown"},
-		{47, "illegal_parameter"},
-		{48, "unknown_ca"},
-		{49, "access_denied"},
-		{50, "decode_error"},
-		{51, "decrypt_error"},
-		{60, "export_restriction"},
-		{70, "protocol_version"},
-		{71, "insufficient_security"},
-		{80, "internal_error"},
-		{86, "inappropriate_fallback"},
-		{90, "user_canceled"},
-		{100, "no_renegotiation"},
-		{109, "missing_extension"},
-		{110, "unsupported_extension"},
-		{111, "certificate_unobtainable"},
-		{112, "unrecognized_name"},
-		{113, "bad_certificate_status_response"},
-		{114, "bad_certificate_hash_value"},
-		{115, "unknown_psk_identity"},
-		{116, "certificate_required"},
-		{120, "no_application_protocol"},
-		{121, "ech_required"},
-	};
-	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
-		if (names[i].code == alert) {
-			return names[i].name;
-		}
+	if (alert < 0 || alert > 255) {
+		return "invalid";
 	}
-	return "unknown";
-}
-
-static SSL_CTX *new_ctx(uint16_t min_version, uint16_t max_version,
-			const char *groups, const char *ciphers)
-{
-	/* Ed25519 is not in BoringSSL's default verify preferences. */
-	static const uint16_t verify_prefs[] = {
-		SSL_SIGN_ECDSA_SECP256R1_SHA256, SSL_SIGN_ED25519,
-		SSL_SIGN_RSA_PSS_RSAE_SHA256,    SSL_SIGN_RSA_PKCS1_SHA256,
-		SSL_SIGN_ECDSA_SECP384R1_SHA384, SSL_SIGN_RSA_PSS_RSAE_SHA384,
-		SSL_SIGN_RSA_PKCS1_SHA384,       SSL_SIGN_RSA_PSS_RSAE_SHA512,
-		SSL_SIGN_RSA_PKCS1_SHA512,
-	};
-	SSL_CTX *ctx = SSL_CTX_new(TLS_method());
-	if (ctx == NULL ||
-	    !SSL_CTX_set_min_proto_version(ctx, min_version) ||
-	    !SSL_CTX_set_max_proto_version(ctx, max_version) ||
-	    !SSL_CTX_set_verify_algorithm_prefs(
-		    ctx, verify_prefs,
-		    sizeof(verify_prefs) / sizeof(verify_prefs[0])) ||
-	    (groups != NULL && !SSL_CTX_set1_curves_list(ctx, groups)) ||
-	    (ciphers != NULL && !SSL_CTX_set_strict_cipher_list(ctx, ciphers))) {
-		SSL_CTX_free(ctx);
-		return NULL;
-	}
-	SSL_CTX_set_current_time_cb(ctx, current_time_cb);
-	return ctx;
-}
-
-SSL_CTX *proto_pki_server_ctx(const proto_pki_chain *c, int send_chain,
-			      uint16_t min_version, uint16_t max_version,
-			      const char *groups, const char *ciphers)
-{
-	SSL_CTX *ctx = new_ctx(min_version, max_version, groups, ciphers);
-	if (ctx == NULL || !SSL_CTX_use_certificate(ctx, c->leaf) ||
-	    !SSL_CTX_use_PrivateKey(ctx, c->leaf_key) ||
-	    (send_chain && !SSL_CTX_add1_chain_cert(ctx, c->inter))) {
-		SSL_CTX_free(ctx);
-		return NULL;
-	}
-	return ctx;
-}
-
-SSL_CTX *proto_pki_client_ctx(uint16_t min_version, uint16_t max_version,
-			      const char *groups, const char *ciphers)
-{
-	return new_ctx(min_version, max_version, groups, ciphers);
+	return alert_names[alert] != NULL ? alert_names[alert]
+					  : unknown_names[alert];
 }

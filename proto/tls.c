@@ -1143,18 +1143,21 @@ static STACK_OF(X509) *stack_of(X509 *a)
 static int setup_ssl(tls *t, const proto_tls_config *c, char *err,
 		     size_t errlen)
 {
+	int rc;
 	if (c->is_server) {
-		t->ctx = proto_pki_server_ctx(c->chain, c->send_chain,
-					      c->min_version, c->max_version,
-					      c->groups, c->ciphers);
+		rc = proto_pki_server_ctx(c->chain, c->send_chain,
+					  c->min_version, c->max_version,
+					  c->groups, c->ciphers, &t->ctx);
 	} else {
-		t->ctx = proto_pki_client_ctx(c->min_version, c->max_version,
-					      c->groups, c->ciphers);
+		rc = proto_pki_client_ctx(c->min_version, c->max_version,
+					  c->groups, c->ciphers, &t->ctx);
 	}
-	if (t->ctx == NULL) {
-		snprintf(err, errlen, "cannot make a TLS context: %s",
-			 ssl_reason());
-		return SIM_ECRYPTO;
+	if (rc != 0) {
+		snprintf(err, errlen, "cannot make a TLS context (%s%s%s%s)",
+			 c->groups != NULL ? "groups '" : "",
+			 c->groups != NULL ? c->groups : "",
+			 c->groups != NULL ? "', " : "", ssl_reason());
+		return rc;
 	}
 	SSL_CTX_set_keylog_callback(t->ctx, keylog_cb);
 	if (c->is_server && c->acceptor) {

@@ -8,6 +8,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <openssl/ssl.h>
+
 #include "proto/echo.h"
 #include "proto/pki.h"
 #include "proto/tls.h"
