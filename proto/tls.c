@@ -548,6 +548,8 @@ static void report_eof(tls *t)
 		set_outcome(t, "clean: end of stream");
 	} else if (truncated) {
 		set_outcome(t, "truncated: EOF without close_notify");
+	} else {
+		set_outcome(t, "clean: close_notify received, then EOF");
 	}
 	static const char *const what[] = {
 		"EOF after close_notify", "EOF without close_notify",

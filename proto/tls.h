@@ -49,7 +49,8 @@
  *   closed                             the endpoint is finished
  *
  * Outcome (proto_tls_outcome): the first terminal fact, in the words users
- * know: "clean: close_notify exchanged", "clean: close_notify sent",
+ * know: "clean: close_notify exchanged", "clean: close_notify sent, not
+ * awaited", "clean: close_notify received, then EOF",
  * "truncated: EOF without close_notify", "alert received: NAME(N)",
  * "alert sent: NAME(N)", "eof during handshake: no alert", "timeout:
  * handshake deadline", "clean: end of stream" (unexpected_eof ignore), "reset", "aborted: closed before close_notify", or "open"

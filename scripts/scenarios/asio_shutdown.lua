@@ -13,7 +13,8 @@
 --   case 4: A calls shutdown() without waiting, a write then fails with
 --           "protocol is shutdown", A closes; B calls shutdown() later
 --           A: close_notify sent, not awaited (its own choice, still
---           clean); B: clean
+--           clean); B: close_notify then EOF arrive first, and its
+--           shutdown() then succeeds
 --
 --   tlsim run scripts/scenarios/asio_shutdown.lua --set case=2
 local w = tlsim.world{ seed = arg.seed or 1 }
@@ -49,6 +50,8 @@ A:on("error", function(a, ev)
     a:close()
   end
 end)
+local b_shutdown
+B:on("shutdown_done", function(b, ev) b_shutdown = ev.clean end)
 B:on("close_notify", function(b)
   if case == 2 then
     b:close()
@@ -71,12 +74,16 @@ local want = {
   [3] = { A = "clean: close_notify exchanged",
           B = "clean: close_notify exchanged" },
   [4] = { A = "clean: close_notify sent, not awaited",
-          B = "clean: close_notify exchanged" },
+          B = "clean: close_notify received, then EOF" },
 }
 local row = want[case]
 if row == nil then error("case must be 1, 2, 3 or 4") end
 w:expect(A:outcome() == row.A, "A sees: " .. row.A, A:outcome())
 w:expect(B:outcome() == row.B, "B sees: " .. row.B, B:outcome())
+if case == 3 or case == 4 then
+  w:expect(b_shutdown == 1, "B's shutdown succeeds (both close_notify)",
+           tostring(b_shutdown))
+end
 if case == 4 then
   w:expect(write_error == "protocol is shutdown",
            "A's write after shutdown fails: protocol is shutdown",

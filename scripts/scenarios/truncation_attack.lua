@@ -8,10 +8,13 @@
 --   variant=buggy  the client ignores a missing close_notify (as
 --                  SSL_OP_IGNORE_UNEXPECTED_EOF does) and is fooled
 --   --set offset=N (default 100)  --set kind=fin|rst (default fin)
+--   --set at=DURATION  forge the FIN/RST at that virtual time instead,
+--                      with the server's next sequence number
 local w = tlsim.world{ seed = arg.seed or 1 }
 local variant = arg.variant or "fixed"
 local offset = tonumber(arg.offset or 100)
 local kind = arg.kind or "fin"
+local at = arg.at
 w:link{ latency = "10ms" }
 local pki = w:pki{}
 local srv = w:tls_server{ pki = pki }
@@ -20,10 +23,14 @@ local cli = w:tls_client{ pki = pki,
                                            or "error" }
 local body = ("0123456789abcdef"):rep(64) -- 1 KiB
 
-srv:on("handshake_done", function(s)
-  -- Everything from here on is the response's records.
-  s:attack{ kind = kind, offset = s:info().stream_offset + offset }
-end)
+if at then
+  w:at(w:time(at), function() srv:attack{ kind = kind } end)
+else
+  srv:on("handshake_done", function(s)
+    -- Everything from here on is the response's records.
+    s:attack{ kind = kind, offset = s:info().stream_offset + offset }
+  end)
+end
 srv:on("data", function(s)
   s:write(body)
   s:shutdown{ wait = false }

@@ -60,6 +60,12 @@ for off in $(seq 0 7 1100) 1 2 3 4 5 6 1079 1080 1081; do
 	fi
 done
 expect_run 0 ": pass" -- run "$S/truncation_attack.lua" --set kind=rst --trace "$TMP/tf.db"
+# Forged at a time while the client waits for the response (it is sent at
+# 50 ms): the client's stream ends before the response arrives.
+expect_run 0 ": pass" -- run "$S/truncation_attack.lua" --set at=45ms
+expect_run 0 ": pass" -- run "$S/truncation_attack.lua" --set at=45ms --set kind=rst
+expect_run 1 "expectation failed: the attack cut the response: 1024 bytes" -- \
+	run "$S/truncation_attack.lua" --set at=55ms
 expect_run 1 "expectation failed: the client reports truncation, never a clean end: clean: end of stream" -- \
 	run "$S/truncation_attack.lua" --set variant=buggy --trace "$TMP/tb.db"
 expect_rows truncation "$TMP/tf.db" none
