@@ -118,6 +118,13 @@ static void emit_simple(tls *t, const char *name)
 	emit(t, &ev);
 }
 
+static void emit_int(tls *t, const char *name, const char *key, int64_t v)
+{
+	sim_ep_event ev = {.name = name};
+	sim_ep_event_int(&ev, key, v);
+	emit(t, &ev);
+}
+
 static void emit_error(tls *t, const char *op, const char *reason)
 {
 	sim_ep_event ev = {.name = "error"};
@@ -557,13 +564,9 @@ static void report_eof(tls *t)
 	tls_row(t, "eof", NULL, "read", code, what[code]);
 	if (t->shutdown_waiting) {
 		t->shutdown_waiting = 0;
-		sim_ep_event ev = {.name = "shutdown_done"};
-		sim_ep_event_int(&ev, "clean", 0);
-		emit(t, &ev);
+		emit_int(t, "shutdown_done", "clean", 0);
 	}
-	sim_ep_event ev = {.name = "eof"};
-	sim_ep_event_int(&ev, "truncated", truncated);
-	emit(t, &ev);
+	emit_int(t, "eof", "truncated", truncated);
 }
 
 static void got_close_notify(tls *t)
@@ -571,9 +574,7 @@ static void got_close_notify(tls *t)
 	if (t->shutdown_waiting) {
 		t->shutdown_waiting = 0;
 		set_outcome(t, "clean: close_notify exchanged");
-		sim_ep_event ev = {.name = "shutdown_done"};
-		sim_ep_event_int(&ev, "clean", 1);
-		emit(t, &ev);
+		emit_int(t, "shutdown_done", "clean", 1);
 	}
 	emit_simple(t, "close_notify");
 }
@@ -678,9 +679,7 @@ static void raw_parse(tls *t)
 	if (t->eof_seen && !t->eof_reported) {
 		t->eof_reported = 1;
 		set_outcome(t, "eof during handshake: no alert");
-		sim_ep_event ev = {.name = "eof"};
-		sim_ep_event_int(&ev, "truncated", 1);
-		emit(t, &ev);
+		emit_int(t, "eof", "truncated", 1);
 	}
 }
 
@@ -884,9 +883,7 @@ static void api_shutdown(tls *t, const sim_op *op)
 	int rc = SSL_shutdown(t->ssl);
 	if (rc == 1 || t->info.close_notify_received) {
 		set_outcome(t, "clean: close_notify exchanged");
-		sim_ep_event ev = {.name = "shutdown_done"};
-		sim_ep_event_int(&ev, "clean", 1);
-		emit(t, &ev);
+		emit_int(t, "shutdown_done", "clean", 1);
 		return;
 	}
 	if (rc < 0) {
@@ -903,9 +900,7 @@ static void api_shutdown(tls *t, const sim_op *op)
 		return;
 	}
 	set_outcome(t, "clean: close_notify sent, not awaited");
-	sim_ep_event ev = {.name = "shutdown_done"};
-	sim_ep_event_int(&ev, "clean", 0);
-	emit(t, &ev);
+	emit_int(t, "shutdown_done", "clean", 0);
 }
 
 static void api_close(tls *t)

@@ -257,17 +257,23 @@ static int64_t opt_int(lua_State *L, int idx, const char *key,
 	return v;
 }
 
-static sim_time opt_duration(lua_State *L, int idx, const char *key,
-			     const char *what, sim_time def)
+static sim_time opt_time(lua_State *L, int idx, const char *key,
+			 const char *what, sim_time def, int allow_negative)
 {
 	sim_time v = def;
 	if (opt_field(L, idx, key)) {
 		char label[96];
 		snprintf(label, sizeof(label), "%s: %s", what, key);
-		v = check_duration(L, -1, label, 0);
+		v = check_duration(L, -1, label, allow_negative);
 	}
 	lua_pop(L, 1);
 	return v;
+}
+
+static sim_time opt_duration(lua_State *L, int idx, const char *key,
+			     const char *what, sim_time def)
+{
+	return opt_time(L, idx, key, what, def, 0);
 }
 
 /* Bandwidth: an integer of bits/s or a string "10Mbps", "512kbps". */
@@ -1233,16 +1239,11 @@ static int ep_on(lua_State *L)
 	return 0;
 }
 
-/* Generic API call: ep:call("name"), and the named shorthands below. */
-static int call_api(lua_State *L, ep_ud *eu, const char *type)
+/* Enqueues API operation |type| on |eu| and returns its op id to Lua. */
+static int enqueue(lua_State *L, ep_ud *eu, const char *type,
+		   const sim_op_args *args)
 {
-	sim_op_args args;
-	memset(&args, 0, sizeof(args));
-	int top = lua_gettop(L);
-	for (int i = 0; i < 4 && 2 + i <= top; i++) {
-		args.i[i] = luaL_checkinteger(L, 2 + i);
-	}
-	int64_t id = sim_ep_call(eu->ep, type, &args);
+	int64_t id = sim_ep_call(eu->ep, type, args);
 	if (id == SIM_EINVAL) {
 		return luaL_error(L, "%s has no operation '%s'",
 				  sim_ep_kind(eu->ep), type);
@@ -1253,6 +1254,18 @@ static int call_api(lua_State *L, ep_ud *eu, const char *type)
 	}
 	lua_pushinteger(L, id);
 	return 1;
+}
+
+/* Generic API call: ep:call("name"), and the named shorthands below. */
+static int call_api(lua_State *L, ep_ud *eu, const char *type)
+{
+	sim_op_args args;
+	memset(&args, 0, sizeof(args));
+	int top = lua_gettop(L);
+	for (int i = 0; i < 4 && 2 + i <= top; i++) {
+		args.i[i] = luaL_checkinteger(L, 2 + i);
+	}
+	return enqueue(L, eu, type, &args);
 }
 
 static int ep_call(lua_State *L)
@@ -1332,17 +1345,11 @@ static const proto_pki_chain *check_pki(lua_State *L, int idx)
 	return *(proto_pki_chain **)luaL_checkudata(L, idx, PKI_MT);
 }
 
+/* A duration that may be negative (an offset from a reference time). */
 static sim_time opt_offset(lua_State *L, int idx, const char *key,
 			   const char *what, sim_time def)
 {
-	sim_time v = def;
-	if (opt_field(L, idx, key)) {
-		char label[96];
-		snprintf(label, sizeof(label), "%s: %s", what, key);
-		v = check_duration(L, -1, label, 1);
-	}
-	lua_pop(L, 1);
-	return v;
+	return opt_time(L, idx, key, what, def, 1);
 }
 
 /* Picks one of |names| for option |key|; returns its index or |def|. */
@@ -1563,13 +1570,7 @@ static int call_data(lua_State *L, const char *type)
 	}
 	memcpy(args.data, s, len);
 	args.len = len;
-	int64_t id = sim_ep_call(eu->ep, type, &args);
-	if (id < 0) {
-		return luaL_error(L, "%s: %s: %s", sim_ep_name(eu->ep), type,
-				  sim_strerror((int)id));
-	}
-	lua_pushinteger(L, id);
-	return 1;
+	return enqueue(L, eu, type, &args);
 }
 
 static int tls_write(lua_State *L)
