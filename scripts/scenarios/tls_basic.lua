@@ -4,12 +4,13 @@
 -- delay, never as wrong bytes.
 --
 --   tlsim run scripts/scenarios/tls_basic.lua --seed 3 --trace t.db
---   sqlite3 t.db "SELECT time, node, event, level, direction FROM tls"
+--   sqlite3 t.db "SELECT time_ns, node, event, level, direction FROM tls"
+--   --set version=1.2   a TLS 1.2 client; --set alg=ed25519; --set loss=P
 local w = tlsim.world{ seed = arg.seed or 1 }
 w:link{ latency = "20ms", jitter = "2ms", loss = tonumber(arg.loss or 0.05) }
 local pki = w:pki{ alg = arg.alg or "p256" }
 local srv = w:tls_server{ pki = pki }
-local cli = w:tls_client{ pki = pki }
+local cli = w:tls_client{ pki = pki, max_version = arg.version or "1.3" }
 
 local response = {}
 for i = 1, 400 do response[#response + 1] = ("line %04d of the body.\n"):format(i) end

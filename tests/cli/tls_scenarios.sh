@@ -18,6 +18,13 @@ expect_rows() { # expect_rows QUERY DB none|some
 	esac
 }
 
+# The headline scenario: versions, key types, heavy loss.
+expect_run 0 ": pass, 3/3" -- run "$S/tls_basic.lua" --set version=1.2
+expect_run 0 ": pass, 3/3" -- run "$S/tls_basic.lua" --set alg=ed25519
+for seed in 1 2 3 4 5; do
+	expect_run 0 ": pass, 3/3" -- run "$S/tls_basic.lua" --set loss=0.25 --seed $seed
+done
+
 # Section 2: rustls acceptor alert, for each failure.
 for f in version group junk truncated; do
 	expect_run 0 ": pass" -- run "$S/rustls_acceptor_alert.lua" --set failure=$f --trace "$TMP/rf.db"
