@@ -11,6 +11,9 @@
 --   variant=buggy_close  the deadline works, but close() tries to finish
 --                        the handshake to send close_notify and never
 --                        closes the transport
+--   --set silence=blackhole  the link drops everything the server sends
+--                        instead (the client handshakes at once; its
+--                        transport never even connects)
 --   --set who=server     the upstream test instead: the server handshakes
 --                        with a 250 ms deadline against a client that
 --                        connects and sends nothing
@@ -18,7 +21,11 @@
 local w = tlsim.world{ seed = arg.seed or 1, livelock_events = 10000 }
 local variant = arg.variant or "fixed"
 local who = arg.who or "client"
-w:link{ latency = "10ms" }
+local l = w:link{ latency = "10ms" }
+local blackhole = arg.silence == "blackhole"
+if blackhole then
+  l:partition{ from = 0, to = w:s(3600), dir = "b->a" }
+end
 local pki = w:pki{}
 local policy = {
   fixed = { deadline = "honour", close = "notify" },
@@ -49,17 +56,27 @@ me:on("timeout", function(e, ev)
 end)
 if who == "server" then
   srv:on("connected", function(s) go(s) end)
+elseif blackhole then
+  go(cli)
 else
   cli:on("connected", function(c) go(c) end)
 end
 cli:connect() -- the server never accepts: it stays silent
+if blackhole then srv:accept() end
 w:run{ limit = "60s" }
 
 w:expect(failed_at ~= nil and failed_at - started == deadline,
          "the handshake fails at its deadline exactly",
          failed_at and w:fmt(failed_at - started) or "never")
 local pi = peer:info()
-w:expect(pi.peer_closed_ns >= 0, "the peer sees the transport close (FIN)",
-         pi.stream_state)
+if blackhole then
+  -- The server never got past SYN-RECEIVED: what counts is that the
+  -- client's transport is closed (its FIN goes out, retransmitted).
+  w:expect(me:info().closed_ns >= 0, "the client closes its transport",
+           me:info().stream_state)
+else
+  w:expect(pi.peer_closed_ns >= 0, "the peer sees the transport close (FIN)",
+           pi.stream_state)
+end
 w:expect(not me:info().close_notify_sent,
          "no close_notify without a finished handshake")

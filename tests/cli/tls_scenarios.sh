@@ -49,6 +49,11 @@ expect_run 0 ": pass" -- run "$S/go_handshake_deadline.lua" --set who=server --t
 expect_run 1 "livelock.*client.*(drain|handshake)" -- run "$S/go_handshake_deadline.lua" --set variant=buggy --trace "$TMP/gb.db"
 expect_run 1 "expectation failed: the peer sees the transport close \(FIN\): established" -- \
 	run "$S/go_handshake_deadline.lua" --set variant=buggy_close --trace "$TMP/gb.db"
+expect_run 0 ": pass" -- run "$S/go_handshake_deadline.lua" --set silence=blackhole
+expect_run 1 "livelock at 5s: 10000 events without virtual time advancing; the loop is node 'client'" -- \
+	run "$S/go_handshake_deadline.lua" --set silence=blackhole --set variant=buggy
+expect_run 1 "expectation failed: the client closes its transport: syn_sent" -- \
+	run "$S/go_handshake_deadline.lua" --set silence=blackhole --set variant=buggy_close
 expect_rows go_deadline "$TMP/gf.db" none
 expect_rows go_deadline "$TMP/gb.db" some
 
