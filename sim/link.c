@@ -577,11 +577,29 @@ static void trace_row(sim_link *l, int dir, const sim_packet *pkt,
 		.space = NULL,
 		.pn = -1,
 		.frames = pkt->info[0] != '\0' ? pkt->info : NULL,
-		.hs_state = NULL,
+		.hs_state = pkt->hs_state[0] != '\0' ? pkt->hs_state : NULL,
 		.data = data,
 		.data_len = pkt->len,
 	};
 	sim_trace_packet(l->w->trace, &r);
+	/* The packets inside the datagram: same fate and times, no bytes of
+	 * their own (they are a slice of the parent's). Copies made by
+	 * duplication carry none. */
+	for (int i = 0; pkt->dup_of < 0 && i < pkt->nsubs; i++) {
+		const sim_packet_sub *s = &pkt->subs[i];
+		sim_packet_row sr = r;
+		sr.id = s->id;
+		sr.parent = pkt->id;
+		sr.len = (int64_t)s->len;
+		sr.ptype = s->ptype;
+		sr.space = s->space[0] != '\0' ? s->space : NULL;
+		sr.pn = s->pn;
+		sr.frames = s->frames[0] != '\0' ? s->frames : NULL;
+		sr.hs_state = s->hs_state[0] != '\0' ? s->hs_state : NULL;
+		sr.data = NULL;
+		sr.data_len = 0;
+		sim_trace_packet(l->w->trace, &sr);
+	}
 }
 
 /* Drops |pkt| (a submitted original) with |reason|; returns its id. */
@@ -625,6 +643,9 @@ int64_t sim_link_submit(sim_link *l, int from_side, sim_packet *pkt)
 		seed_streams(l, dir);
 	}
 	pkt->id = w->next_packet_id++;
+	for (int i = 0; i < pkt->nsubs; i++) {
+		pkt->subs[i].id = w->next_packet_id++;
+	}
 	pkt->dup_of = -1;
 	pkt->sent_ns = now;
 	d->st.submitted++;
