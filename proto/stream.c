@@ -68,7 +68,8 @@ struct proto_stream {
 	int64_t rcv_nxt;
 	int64_t peer_fin; /* offset of the peer's FIN, -1 until known */
 	uint32_t rcv_wnd; /* advertised, and the size of the rings below */
-	uint8_t *rbuf, *have; /* peer offset o at o % rcv_wnd */
+	uint8_t *rbuf; /* peer offset o at o % rcv_wnd */
+	uint8_t *have; /* bitmap: bit k set when rbuf[k] holds a byte */
 	int ack_pending, rst_pending;
 	/* attacks: one pending forged segment, one armed cut */
 	uint8_t forge_flags, cut_flags;
@@ -254,7 +255,9 @@ proto_stream *proto_stream_new(const proto_stream_config *cfg,
 	s->rcv_wnd = cfg->window < WND_MAX ? cfg->window : WND_MAX;
 	s->sbuf = malloc(cfg->sndbuf);
 	s->rbuf = malloc(s->rcv_wnd);
-	s->have = calloc(s->rcv_wnd, 1);
+	/* A bitmap rather than a byte per byte: calloc zeroes 8 KiB, not
+	 * 64 KiB, for every stream. */
+	s->have = calloc((s->rcv_wnd + 7) / 8, 1);
 	if (s->sbuf == NULL || s->rbuf == NULL || s->have == NULL) {
 		proto_stream_del(s);
 		return NULL;
@@ -604,6 +607,17 @@ static int on_ack(proto_stream *s, sim_time now, const seg *g)
 	return s->st == ST_OPEN;
 }
 
+static int have_get(const proto_stream *s, size_t k)
+{
+	return s->have[k >> 3] >> (k & 7) & 1;
+}
+
+static void have_put(proto_stream *s, size_t k, int v)
+{
+	uint8_t bit = (uint8_t)(1u << (k & 7));
+	s->have[k >> 3] = v ? s->have[k >> 3] | bit : s->have[k >> 3] & ~bit;
+}
+
 /* Hands the in-order bytes, then the peer's FIN, to the owner. */
 static void deliver(proto_stream *s, sim_time now)
 {
@@ -611,8 +625,8 @@ static void deliver(proto_stream *s, sim_time now)
 		int64_t end = s->peer_fin >= 0 ? s->peer_fin : INT64_MAX;
 		size_t k = (size_t)(s->rcv_nxt % s->rcv_wnd), n = 0;
 		while (k + n < s->rcv_wnd && s->rcv_nxt + (int64_t)n < end &&
-		       s->have[k + n]) {
-			s->have[k + n] = 0;
+		       have_get(s, k + n)) {
+			have_put(s, k + n, 0);
 			n++;
 		}
 		if (n > 0) {
@@ -652,8 +666,8 @@ static void on_data(proto_stream *s, sim_time now, int64_t off, const seg *g)
 	int64_t lim = s->peer_fin >= 0 ? min64(s->peer_fin, wnd_end) : wnd_end;
 	for (int64_t o = max64(off, s->rcv_nxt); o < min64(seg_end, lim); o++) {
 		size_t k = (size_t)(o % s->rcv_wnd);
-		if (!s->have[k]) {
-			s->have[k] = 1;
+		if (!have_get(s, k)) {
+			have_put(s, k, 1);
 			s->rbuf[k] = g->data[o - off];
 			fresh = 1;
 		}

@@ -59,7 +59,7 @@ typedef struct tls {
 	size_t pending_write_len;
 	uint8_t *rx;
 	size_t rx_len, rx_cap;
-	uint8_t raw_in[RAW_MAX];
+	uint8_t *raw_in; /* RAW_MAX bytes, made by send_raw */
 	size_t raw_in_len;
 
 	char host[256]; /* cfg.name points here */
@@ -1006,6 +1006,14 @@ static void api(void *impl, sim_time now, sim_op *op)
 	} else if (strcmp(ty, "client_hello_complete") == 0) {
 		api_complete(t, &t->hello, "client_hello", op);
 	} else if (strcmp(ty, "send_raw") == 0) {
+		/* Made here, not with the endpoint: calloc would zero 64 KiB
+		 * for every endpoint, and few scenarios send raw bytes. */
+		if (t->raw_in == NULL &&
+		    (t->raw_in = malloc(RAW_MAX)) == NULL) {
+			sim_world_fail(t->env->w, "%s: out of memory",
+				       t->env->name);
+			return;
+		}
 		t->raw = 1;
 		if (proto_stream_send(t->st, now, op->args.data,
 				      op->args.len) < 0) {
@@ -1120,6 +1128,7 @@ static void del(void *impl)
 	proto_stream_del(t->st);
 	free(t->pending_write);
 	free(t->rx);
+	free(t->raw_in);
 	free(t);
 }
 

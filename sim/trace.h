@@ -13,7 +13,11 @@
  * the SHA-256 of that table's rows in emission order. A row's canonical
  * form: for each column in schema order except run and seq, a tag byte
  * (0 null, 1 integer as 8 bytes little-endian, 2 text as 4-byte LE length
- * and bytes, 3 blob likewise). docs/trace.md documents every column. */
+ * and bytes, 3 blob likewise). docs/trace.md documents every column.
+ *
+ * Threads: a sim_trace may be handed from thread to thread (opened on one,
+ * written on a run thread) but never used by two threads at once; its
+ * SQLite connection is opened without a connection mutex. */
 #ifndef TLSIM_SIM_TRACE_H
 #define TLSIM_SIM_TRACE_H
 

@@ -1,0 +1,980 @@
+/* bench/bench_handshake.c: TLS 1.3 handshakes through tlsim, tracing off
+ * and on, against bare in-memory BoringSSL handshakes measured in the same
+ * process.
+ *
+ *  floor: two SSL objects with memory BIOs shuttled by hand. The contexts
+ *         come from the same factories tlsim uses (proto_pki_server_ctx /
+ *         proto_pki_client_ctx), made once; the server serves the same
+ *         P-256 chain (leaf + intermediate), the client verifies it with a
+ *         custom verify callback calling proto_pki_verify, as tlsim's
+ *         client does, and sends SNI. Fresh SSL objects per handshake.
+ *         After both sides finish, each reads once, as tlsim's autoread
+ *         does (BoringSSL holds the session tickets until the server's
+ *         first write, so none cross on either side); the bytes each side
+ *         sent are checked against what tlsim's endpoints sent (equal but
+ *         for the length of the server's DER ECDSA signature).
+ *  off:   per handshake a fresh sim_world (no trace), a link (10 ms each
+ *         way, no faults), a tls server and a tls client made by
+ *         sim_ep_new(proto_tls_make), accept + connect, the scheduler run
+ *         until idle, everything freed. The chain is made once;
+ *         proto_tls_make makes each endpoint's SSL_CTX itself.
+ *  on:    the same with a sim_trace on a file: sim_trace_begin before the
+ *         world, sim_trace_end after it (digest, one transaction), event
+ *         rows on, as `tlsim run --trace` does per run. One database per
+ *         repetition, opened before its first handshake and closed (a WAL
+ *         checkpoint) after its last; that time counts too.
+ *
+ * Each repetition runs N handshakes of every mode in SLICES slices that
+ * alternate between the modes (the order rotating every slice), so that a
+ * slow spell of the shared machine hits all of them. Reported: microseconds
+ * per handshake, median (min-max) over the repetitions, and the ratio of
+ * the medians to the floor.
+ *
+ * Each mode runs on a thread of its own (see "one thread per mode") whose
+ * BoringSSL entropy comes from the stream of --seed plus the mode number
+ * (sim_entropy_begin; the chain is made on a sim_entropy_run_thread
+ * thread), and main() re-executes the program with OPENSSL_ia32cap set
+ * (sim_entropy_reexec) as the CLI does, so RDRAND and AES-NI are off on
+ * every side and all negotiate the same suite.
+ *
+ * Output: a markdown table on stdout (scripts/bench/handshake embeds it),
+ * details on stderr. Exit status 1 only if a handshake failed or the floor
+ * and tlsim did different work; missing a target is reported, not an
+ * error.
+ *
+ * Wall-clock time is read here only: bench/ is outside the simulator. */
+#include <errno.h>
+#include <inttypes.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <openssl/bio.h>
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+#include <openssl/x509.h>
+#include <sqlite3.h>
+
+#include "proto/pki.h"
+#include "proto/tls.h"
+#include "sim/entropy.h"
+#include "sim/ep.h"
+#include "sim/err.h"
+#include "sim/link.h"
+#include "sim/sched.h"
+#include "sim/trace.h"
+#include "sim/world.h"
+
+#define HOST "server.test"
+#define EPOCH_S INT64_C(1767225600) /* 2026-01-01, tlsim's default */
+#define LATENCY_NS (10 * SIM_MS)
+#define RUN_LIMIT_NS (60 * SIM_S)
+#define FLOOR_STEPS_MAX 16
+#define REPS_MAX 101
+#define SLICES 20
+#define OFF_TARGET 1.10
+#define ON_TARGET 1.25
+#define SIG_SLACK 8 /* bytes */
+
+enum mode { M_FLOOR, M_OFF, M_ON, M_COUNT };
+static const char *const MODE_NAMES[M_COUNT] = {"floor", "off", "on"};
+
+static double wall_s(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+__attribute__((format(printf, 1, 2), noreturn)) static void die(const char *fmt,
+								...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	fprintf(stderr, "tlsim_bench_handshake: ");
+	vfprintf(stderr, fmt, ap);
+	fputc('\n', stderr);
+	va_end(ap);
+	uint32_t e = ERR_peek_last_error();
+	if (e != 0) {
+		char buf[256];
+		ERR_error_string_n(e, buf, sizeof(buf));
+		fprintf(stderr, "  (BoringSSL: %s)\n", buf);
+	}
+	exit(1);
+}
+
+/* Bytes each side wrote into its connection in one handshake: the floor's
+ * and tlsim's must be equal, or they did not do the same work. */
+typedef struct hs_bytes {
+	uint64_t client, server;
+} hs_bytes;
+
+typedef STACK_OF(X509) x509_stack;
+
+/* Where a tlsim handshake's time goes, summed over the timed ones. */
+typedef struct phases {
+	double begin;     /* sim_trace_begin */
+	double setup;     /* world, link, two endpoints, accept + connect */
+	double run;       /* sim_sched_run until idle */
+	double teardown;  /* endpoints, link, world freed */
+	double end;       /* sim_trace_end: digest, commit */
+	double openclose; /* sim_trace_open + sim_trace_close */
+	uint64_t n;
+} phases;
+
+typedef struct bench {
+	/* options */
+	uint64_t n;
+	int reps, warmup;
+	uint64_t seed;
+	const char *dir;
+	const char *label;
+	int run[M_COUNT];
+	/* shared */
+	proto_pki_chain *chain;
+	int64_t epoch_ns;
+	/* floor */
+	SSL_CTX *cctx, *sctx;
+	x509_stack *roots, *cached;
+	hs_bytes floor_bytes;
+	/* tlsim */
+	proto_tls_config ccfg, scfg;
+	uint64_t world_seed;
+	hs_bytes tl_bytes;
+	uint64_t segments; /* link packets, last handshake */
+	sim_time end_ns;   /* virtual time of the last handshake */
+	uint64_t events;   /* scheduler events, last handshake */
+	/* trace */
+	char db[4096];
+	sim_trace *trace;
+	uint64_t rows; /* rows of the last traced handshake */
+	/* phases, summed over timed handshakes */
+	phases ph[M_COUNT];
+} bench;
+
+/* ---- floor ---- */
+
+static enum ssl_verify_result_t floor_verify(SSL *ssl, uint8_t *out_alert)
+{
+	bench *b = SSL_get_app_data(ssl);
+	char msg[160];
+	int depth;
+	int err = proto_pki_verify(
+	    SSL_get_peer_cert_chain(ssl), b->roots, b->cached, HOST,
+	    proto_pki_clock_get() / SIM_S, &depth, msg, sizeof(msg));
+	if (err != X509_V_OK) {
+		*out_alert = (uint8_t)proto_pki_alert_for(err);
+		return ssl_verify_invalid;
+	}
+	return ssl_verify_ok;
+}
+
+static BIO *mem_bio(void)
+{
+	BIO *bio = BIO_new(BIO_s_mem());
+	if (bio == NULL) {
+		die("out of memory");
+	}
+	BIO_set_mem_eof_return(bio, -1); /* empty: would block */
+	return bio;
+}
+
+/* move gives what |from| wrote to |to|; adds the count to |*sent|. */
+static void move(BIO *from, BIO *to, uint64_t *sent)
+{
+	const uint8_t *data;
+	size_t len;
+	if (!BIO_mem_contents(from, &data, &len)) {
+		die("BIO_mem_contents");
+	}
+	if (len == 0) {
+		return;
+	}
+	if (BIO_write(to, data, (int)len) != (int)len || BIO_reset(from) != 1) {
+		die("BIO shuttle");
+	}
+	*sent += len;
+}
+
+/* step returns 1 when |ssl|'s handshake is done, 0 if it wants input. */
+static int step(SSL *ssl, const char *who)
+{
+	int rc = SSL_do_handshake(ssl);
+	if (rc == 1) {
+		return 1;
+	}
+	int e = SSL_get_error(ssl, rc);
+	if (e != SSL_ERROR_WANT_READ && e != SSL_ERROR_WANT_WRITE) {
+		die("floor: %s handshake failed (SSL error %d)", who, e);
+	}
+	return 0;
+}
+
+static void read_once(SSL *ssl, const char *who)
+{
+	uint8_t buf[64];
+	int n = SSL_read(ssl, buf, sizeof(buf));
+	if (n > 0 || SSL_get_error(ssl, n) != SSL_ERROR_WANT_READ) {
+		die("floor: %s read: unexpected data or error", who);
+	}
+}
+
+static void floor_handshake(bench *b)
+{
+	proto_pki_clock_set(b->epoch_ns);
+	SSL *c = SSL_new(b->cctx), *s = SSL_new(b->sctx);
+	if (c == NULL || s == NULL) {
+		die("SSL_new");
+	}
+	BIO *cr = mem_bio(), *cw = mem_bio(), *sr = mem_bio(), *sw = mem_bio();
+	SSL_set_bio(c, cr, cw);
+	SSL_set_bio(s, sr, sw);
+	SSL_set_app_data(c, b);
+	SSL_set_connect_state(c);
+	SSL_set_accept_state(s);
+	if (!SSL_set_tlsext_host_name(c, HOST)) {
+		die("SNI");
+	}
+	hs_bytes sent = {0, 0};
+	int cdone = 0, sdone = 0;
+	for (int i = 0; !(cdone && sdone); i++) {
+		if (i == FLOOR_STEPS_MAX) {
+			die("floor: handshake did not finish in %d steps",
+			    FLOOR_STEPS_MAX);
+		}
+		if (!cdone) {
+			cdone = step(c, "client");
+		}
+		move(cw, sr, &sent.client);
+		if (!sdone) {
+			sdone = step(s, "server");
+		}
+		move(sw, cr, &sent.server);
+	}
+	/* What tlsim's autoread does once each side is done. */
+	read_once(c, "client");
+	read_once(s, "server");
+	move(cw, sr, &sent.client);
+	move(sw, cr, &sent.server);
+	SSL_free(c);
+	SSL_free(s);
+	b->floor_bytes = sent;
+}
+
+static x509_stack *stack_of(X509 *x)
+{
+	x509_stack *s = sk_X509_new_null();
+	if (s == NULL ||
+	    (x != NULL && (!X509_up_ref(x) || !sk_X509_push(s, x)))) {
+		die("out of memory");
+	}
+	return s;
+}
+
+static void floor_setup(bench *b)
+{
+	proto_pki_clock_set(b->epoch_ns);
+	const proto_tls_config *c = &b->ccfg;
+	b->sctx = proto_pki_server_ctx(b->chain, 1, c->min_version,
+				       c->max_version, NULL, NULL);
+	b->cctx =
+	    proto_pki_client_ctx(c->min_version, c->max_version, NULL, NULL);
+	if (b->sctx == NULL || b->cctx == NULL) {
+		die("cannot make the floor's contexts");
+	}
+	SSL_CTX_set_custom_verify(b->cctx, SSL_VERIFY_PEER, floor_verify);
+	b->roots = stack_of(b->chain->root);
+	b->cached = stack_of(NULL);
+}
+
+static void floor_free(bench *b)
+{
+	SSL_CTX_free(b->cctx);
+	SSL_CTX_free(b->sctx);
+	sk_X509_pop_free(b->roots, X509_free);
+	sk_X509_pop_free(b->cached, X509_free);
+}
+
+/* ---- tlsim ---- */
+
+static sim_ep *make_ep(sim_world *w, const char *name, const sim_ep_class *cls,
+		       proto_tls_config *cfg)
+{
+	char err[256] = "";
+	sim_ep *ep = sim_ep_new(w, name, cls, proto_tls_make, cfg, 0, 0, err,
+				sizeof(err));
+	if (ep == NULL) {
+		die("sim_ep_new %s: %s", name, err);
+	}
+	return ep;
+}
+
+static void tlsim_handshake(bench *b, sim_trace *trace)
+{
+	double t0 = wall_s();
+	uint64_t seed = b->world_seed++;
+	if (trace != NULL) {
+		sim_run_info info = {
+		    .scenario = "bench/handshake",
+		    .scenario_sha256 =
+			"0000000000000000000000000000000000000000"
+			"000000000000000000000000",
+		    .seed = seed,
+		    .params = "",
+		};
+		int rc = sim_trace_begin(trace, &info);
+		if (rc != 0) {
+			die("sim_trace_begin: %s", sim_trace_errmsg(trace));
+		}
+		sim_trace_node(trace, 0, "world", "world");
+	}
+	double t1 = wall_s();
+	sim_world w;
+	if (sim_world_init(&w, seed, trace) != 0) {
+		die("sim_world_init: out of memory");
+	}
+	sim_link_params lp;
+	sim_link_params_default(&lp);
+	lp.latency_ns = LATENCY_NS;
+	lp.corrupt_bits = 1; /* as w:link{} */
+	sim_link *link = sim_link_new(&w, "link0", &lp);
+	if (link == NULL) {
+		die("sim_link_new");
+	}
+	proto_pki_clock_set(b->epoch_ns);
+	sim_ep *srv = make_ep(&w, "server", &proto_tls_server_class, &b->scfg);
+	sim_ep *cli = make_ep(&w, "client", &proto_tls_client_class, &b->ccfg);
+	sim_ep_attach(srv, link, 1);
+	sim_ep_attach(cli, link, 0);
+	if (sim_ep_call(srv, "accept", NULL) < 0 ||
+	    sim_ep_call(cli, "connect", NULL) < 0) {
+		die("sim_ep_call");
+	}
+	double t2 = wall_s();
+	sim_run_limits lim = {.until = RUN_LIMIT_NS, .max_events = 0};
+	enum sim_stop why = sim_sched_run(w.sched, &lim);
+	double t3 = wall_s();
+	if (why != SIM_STOP_IDLE || w.fatal) {
+		die("tlsim run stopped: %s %s", sim_stop_name(why),
+		    w.fatal ? w.fatal_msg : "");
+	}
+	proto_tls_info ci, si;
+	proto_tls_get_info(sim_ep_impl(cli), &ci);
+	proto_tls_get_info(sim_ep_impl(srv), &si);
+	if (ci.handshake_done_ns < 0 || si.handshake_done_ns < 0 ||
+	    ci.verify_error != X509_V_OK) {
+		die("tlsim: handshake not done (client %s, server %s)",
+		    proto_tls_outcome(sim_ep_impl(cli)),
+		    proto_tls_outcome(sim_ep_impl(srv)));
+	}
+	b->tl_bytes.client = ci.stream_offset;
+	b->tl_bytes.server = si.stream_offset;
+	sim_link_stats ls[2];
+	sim_link_get_stats(link, 0, &ls[0]);
+	sim_link_get_stats(link, 1, &ls[1]);
+	b->segments = ls[0].submitted + ls[1].submitted;
+	b->end_ns = sim_world_now(&w);
+	b->events = sim_sched_events(w.sched);
+	sim_ep_del(cli);
+	sim_ep_del(srv);
+	sim_link_del(link);
+	sim_world_free(&w);
+	double t4 = wall_s();
+	if (trace != NULL) {
+		b->rows = sim_trace_rows(trace);
+		sim_run_result res = {.outcome = "pass",
+				      .end_ns = b->end_ns,
+				      .events = b->events};
+		char digest[65];
+		int rc = sim_trace_end(trace, &res, digest, NULL);
+		if (rc != 0) {
+			die("sim_trace_end: %s", sim_trace_errmsg(trace));
+		}
+	}
+	double t5 = wall_s();
+	phases *ph = &b->ph[trace != NULL ? M_ON : M_OFF];
+	ph->begin += t1 - t0;
+	ph->setup += t2 - t1;
+	ph->run += t3 - t2;
+	ph->teardown += t4 - t3;
+	ph->end += t5 - t4;
+	ph->n++;
+}
+
+/* One function per mode, not inlined, so that callgrind counts each
+ * mode's instructions per handshake (scripts/bench/handshake). */
+__attribute__((noinline, noclone)) static void hs_floor(bench *b)
+{
+	floor_handshake(b);
+}
+
+__attribute__((noinline, noclone)) static void hs_off(bench *b)
+{
+	tlsim_handshake(b, NULL);
+}
+
+__attribute__((noinline, noclone)) static void hs_on(bench *b)
+{
+	tlsim_handshake(b, b->trace);
+}
+
+static void rm_db(const char *path)
+{
+	char p[4200];
+	static const char *const suffix[] = {"", "-wal", "-shm", "-journal"};
+	for (int i = 0; i < 4; i++) {
+		snprintf(p, sizeof(p), "%s%s", path, suffix[i]);
+		if (unlink(p) != 0 && errno != ENOENT) {
+			die("cannot remove %s: %s", p, strerror(errno));
+		}
+	}
+}
+
+/* ---- the slices ---- */
+
+/* ---- one thread per mode ---- */
+
+/* Each mode runs on a thread of its own, started once, so that each has
+ * its own malloc arena, as separate processes would: with tracing off a
+ * tlsim process has no SQLite, and the traced mode's SQLite and row
+ * buffers must not change where the untraced mode's allocations land (on
+ * one thread they made glibc trim and re-fault the arena on every
+ * handshake). Only one thread works at a time; the others wait. */
+enum cmd { C_IDLE, C_RUN, C_OPEN, C_CLOSE, C_CTX, C_QUIT };
+
+typedef struct worker {
+	bench *b;
+	enum mode mode;
+	pthread_t th;
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	enum cmd cmd;
+	uint64_t m;
+	double secs;
+} worker;
+
+/* ctx_pair makes and frees the two contexts proto_tls_make makes for a
+ * client and a server endpoint, set up as it sets them up. */
+static void keylog_nop(const SSL *ssl, const char *line)
+{
+}
+
+static void ctx_pair(bench *b)
+{
+	const proto_tls_config *c = &b->ccfg;
+	SSL_CTX *sctx = proto_pki_server_ctx(b->chain, 1, c->min_version,
+					     c->max_version, NULL, NULL);
+	SSL_CTX *cctx =
+	    proto_pki_client_ctx(c->min_version, c->max_version, NULL, NULL);
+	if (sctx == NULL || cctx == NULL) {
+		die("cannot make contexts");
+	}
+	SSL_CTX_set_keylog_callback(sctx, keylog_nop);
+	SSL_CTX_set_keylog_callback(cctx, keylog_nop);
+	SSL_CTX_set_custom_verify(cctx, SSL_VERIFY_PEER, floor_verify);
+	SSL_CTX_free(cctx);
+	SSL_CTX_free(sctx);
+}
+
+static void work(worker *w)
+{
+	bench *b = w->b;
+	double t0 = wall_s();
+	char err[512];
+	switch (w->cmd) {
+	case C_RUN:
+		for (uint64_t i = 0; i < w->m; i++) {
+			if (w->mode == M_FLOOR) {
+				hs_floor(b);
+			} else if (w->mode == M_OFF) {
+				hs_off(b);
+			} else {
+				hs_on(b);
+			}
+		}
+		break;
+	case C_OPEN:
+		rm_db(b->db);
+		if (sim_trace_open(b->db, &b->trace, err, sizeof(err)) != 0) {
+			die("sim_trace_open: %s", err);
+		}
+		break;
+	case C_CLOSE:
+		sim_trace_close(b->trace);
+		b->trace = NULL;
+		break;
+	case C_CTX:
+		for (uint64_t i = 0; i < w->m; i++) {
+			ctx_pair(b);
+		}
+		break;
+	default:
+		break;
+	}
+	w->secs = wall_s() - t0;
+}
+
+static void *worker_main(void *arg)
+{
+	worker *w = arg;
+	/* A fresh thread: BoringSSL seeds its DRBG for this thread from the
+	 * stream on the first draw. */
+	sim_entropy_begin(w->b->seed + (uint64_t)w->mode);
+	proto_pki_clock_set(w->b->epoch_ns);
+	pthread_mutex_lock(&w->mu);
+	for (;;) {
+		while (w->cmd == C_IDLE) {
+			pthread_cond_wait(&w->cv, &w->mu);
+		}
+		if (w->cmd == C_QUIT) {
+			break;
+		}
+		work(w);
+		w->cmd = C_IDLE;
+		pthread_cond_broadcast(&w->cv);
+	}
+	pthread_mutex_unlock(&w->mu);
+	sim_entropy_end();
+	return NULL;
+}
+
+/* call has |w| run |cmd| (with count |m|) and returns its seconds. */
+static double call(worker *w, enum cmd cmd, uint64_t m)
+{
+	pthread_mutex_lock(&w->mu);
+	w->cmd = cmd;
+	w->m = m;
+	pthread_cond_broadcast(&w->cv);
+	while (w->cmd != C_IDLE && cmd != C_QUIT) {
+		pthread_cond_wait(&w->cv, &w->mu);
+	}
+	double secs = w->secs;
+	pthread_mutex_unlock(&w->mu);
+	return secs;
+}
+
+static void workers_start(bench *b, worker w[M_COUNT])
+{
+	for (int m = 0; m < M_COUNT; m++) {
+		w[m].b = b;
+		w[m].mode = (enum mode)m;
+		w[m].cmd = C_IDLE;
+		pthread_mutex_init(&w[m].mu, NULL);
+		pthread_cond_init(&w[m].cv, NULL);
+		pthread_attr_t attr;
+		pthread_attr_init(&attr);
+		pthread_attr_setstacksize(&attr, SIM_ENTROPY_STACK_BYTES);
+		if (pthread_create(&w[m].th, &attr, worker_main, &w[m]) != 0) {
+			die("pthread_create");
+		}
+		pthread_attr_destroy(&attr);
+	}
+}
+
+static void workers_stop(worker w[M_COUNT])
+{
+	for (int m = 0; m < M_COUNT; m++) {
+		call(&w[m], C_QUIT, 0);
+		pthread_join(w[m].th, NULL);
+		pthread_mutex_destroy(&w[m].mu);
+		pthread_cond_destroy(&w[m].cv);
+	}
+}
+
+/* rep runs |n| handshakes of every selected mode, in SLICES slices, and
+ * adds each mode's seconds to |secs|. The traced mode's database is new
+ * for each repetition, open from its first slice to its end; opening and
+ * closing it (a WAL checkpoint) count. */
+static void rep(bench *b, worker w[M_COUNT], uint64_t n, int index,
+		double secs[M_COUNT])
+{
+	if (b->run[M_ON]) {
+		double dt = call(&w[M_ON], C_OPEN, 0);
+		secs[M_ON] += dt;
+		b->ph[M_ON].openclose += dt;
+	}
+	for (int k = 0; k < SLICES; k++) {
+		uint64_t m = n / SLICES + ((uint64_t)k < n % SLICES ? 1 : 0);
+		if (m == 0) {
+			continue;
+		}
+		for (int j = 0; j < M_COUNT; j++) {
+			/* rotate, and reverse every other repetition */
+			int mode =
+			    (k + (index & 1 ? M_COUNT - j : j)) % M_COUNT;
+			if (b->run[mode]) {
+				secs[mode] += call(&w[mode], C_RUN, m);
+			}
+		}
+	}
+	if (b->run[M_ON]) {
+		double dt = call(&w[M_ON], C_CLOSE, 0);
+		secs[M_ON] += dt;
+		b->ph[M_ON].openclose += dt;
+	}
+	/* The server's CertificateVerify holds a DER ECDSA signature, 70 to
+	 * 72 bytes long (shorter, rarely): its bytes may differ a little. */
+	if (b->run[M_FLOOR] && b->run[M_OFF] &&
+	    (b->floor_bytes.client != b->tl_bytes.client ||
+	     b->floor_bytes.server > b->tl_bytes.server + SIG_SLACK ||
+	     b->tl_bytes.server > b->floor_bytes.server + SIG_SLACK)) {
+		die("floor and tlsim sent different TLS bytes: client %" PRIu64
+		    "/%" PRIu64 ", server %" PRIu64 "/%" PRIu64,
+		    b->floor_bytes.client, b->tl_bytes.client,
+		    b->floor_bytes.server, b->tl_bytes.server);
+	}
+}
+
+/* ---- statistics and output ---- */
+
+typedef struct stat3 {
+	double med, min, max;
+} stat3;
+
+static int cmp_double(const void *a, const void *c)
+{
+	double x = *(const double *)a, y = *(const double *)c;
+	return (x > y) - (x < y);
+}
+
+static stat3 stats(const double *v0, int reps)
+{
+	double v[REPS_MAX];
+	memcpy(v, v0, (size_t)reps * sizeof(v[0]));
+	qsort(v, (size_t)reps, sizeof(v[0]), cmp_double);
+	stat3 s = {reps % 2 ? v[reps / 2] : (v[reps / 2 - 1] + v[reps / 2]) / 2,
+		   v[0], v[reps - 1]};
+	return s;
+}
+
+static double paired_ratio(const double *fl, const double *tl, int reps)
+{
+	double v[REPS_MAX];
+	for (int i = 0; i < reps; i++) {
+		v[i] = tl[i] / fl[i];
+	}
+	return stats(v, reps).med;
+}
+
+/* Counts rows of |table| in the trace |path| per run. */
+static double rows_per_run(const char *path, const char *table)
+{
+	sqlite3 *db = NULL;
+	sqlite3_stmt *st = NULL;
+	char sql[128];
+	snprintf(sql, sizeof(sql),
+		 "SELECT (SELECT count(*) FROM \"%s\"), (SELECT count(*) FROM "
+		 "run)",
+		 table);
+	if (sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL) !=
+		SQLITE_OK ||
+	    sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK ||
+	    sqlite3_step(st) != SQLITE_ROW) {
+		die("cannot count rows in %s: %s", path, sqlite3_errmsg(db));
+	}
+	double rows = (double)sqlite3_column_int64(st, 0);
+	double runs = (double)sqlite3_column_int64(st, 1);
+	sqlite3_finalize(st);
+	sqlite3_close(db);
+	return runs > 0 ? rows / runs : 0;
+}
+
+static void usage(void)
+{
+	fprintf(
+	    stderr,
+	    "usage: tlsim_bench_handshake [--handshakes N] [--reps R] "
+	    "[--seed S]\n"
+	    "                             [--dir DIR] [--label TEXT] "
+	    "[--only floor|off|on]\n"
+	    "                             [--no-warmup]\n"
+	    "  --handshakes N  handshakes per mode per repetition (default "
+	    "1000)\n"
+	    "  --reps R        repetitions (default 5)\n"
+	    "  --seed S        entropy stream and first world seed (default "
+	    "1)\n"
+	    "  --dir DIR       where the traced mode writes its database\n"
+	    "                  (default: a new directory under $TMPDIR or "
+	    "/tmp)\n"
+	    "  --label T       add \"(T)\" to the traced row's name\n"
+	    "  --only M        run one mode (repeatable), e.g. for callgrind\n"
+	    "  --no-warmup     skip the untimed warm-up handshakes\n");
+}
+
+static uint64_t parse_u64(const char *opt, const char *s, int zero_ok)
+{
+	char *end;
+	errno = 0;
+	unsigned long long v = strtoull(s, &end, 10);
+	if (errno != 0 || end == s || *end != '\0' || (v == 0 && !zero_ok)) {
+		die("%s: bad value '%s'", opt, s);
+	}
+	return (uint64_t)v;
+}
+
+static void print_row(const char *name, stat3 s, const char *ratio,
+		      const char *target, const char *met)
+{
+	printf("| %s | %.1f µs (%.1f–%.1f) | %s | %s | %s |\n", name, s.med,
+	       s.min, s.max, ratio, target, met);
+}
+
+static void *bench_main(void *arg)
+{
+	bench *b = arg;
+	b->epoch_ns = EPOCH_S * SIM_S;
+	proto_pki_clock_set(b->epoch_ns);
+	proto_pki_chain_params cp = {
+	    .dns_name = HOST, .alg = PROTO_PKI_P256, .epoch_s = EPOCH_S};
+	int rc = proto_pki_chain_new(&cp, &b->chain);
+	if (rc != 0) {
+		die("proto_pki_chain_new: %s", sim_strerror(rc));
+	}
+	proto_tls_config_default(&b->ccfg, 0);
+	proto_tls_config_default(&b->scfg, 1);
+	b->ccfg.chain = b->scfg.chain = b->chain;
+	b->ccfg.epoch_ns = b->scfg.epoch_ns = b->epoch_ns;
+	b->world_seed = b->seed;
+	floor_setup(b);
+	worker w[M_COUNT];
+	workers_start(b, w);
+
+	if (b->warmup) {
+		double ws[M_COUNT] = {0};
+		rep(b, w, SLICES, 0, ws);
+	}
+	memset(b->ph, 0, sizeof(b->ph));
+
+	double secs[M_COUNT][REPS_MAX];
+	for (int i = 0; i < b->reps; i++) {
+		double s[M_COUNT] = {0};
+		rep(b, w, b->n, i, s);
+		fprintf(stderr, "rep %d:", i);
+		for (int m = 0; m < M_COUNT; m++) {
+			secs[m][i] = s[m] / (double)b->n * 1e6; /* µs each */
+			if (b->run[m]) {
+				fprintf(stderr, " %s %.1f µs", MODE_NAMES[m],
+					secs[m][i]);
+			}
+		}
+		fprintf(stderr, "\n");
+	}
+
+	printf("| measure | µs per handshake: median (min–max) | "
+	       "tlsim/floor | target | met? |\n");
+	printf("|---|---|---|---|---|\n");
+	stat3 st[M_COUNT];
+	for (int m = 0; m < M_COUNT; m++) {
+		if (b->run[m]) {
+			st[m] = stats(secs[m], b->reps);
+		}
+	}
+	char name[256], ratio[64];
+	if (b->run[M_FLOOR]) {
+		snprintf(name, sizeof(name),
+			 "floor: bare BoringSSL, memory BIOs, %" PRIu64
+			 " handshakes",
+			 b->n);
+		print_row(name, st[M_FLOOR], "1.00x", "–", "–");
+	}
+	static const double targets[M_COUNT] = {0, OFF_TARGET, ON_TARGET};
+	for (int m = M_OFF; m < M_COUNT; m++) {
+		if (!b->run[m]) {
+			continue;
+		}
+		if (m == M_OFF) {
+			snprintf(name, sizeof(name),
+				 "tlsim, tracing off, %" PRIu64 " handshakes",
+				 b->n);
+		} else {
+			snprintf(name, sizeof(name),
+				 "tlsim, full tracing%s%s%s, %" PRIu64
+				 " handshakes",
+				 b->label ? " (" : "", b->label ? b->label : "",
+				 b->label ? ")" : "", b->n);
+		}
+		char target[32];
+		snprintf(target, sizeof(target), "≤ %.2fx", targets[m]);
+		if (!b->run[M_FLOOR]) {
+			print_row(name, st[m], "–", target, "–");
+			continue;
+		}
+		double r = st[m].med / st[M_FLOOR].med;
+		snprintf(ratio, sizeof(ratio), "%.2fx (paired %.2fx)", r,
+			 paired_ratio(secs[M_FLOOR], secs[m], b->reps));
+		print_row(name, st[m], ratio, target,
+			  r <= targets[m] ? "yes" : "**no**");
+	}
+	fflush(stdout);
+
+	/* What proto_tls_make's own contexts cost: a server and a client
+	 * SSL_CTX made and freed, median of 3 runs. */
+	if (b->run[M_FLOOR] && b->warmup) {
+		uint64_t nctx = b->n / 10 > 50 ? b->n / 10 : 50;
+		double ctx_us[3];
+		for (int i = 0; i < 3; i++) {
+			ctx_us[i] =
+			    call(&w[M_FLOOR], C_CTX, nctx) / (double)nctx * 1e6;
+		}
+		fprintf(stderr,
+			"SSL_CTX pair (server + client, set up as "
+			"proto_tls_make does) made and freed: %.1f µs\n",
+			stats(ctx_us, 3).med);
+	}
+	workers_stop(w);
+
+	/* Details. */
+	for (int m = M_OFF; m < M_COUNT; m++) {
+		const phases *ph = &b->ph[m];
+		if (ph->n == 0) {
+			continue;
+		}
+		double k = 1e6 / (double)ph->n;
+		fprintf(stderr,
+			"tlsim %s, mean µs per handshake: ", MODE_NAMES[m]);
+		if (m == M_ON) {
+			fprintf(stderr,
+				"sim_trace_open + close %.1f (amortised), "
+				"sim_trace_begin %.1f, ",
+				ph->openclose * k, ph->begin * k);
+		}
+		fprintf(stderr,
+			"setup (world, link, 2 endpoints) %.1f, run %.1f, "
+			"teardown %.1f",
+			ph->setup * k, ph->run * k, ph->teardown * k);
+		if (m == M_ON) {
+			fprintf(stderr,
+				", sim_trace_end (digest + commit) %.1f",
+				ph->end * k);
+		}
+		fprintf(stderr, "\n");
+	}
+	fprintf(stderr,
+		"per handshake: TLS bytes client %" PRIu64 ", server %" PRIu64
+		"; %" PRIu64 " segments, %" PRIu64
+		" scheduler events, virtual time %.1f ms\n",
+		b->tl_bytes.client, b->tl_bytes.server, b->segments, b->events,
+		(double)b->end_ns / 1e6);
+	if (b->run[M_ON]) {
+		static const char *const tables[] = {"node",   "event", "op",
+						     "packet", "tls",   "log"};
+		double per[6];
+		for (int i = 0; i < 6; i++) {
+			per[i] = rows_per_run(b->db, tables[i]);
+		}
+		fprintf(stderr,
+			"per handshake, trace: %.0f tls rows, %.0f packet "
+			"rows; %" PRIu64 " rows in all (",
+			per[4], per[3], b->rows);
+		for (int i = 0; i < 6; i++) {
+			fprintf(stderr, "%s%s %.0f", i ? ", " : "", tables[i],
+				per[i]);
+		}
+		fprintf(stderr, ")\n");
+		rm_db(b->db);
+	}
+	floor_free(b);
+	proto_pki_chain_del(b->chain);
+	return NULL;
+}
+
+int main(int argc, char **argv)
+{
+	int rc = sim_entropy_reexec(argc, argv);
+	if (rc != 0) {
+		die("cannot re-execute with OPENSSL_ia32cap: %s",
+		    sim_strerror(rc));
+	}
+	bench b;
+	memset(&b, 0, sizeof(b));
+	b.n = 1000;
+	b.reps = 5;
+	b.warmup = 1;
+	b.seed = 1;
+	int only = 0;
+	for (int i = 1; i < argc; i++) {
+		const char *a = argv[i];
+		if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0) {
+			usage();
+			return 0;
+		}
+		if (strcmp(a, "--no-warmup") == 0) {
+			b.warmup = 0;
+			continue;
+		}
+		if (i + 1 >= argc) {
+			usage();
+			return 2;
+		}
+		const char *v = argv[++i];
+		if (strcmp(a, "--handshakes") == 0) {
+			b.n = parse_u64(a, v, 0);
+		} else if (strcmp(a, "--reps") == 0) {
+			uint64_t r = parse_u64(a, v, 0);
+			if (r > REPS_MAX) {
+				die("--reps: at most %d", REPS_MAX);
+			}
+			b.reps = (int)r;
+		} else if (strcmp(a, "--seed") == 0) {
+			b.seed = parse_u64(a, v, 1);
+		} else if (strcmp(a, "--dir") == 0) {
+			b.dir = v;
+		} else if (strcmp(a, "--label") == 0) {
+			b.label = v;
+		} else if (strcmp(a, "--only") == 0) {
+			int m;
+			for (m = 0; m < M_COUNT; m++) {
+				if (strcmp(v, MODE_NAMES[m]) == 0) {
+					break;
+				}
+			}
+			if (m == M_COUNT) {
+				die("--only: '%s' (floor, off or on)", v);
+			}
+			b.run[m] = 1;
+			only = 1;
+		} else {
+			usage();
+			return 2;
+		}
+	}
+	if (!only) {
+		for (int m = 0; m < M_COUNT; m++) {
+			b.run[m] = 1;
+		}
+	}
+
+	char err[256];
+	if ((rc = sim_entropy_check(err, sizeof(err))) != 0) {
+		die("entropy self-check failed: %s", err);
+	}
+
+	char tmpl[4096];
+	int own_dir = 0;
+	if (b.dir == NULL) {
+		const char *tmp = getenv("TMPDIR");
+		snprintf(tmpl, sizeof(tmpl), "%s/tlsim-bench-XXXXXX",
+			 tmp != NULL && *tmp != '\0' ? tmp : "/tmp");
+		if (mkdtemp(tmpl) == NULL) {
+			die("mkdtemp %s: %s", tmpl, strerror(errno));
+		}
+		b.dir = tmpl;
+		own_dir = 1;
+	}
+	snprintf(b.db, sizeof(b.db), "%s/handshake.db", b.dir);
+
+	rc = sim_entropy_run_thread(bench_main, &b, b.seed, NULL);
+	if (rc != 0) {
+		die("run thread: %s", sim_strerror(rc));
+	}
+	if (own_dir) {
+		rmdir(b.dir);
+	}
+	return 0;
+}
