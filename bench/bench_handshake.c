@@ -281,11 +281,12 @@ static void floor_setup(bench *b)
 {
 	proto_pki_clock_set(b->epoch_ns);
 	const proto_tls_config *c = &b->ccfg;
-	b->sctx = proto_pki_server_ctx(b->chain, 1, c->min_version,
-				       c->max_version, NULL, NULL);
-	b->cctx =
-	    proto_pki_client_ctx(c->min_version, c->max_version, NULL, NULL);
-	if (b->sctx == NULL || b->cctx == NULL) {
+	b->sctx = NULL;
+	b->cctx = NULL;
+	if (proto_pki_server_ctx(b->chain, 1, c->min_version, c->max_version,
+				 NULL, NULL, &b->sctx) != 0 ||
+	    proto_pki_client_ctx(c->min_version, c->max_version, NULL, NULL,
+				 &b->cctx) != 0) {
 		die("cannot make the floor's contexts");
 	}
 	SSL_CTX_set_custom_verify(b->cctx, SSL_VERIFY_PEER, floor_verify);
@@ -468,11 +469,11 @@ static void keylog_nop(const SSL *ssl, const char *line)
 static void ctx_pair(bench *b)
 {
 	const proto_tls_config *c = &b->ccfg;
-	SSL_CTX *sctx = proto_pki_server_ctx(b->chain, 1, c->min_version,
-					     c->max_version, NULL, NULL);
-	SSL_CTX *cctx =
-	    proto_pki_client_ctx(c->min_version, c->max_version, NULL, NULL);
-	if (sctx == NULL || cctx == NULL) {
+	SSL_CTX *sctx = NULL, *cctx = NULL;
+	if (proto_pki_server_ctx(b->chain, 1, c->min_version, c->max_version,
+				 NULL, NULL, &sctx) != 0 ||
+	    proto_pki_client_ctx(c->min_version, c->max_version, NULL, NULL,
+				 &cctx) != 0) {
 		die("cannot make contexts");
 	}
 	SSL_CTX_set_keylog_callback(sctx, keylog_nop);
@@ -967,7 +968,11 @@ int main(int argc, char **argv)
 		b.dir = tmpl;
 		own_dir = 1;
 	}
-	snprintf(b.db, sizeof(b.db), "%s/handshake.db", b.dir);
+	if (strlen(b.dir) + sizeof("/handshake.db") > sizeof(b.db)) {
+		die("directory name too long: %s", b.dir);
+	}
+	snprintf(b.db, sizeof(b.db), "%.*s/handshake.db",
+		 (int)(sizeof(b.db) - sizeof("/handshake.db")), b.dir);
 
 	rc = sim_entropy_run_thread(bench_main, &b, b.seed, NULL);
 	if (rc != 0) {
