@@ -12,6 +12,7 @@
 
 #include "proto/echo.h"
 #include "proto/pki.h"
+#include "proto/quic.h"
 #include "proto/tls.h"
 #include "sim/entropy.h"
 #include "sim/ep.h"
@@ -1586,7 +1587,7 @@ static int tls_send_raw(lua_State *L)
 /* ep:validation_complete(ok) and friends: a boolean argument. */
 static int call_bool(lua_State *L, const char *type)
 {
-	ep_ud *eu = check_tls(L, 1);
+	ep_ud *eu = check_ep(L, 1);
 	luaL_checktype(L, 2, LUA_TBOOLEAN);
 	int ok = lua_toboolean(L, 2);
 	lua_settop(L, 1);
@@ -1621,8 +1622,18 @@ static int tls_handshake(lua_State *L)
 	return call_api(L, eu, "handshake");
 }
 
+static int is_quic(const ep_ud *eu)
+{
+	return strncmp(sim_ep_kind(eu->ep), "quic_", 5) == 0;
+}
+
+static int quic_shutdown(lua_State *L, ep_ud *eu);
+
 static int tls_shutdown(lua_State *L)
 {
+	if (is_quic(check_ep(L, 1))) {
+		return quic_shutdown(L, check_ep(L, 1));
+	}
 	ep_ud *eu = check_tls(L, 1);
 	opt_table(L, 2);
 	static const char *const keys[] = {"wait", NULL};
@@ -1655,8 +1666,14 @@ static int tls_outcome(lua_State *L)
 	return 1;
 }
 
+static int quic_received(lua_State *L, ep_ud *eu);
+static int quic_info(lua_State *L, ep_ud *eu);
+
 static int tls_received(lua_State *L)
 {
+	if (is_quic(check_ep(L, 1))) {
+		return quic_received(L, check_ep(L, 1));
+	}
 	size_t len;
 	const uint8_t *p =
 		proto_tls_received(sim_ep_impl(check_tls(L, 1)->ep), &len);
@@ -1666,6 +1683,9 @@ static int tls_received(lua_State *L)
 
 static int tls_info(lua_State *L)
 {
+	if (is_quic(check_ep(L, 1))) {
+		return quic_info(L, check_ep(L, 1));
+	}
 	proto_tls_info in;
 	proto_tls_get_info(sim_ep_impl(check_tls(L, 1)->ep), &in);
 	lua_createtable(L, 0, 16);
@@ -1716,6 +1736,156 @@ static int tls_attack(lua_State *L)
 	}
 	sim_ep_flush(eu->ep);
 	return 0;
+}
+
+
+/* --- QUIC endpoints ------------------------------------------------------ */
+
+static const char *const quic_keys[] = {
+	"name", "link", "side", "queue_cap", "drain_max", "pki", "host",
+	"chain", "trust", "verify", "close_rule", "early_packet",
+	"shutdown_queue", "app_error", "idle_timeout", "handshake_timeout",
+	"max_ack_delay", NULL};
+static const char *const qverify_names[] = {"sync", "async", "deferred",
+					    NULL};
+static const char *const close_rule_names[] = {"rfc", "write_key", NULL};
+static const char *const early_names[] = {"buffer", "drop", NULL};
+static const char *const queue_names[] = {"tail", "front", NULL};
+
+static int quic_ctor(lua_State *L, const ep_spec *spec, int is_server)
+{
+	ctx *c = check_world(L, 1);
+	opt_table(L, 2);
+	const char *what = spec->ctor;
+	check_keys(L, 2, what, quic_keys);
+	proto_quic_config cfg;
+	proto_quic_config_default(&cfg, is_server);
+	if (!opt_field(L, 2, "pki")) {
+		return luaL_error(L, "%s: pki is required (pki = w:pki{})",
+				  what);
+	}
+	cfg.chain = check_pki(L, -1);
+	lua_pop(L, 1);
+	if (opt_field(L, 2, "host")) {
+		cfg.name = luaL_checkstring(L, -1); /* copied by make */
+	}
+	lua_pop(L, 1);
+	cfg.send_chain = opt_enum(L, 2, "chain", what, chain_names, 0) == 0;
+	cfg.cached_intermediate =
+		opt_enum(L, 2, "trust", what, trust_names, 0) == 1;
+	cfg.verify = (enum proto_quic_verify)opt_enum(L, 2, "verify", what,
+						      qverify_names, 0);
+	cfg.close_rule = (enum proto_quic_close_rule)opt_enum(
+		L, 2, "close_rule", what, close_rule_names, 0);
+	cfg.early_packet = (enum proto_quic_early_packet)opt_enum(
+		L, 2, "early_packet", what, early_names, 0);
+	cfg.shutdown_front =
+		opt_enum(L, 2, "shutdown_queue", what, queue_names, 0);
+	cfg.app_error_in_initial = (uint64_t)opt_int(
+		L, 2, "app_error", what, (int64_t)cfg.app_error_in_initial, 0,
+		((int64_t)1 << 62) - 1);
+	cfg.idle_timeout_ns =
+		opt_duration(L, 2, "idle_timeout", what, cfg.idle_timeout_ns);
+	cfg.handshake_timeout_ns = opt_duration(L, 2, "handshake_timeout",
+						what, cfg.handshake_timeout_ns);
+	cfg.max_ack_delay_ns = opt_duration(L, 2, "max_ack_delay", what,
+					    cfg.max_ack_delay_ns);
+	if (cfg.idle_timeout_ns <= 0 || cfg.handshake_timeout_ns <= 0) {
+		return luaL_error(L, "%s: timeouts must be positive", what);
+	}
+	cfg.epoch_ns = c->epoch_ns;
+	proto_pki_clock_set(c->epoch_ns + sim_world_now(&c->w));
+	return new_endpoint(L, c, spec, &cfg);
+}
+
+static int l_quic_client(lua_State *L)
+{
+	static const ep_spec spec = {"w:quic_client",
+				     &proto_quic_client_class, proto_quic_make,
+				     0, "client"};
+	return quic_ctor(L, &spec, 0);
+}
+
+static int l_quic_server(lua_State *L)
+{
+	static const ep_spec spec = {"w:quic_server",
+				     &proto_quic_server_class, proto_quic_make,
+				     1, "server"};
+	return quic_ctor(L, &spec, 1);
+}
+
+/* ep:send(data [, fin]) on stream 0. */
+static int ep_send(lua_State *L)
+{
+	ep_ud *eu = check_ep(L, 1);
+	size_t len;
+	const char *s = luaL_checklstring(L, 2, &len);
+	int fin = lua_toboolean(L, 3);
+	sim_op_args args;
+	memset(&args, 0, sizeof(args));
+	args.data = malloc(len > 0 ? len : 1);
+	if (args.data == NULL) {
+		return luaL_error(L, "send: out of memory");
+	}
+	memcpy(args.data, s, len);
+	args.len = len;
+	args.i[0] = fin;
+	return enqueue(L, eu, "send", &args);
+}
+
+static int quic_shutdown(lua_State *L, ep_ud *eu)
+{
+	lua_Integer code = luaL_optinteger(L, 2, 0);
+	if (code < 0 || code >= ((lua_Integer)1 << 62)) {
+		return luaL_error(L, "shutdown: error code out of range");
+	}
+	lua_settop(L, 1);
+	lua_pushinteger(L, code);
+	return call_api(L, eu, "shutdown");
+}
+
+static int quic_received(lua_State *L, ep_ud *eu)
+{
+	size_t len;
+	const uint8_t *p = proto_quic_received(sim_ep_impl(eu->ep), &len);
+	lua_pushlstring(L, (const char *)p, len);
+	return 1;
+}
+
+static int quic_info(lua_State *L, ep_ud *eu)
+{
+	proto_quic_info in;
+	proto_quic_get_info(sim_ep_impl(eu->ep), &in);
+	lua_createtable(L, 0, 24);
+#define F(name)                                                              \
+	lua_pushinteger(L, (lua_Integer)in.name);                            \
+	lua_setfield(L, -2, #name)
+	F(connected_ns);
+	F(confirmed_ns);
+	F(closed_ns);
+	F(close_sent_ns);
+	F(close_received_ns);
+	F(close_error);
+	F(close_app);
+	F(close_frame);
+	F(verify_error);
+	F(packets_sent);
+	F(packets_received);
+	F(packets_dropped);
+	F(packets_buffered);
+	F(packets_lost);
+	F(bytes_sent);
+	F(bytes_received);
+	F(stream_bytes_received);
+	F(srtt_ns);
+#undef F
+	lua_pushboolean(L, in.stream_fin_received);
+	lua_setfield(L, -2, "stream_fin_received");
+	lua_pushstring(L, in.state);
+	lua_setfield(L, -2, "state");
+	lua_pushstring(L, in.close_reason);
+	lua_setfield(L, -2, "close_reason");
+	return 1;
 }
 
 /* --- module and sandbox -------------------------------------------------- */
@@ -1904,6 +2074,8 @@ static const luaL_Reg world_methods[] = {
 	{"pki", l_pki},
 	{"tls_client", l_tls_client},
 	{"tls_server", l_tls_server},
+	{"quic_client", l_quic_client},
+	{"quic_server", l_quic_server},
 	{"after", w_after},
 	{"at", w_at},
 	{"run", w_run},
@@ -1951,6 +2123,7 @@ static const luaL_Reg ep_methods[] = {
 	{"sign_complete", tls_sign_complete},
 	{"client_hello_complete", tls_client_hello_complete},
 	{"send_raw", tls_send_raw},
+	{"send", ep_send},
 	{"outcome", tls_outcome},
 	{"received", tls_received},
 	{"info", tls_info},
