@@ -678,8 +678,62 @@ static void confirm(quic *q, const char *why)
 	discard_space(q, SP_HANDSHAKE);
 }
 
+/* Checks the peer's transport parameters (RFC 9000 7.3, 18.2) and takes
+ * what we use from them. Returns 0 or a transport error code. */
+static uint64_t peer_params(quic *q)
+{
+	const uint8_t *p;
+	size_t len;
+	SSL_get_peer_quic_transport_params(q->ssl, &p, &len);
+	const uint8_t *end = p + len;
+	int have_iscid = 0, have_odcid = 0;
+	while (p < end) {
+		uint64_t id, n;
+		if (proto_qwire_varint_get(&p, end, &id) != 0 ||
+		    proto_qwire_varint_get(&p, end, &n) != 0 ||
+		    n > (uint64_t)(end - p)) {
+			return 0x08; /* TRANSPORT_PARAMETER_ERROR */
+		}
+		const uint8_t *v = p, *vend = p + n;
+		p += n;
+		uint64_t x;
+		if (id == 0x01) { /* max_idle_timeout: the smaller one wins */
+			if (proto_qwire_varint_get(&v, vend, &x) != 0) {
+				return 0x08;
+			}
+			sim_time peer = (sim_time)x * SIM_MS;
+			if (x > 0 && x < (uint64_t)1 << 40 &&
+			    peer < q->cfg.idle_timeout_ns) {
+				q->cfg.idle_timeout_ns = peer;
+			}
+		} else if (id == 0x0f) {
+			have_iscid = 1;
+			if (n != CID_LEN || memcmp(v, q->dcid, CID_LEN) != 0) {
+				return 0x08;
+			}
+		} else if (id == 0x00) {
+			have_odcid = 1;
+			if (q->cfg.is_server || n != CID_LEN ||
+			    memcmp(v, q->odcid, CID_LEN) != 0) {
+				return 0x08;
+			}
+		}
+	}
+	if (!have_iscid || (!q->cfg.is_server && !have_odcid)) {
+		return 0x08;
+	}
+	return 0;
+}
+
 static void on_handshake_complete(quic *q)
 {
+	uint64_t perr = peer_params(q);
+	if (perr != 0) {
+		tls_row(q, "transport_params", NULL, "read", (int64_t)perr,
+			"invalid peer transport parameters");
+		start_close(q, perr, 0, FT_CRYPTO, "transport parameters");
+		return;
+	}
 	q->hs_complete = 1;
 	q->keys_changed = 1; /* a server may now process 1-RTT packets */
 	if (q->st == ST_HANDSHAKE) {

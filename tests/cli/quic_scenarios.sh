@@ -76,6 +76,15 @@ check "buggy chain: error 20, closed with 0x130" "$TMP/cb.db" \
 	"20
 0x130"
 
+# Asynchronous certificate check (ssl_verify_retry), rejection, and a
+# corrupting, duplicating, reordering link.
+T="$SRC/tests/scenarios"
+expect_run 0 ": pass, 3/3" -- run "$T/quic_async.lua"
+expect_run 0 ": pass, 1/1" -- run "$T/quic_async.lua" --set reject=1
+for seed in $(seq 1 15); do
+	expect_run 0 ": pass, 3/3" -- run "$T/quic_async.lua" --set corrupt=0.1 --seed $seed
+done
+
 # Determinism of QUIC bytes across processes; seeds differ.
 for i in 1 2; do
 	"$TLSIM" run "$S/quic_basic.lua" --seed 5 --trace "$TMP/d$i.db" -q </dev/null >/dev/null 2>&1
