@@ -625,3 +625,29 @@ const char *proto_pki_alert_name(int alert)
 	return alert_names[alert] != NULL ? alert_names[alert]
 					  : unknown_names[alert];
 }
+
+/* A stack holding |a| (with its own reference), or an empty one. */
+static STACK_OF(X509) *stack_of(X509 *a)
+{
+	STACK_OF(X509) *s = sk_X509_new_null();
+	if (s != NULL && a != NULL &&
+	    (!X509_up_ref(a) || !sk_X509_push(s, a))) {
+		sk_X509_pop_free(s, X509_free);
+		return NULL;
+	}
+	return s;
+}
+
+int proto_pki_client_trust(const proto_pki_chain *c, int cached_intermediate,
+			   STACK_OF(X509) **roots, STACK_OF(X509) **cached)
+{
+	*roots = stack_of(c->root);
+	*cached = stack_of(cached_intermediate ? c->inter : NULL);
+	if (*roots == NULL || *cached == NULL) {
+		sk_X509_pop_free(*roots, X509_free);
+		sk_X509_pop_free(*cached, X509_free);
+		*roots = *cached = NULL;
+		return SIM_ENOMEM;
+	}
+	return 0;
+}

@@ -235,4 +235,13 @@ int proto_pki_client_ctx(uint16_t min_version, uint16_t max_version,
 			 const char *groups, const char *ciphers,
 			 SSL_CTX **out);
 
+/* proto_pki_client_trust makes the stacks a client verifies with:
+ * |*roots| holds |c->root|; |*cached| holds |c->inter| when
+ * |cached_intermediate| (an intermediate the client already has, as if
+ * fetched through AIA), else nothing. The caller frees both with
+ * sk_X509_pop_free(..., X509_free). Returns 0, or SIM_ENOMEM with nothing
+ * allocated. */
+int proto_pki_client_trust(const proto_pki_chain *c, int cached_intermediate,
+			   STACK_OF(X509) **roots, STACK_OF(X509) **cached);
+
 #endif

@@ -1936,17 +1936,6 @@ static void del(void *impl)
 	free(q);
 }
 
-static STACK_OF(X509) *stack_of(X509 *a)
-{
-	STACK_OF(X509) *s = sk_X509_new_null();
-	if (s != NULL && a != NULL &&
-	    (!X509_up_ref(a) || !sk_X509_push(s, a))) {
-		sk_X509_pop_free(s, X509_free);
-		return NULL;
-	}
-	return s;
-}
-
 static int setup_ssl(quic *q, char *err, size_t errlen)
 {
 	const proto_quic_config *c = &q->cfg;
@@ -1981,10 +1970,8 @@ static int setup_ssl(quic *q, char *err, size_t errlen)
 			snprintf(err, errlen, "cannot set ALPN");
 			return SIM_ECRYPTO;
 		}
-		q->roots = stack_of(c->chain->root);
-		q->cached = stack_of(c->cached_intermediate ? c->chain->inter
-							    : NULL);
-		if (q->roots == NULL || q->cached == NULL) {
+		if (proto_pki_client_trust(c->chain, c->cached_intermediate,
+					   &q->roots, &q->cached) != 0) {
 			snprintf(err, errlen, "out of memory");
 			return SIM_ENOMEM;
 		}

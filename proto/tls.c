@@ -1134,18 +1134,6 @@ static void del(void *impl)
 
 /* --- construction -------------------------------------------------------- */
 
-static STACK_OF(X509) *stack_of(X509 *a)
-{
-	STACK_OF(X509) *s = sk_X509_new_null();
-	if (s != NULL && a != NULL) {
-		if (!X509_up_ref(a) || !sk_X509_push(s, a)) {
-			sk_X509_pop_free(s, X509_free);
-			return NULL;
-		}
-	}
-	return s;
-}
-
 static int setup_ssl(tls *t, const proto_tls_config *c, char *err,
 		     size_t errlen)
 {
@@ -1193,10 +1181,8 @@ static int setup_ssl(tls *t, const proto_tls_config *c, char *err,
 	} else {
 		SSL_set_connect_state(t->ssl);
 		SSL_set_tlsext_host_name(t->ssl, t->host);
-		t->roots = stack_of(c->chain->root);
-		t->cached = stack_of(c->cached_intermediate ? c->chain->inter
-							    : NULL);
-		if (t->roots == NULL || t->cached == NULL) {
+		if (proto_pki_client_trust(c->chain, c->cached_intermediate,
+					   &t->roots, &t->cached) != 0) {
 			snprintf(err, errlen, "out of memory");
 			return SIM_ENOMEM;
 		}
