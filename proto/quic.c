@@ -2068,6 +2068,10 @@ void proto_quic_get_info(const void *impl, proto_quic_info *out)
 	*out = q->info;
 	out->state = state_names[q->st];
 	out->close_reason = q->close_reason;
+	out->crypto_bytes_sent = 0;
+	for (int i = 0; i < NSPACE; i++) {
+		out->crypto_bytes_sent += q->sp[i].crypto_tx.len;
+	}
 }
 
 const uint8_t *proto_quic_received(const void *impl, size_t *len)
