@@ -1,7 +1,8 @@
-/* bench/bench_handshake.c: TLS 1.3 handshakes through tlsim, tracing off
- * and on, against bare in-memory BoringSSL handshakes measured in the same
- * process.
+/* bench/bench_handshake.c: TLS 1.3 or QUIC handshakes through tlsim,
+ * tracing off and on, against bare in-memory BoringSSL handshakes measured
+ * in the same process (--proto tls, the default, or --proto quic).
  *
+ * TLS (--proto tls):
  *  floor: two SSL objects with memory BIOs shuttled by hand. The contexts
  *         come from the same factories tlsim uses (proto_pki_server_ctx /
  *         proto_pki_client_ctx), made once; the server serves the same
@@ -23,6 +24,27 @@
  *         rows on, as `tlsim run --trace` does per run. One database per
  *         repetition, opened before its first handshake and closed (a WAL
  *         checkpoint) after its last; that time counts too.
+ *
+ * QUIC (--proto quic):
+ *  floor: two SSL objects with an SSL_QUIC_METHOD, TLS 1.3 only, contexts
+ *         from the same factories, made once, with the same chain, ALPN
+ *         "tlsim", transport parameters laid out as proto/quic.c lays them
+ *         out, and the same client verification (proto_pki_verify).
+ *         add_handshake_data appends to the peer's inbox for that level;
+ *         each side is handed its inbox at its read level
+ *         (SSL_provide_quic_data) before SSL_do_handshake. The secret
+ *         callbacks keep nothing: no packets, no packet protection. Done
+ *         when both handshakes have returned 1 (the server's session
+ *         tickets stay unread, as in tlsim); the handshake bytes each side
+ *         wrote are checked against tlsim's CRYPTO bytes.
+ *  off:   per handshake a fresh sim_world, the same link, a quic_server and
+ *         a quic_client made by sim_ep_new(proto_quic_make) (each makes its
+ *         own SSL_CTX), start; the scheduler runs until both endpoints
+ *         have emitted "connected" (the handler calls sim_sched_stop:
+ *         the server's connected, 30 ms of virtual time), then everything
+ *         is freed with the server's last datagram (HANDSHAKE_DONE) still
+ *         on the link. Teardown counts on both sides (SSL_free here).
+ *  on:    the same with tracing, as for TLS.
  *
  * Each repetition runs N handshakes of every mode in SLICES slices that
  * alternate between the modes (the order rotating every slice), so that a
@@ -61,6 +83,8 @@
 #include <sqlite3.h>
 
 #include "proto/pki.h"
+#include "proto/quic.h"
+#include "proto/quic_wire.h"
 #include "proto/tls.h"
 #include "sim/entropy.h"
 #include "sim/ep.h"
@@ -128,6 +152,21 @@ typedef struct phases {
 	uint64_t n;
 } phases;
 
+/* One side of a QUIC floor handshake: what the peer wrote, per level,
+ * waiting to be provided at this side's read level. */
+#define QLEVELS 4
+#define QINBOX_BYTES 16384
+
+typedef struct qside {
+	struct bench *b;
+	SSL *ssl;
+	struct qside *peer;
+	uint8_t in[QLEVELS][QINBOX_BYTES];
+	size_t in_len[QLEVELS];
+	uint64_t sent; /* handshake bytes written, all levels */
+	int alert;     /* an alert BoringSSL sent, -1 for none */
+} qside;
+
 typedef struct bench {
 	/* options */
 	uint64_t n;
@@ -136,6 +175,7 @@ typedef struct bench {
 	const char *dir;
 	const char *label;
 	int run[M_COUNT];
+	int quic; /* --proto quic */
 	/* shared */
 	proto_pki_chain *chain;
 	int64_t epoch_ns;
@@ -143,11 +183,17 @@ typedef struct bench {
 	SSL_CTX *cctx, *sctx;
 	x509_stack *roots, *cached;
 	hs_bytes floor_bytes;
+	/* QUIC floor: contexts made once, the two sides of a handshake */
+	SSL_CTX *qcctx, *qsctx;
+	qside *qs; /* [2]: client, server */
 	/* tlsim */
 	proto_tls_config ccfg, scfg;
+	proto_quic_config qccfg, qscfg;
+	uint64_t qpackets; /* QUIC packets sent, both sides, last handshake */
 	uint64_t world_seed;
 	hs_bytes tl_bytes;
-	uint64_t segments; /* link packets, last handshake */
+	uint64_t segments; /* link packets (TLS segments, QUIC datagrams),
+			      last handshake */
 	sim_time end_ns;   /* virtual time of the last handshake */
 	uint64_t events;   /* scheduler events, last handshake */
 	/* trace */
@@ -290,16 +336,227 @@ static void floor_setup(bench *b)
 		die("cannot make the floor's contexts");
 	}
 	SSL_CTX_set_custom_verify(b->cctx, SSL_VERIFY_PEER, floor_verify);
-	b->roots = stack_of(b->chain->root);
-	b->cached = stack_of(NULL);
 }
 
 static void floor_free(bench *b)
 {
 	SSL_CTX_free(b->cctx);
 	SSL_CTX_free(b->sctx);
-	sk_X509_pop_free(b->roots, X509_free);
-	sk_X509_pop_free(b->cached, X509_free);
+}
+
+/* ---- QUIC floor ---- */
+
+#define QALPN "\x05tlsim" /* as proto/quic.c */
+#define QCID_LEN 8
+
+static int qf_secret(SSL *ssl, enum ssl_encryption_level_t level,
+		     const SSL_CIPHER *cipher, const uint8_t *secret,
+		     size_t len)
+{
+	return 1; /* no packets, no keys */
+}
+
+static int qf_add(SSL *ssl, enum ssl_encryption_level_t level,
+		  const uint8_t *data, size_t len)
+{
+	qside *s = SSL_get_app_data(ssl);
+	qside *p = s->peer;
+	if ((unsigned)level >= QLEVELS ||
+	    len > QINBOX_BYTES - p->in_len[level]) {
+		return 0;
+	}
+	memcpy(p->in[level] + p->in_len[level], data, len);
+	p->in_len[level] += len;
+	s->sent += len;
+	return 1;
+}
+
+static int qf_flush(SSL *ssl)
+{
+	return 1;
+}
+
+static int qf_alert(SSL *ssl, enum ssl_encryption_level_t level, uint8_t alert)
+{
+	qside *s = SSL_get_app_data(ssl);
+	s->alert = alert;
+	return 1;
+}
+
+static const SSL_QUIC_METHOD qf_method = {
+    qf_secret, qf_secret, qf_add, qf_flush, qf_alert,
+};
+
+static enum ssl_verify_result_t qf_verify(SSL *ssl, uint8_t *out_alert)
+{
+	qside *s = SSL_get_app_data(ssl);
+	char msg[160];
+	int depth;
+	int err = proto_pki_verify(
+	    SSL_get_peer_cert_chain(ssl), s->b->roots, s->b->cached, HOST,
+	    proto_pki_clock_get() / SIM_S, &depth, msg, sizeof(msg));
+	if (err != X509_V_OK) {
+		*out_alert = (uint8_t)proto_pki_alert_for(err);
+		return ssl_verify_invalid;
+	}
+	return ssl_verify_ok;
+}
+
+static int qf_alpn(SSL *ssl, const uint8_t **out, uint8_t *outlen,
+		   const uint8_t *in, unsigned inlen, void *arg)
+{
+	return SSL_select_next_proto(
+		   (uint8_t **)out, outlen, in, inlen, (const uint8_t *)QALPN,
+		   sizeof(QALPN) - 1) == OPENSSL_NPN_NEGOTIATED
+		   ? SSL_TLSEXT_ERR_OK
+		   : SSL_TLSEXT_ERR_ALERT_FATAL;
+}
+
+/* qf_params sets transport parameters laid out as proto/quic.c's (the
+ * defaults of proto_quic_config_default), with fixed connection IDs. */
+static void qf_params(SSL *ssl, const proto_quic_config *c)
+{
+	static const uint8_t odcid[QCID_LEN] = {1, 2, 3, 4, 5, 6, 7, 8};
+	static const uint8_t scid[QCID_LEN] = {9, 10, 11, 12, 13, 14, 15, 16};
+	uint8_t buf[256], *p = buf;
+	const uint64_t ints[][2] = {
+	    {0x01, (uint64_t)(c->idle_timeout_ns / SIM_MS)},
+	    {0x04, c->initial_max_data},
+	    {0x05, c->initial_max_stream_data},
+	    {0x06, c->initial_max_stream_data},
+	    {0x08, 4},
+	    {0x0b, (uint64_t)(c->max_ack_delay_ns / SIM_MS)},
+	};
+	for (size_t i = 0; i < sizeof(ints) / sizeof(ints[0]); i++) {
+		p = proto_qwire_varint_put(p, ints[i][0]);
+		p = proto_qwire_varint_put(p,
+					   proto_qwire_varint_len(ints[i][1]));
+		p = proto_qwire_varint_put(p, ints[i][1]);
+	}
+	if (c->is_server) {
+		p = proto_qwire_varint_put(p, 0x00);
+		p = proto_qwire_varint_put(p, QCID_LEN);
+		memcpy(p, odcid, QCID_LEN);
+		p += QCID_LEN;
+	}
+	p = proto_qwire_varint_put(p, 0x0f);
+	p = proto_qwire_varint_put(p, QCID_LEN);
+	memcpy(p, scid, QCID_LEN);
+	p += QCID_LEN;
+	if (!SSL_set_quic_transport_params(ssl, buf, (size_t)(p - buf))) {
+		die("SSL_set_quic_transport_params");
+	}
+}
+
+/* qf_step hands |s| what waits at its read level and runs its handshake,
+ * again while that moves it to a level with bytes waiting. Returns 1 when
+ * the handshake is done, 0 if it wants input. */
+static int qf_step(qside *s, const char *who)
+{
+	for (int i = 0; i < FLOOR_STEPS_MAX; i++) {
+		enum ssl_encryption_level_t lv = SSL_quic_read_level(s->ssl);
+		if (s->in_len[lv] > 0) {
+			if (!SSL_provide_quic_data(s->ssl, lv, s->in[lv],
+						   s->in_len[lv])) {
+				die("quic floor: %s: SSL_provide_quic_data",
+				    who);
+			}
+			s->in_len[lv] = 0;
+		}
+		if (step(s->ssl, who)) {
+			return 1;
+		}
+		enum ssl_encryption_level_t now = SSL_quic_read_level(s->ssl);
+		if (now == lv || s->in_len[now] == 0) {
+			return 0;
+		}
+	}
+	die("quic floor: %s: no progress in %d steps", who, FLOOR_STEPS_MAX);
+}
+
+static void qfloor_handshake(bench *b)
+{
+	proto_pki_clock_set(b->epoch_ns);
+	qside *c = &b->qs[0], *s = &b->qs[1];
+	c->ssl = SSL_new(b->qcctx);
+	s->ssl = SSL_new(b->qsctx);
+	if (c->ssl == NULL || s->ssl == NULL) {
+		die("SSL_new");
+	}
+	for (int k = 0; k < 2; k++) {
+		qside *q = &b->qs[k];
+		q->b = b;
+		q->peer = &b->qs[1 - k];
+		memset(q->in_len, 0, sizeof(q->in_len));
+		q->sent = 0;
+		q->alert = -1;
+		if (!SSL_set_quic_method(q->ssl, &qf_method)) {
+			die("SSL_set_quic_method");
+		}
+		SSL_set_app_data(q->ssl, q);
+	}
+	SSL_set_connect_state(c->ssl);
+	SSL_set_accept_state(s->ssl);
+	if (!SSL_set_tlsext_host_name(c->ssl, HOST) ||
+	    SSL_set_alpn_protos(c->ssl, (const uint8_t *)QALPN,
+				sizeof(QALPN) - 1) != 0) {
+		die("SNI, ALPN");
+	}
+	qf_params(c->ssl, &b->qccfg);
+	qf_params(s->ssl, &b->qscfg);
+	int cdone = 0, sdone = 0;
+	for (int i = 0; !(cdone && sdone); i++) {
+		if (i == FLOOR_STEPS_MAX) {
+			die("quic floor: handshake did not finish in %d steps",
+			    FLOOR_STEPS_MAX);
+		}
+		if (!cdone) {
+			cdone = qf_step(c, "client");
+		}
+		if (!sdone) {
+			sdone = qf_step(s, "server");
+		}
+	}
+	if (c->alert >= 0 || s->alert >= 0) {
+		die("quic floor: alert %d/%d", c->alert, s->alert);
+	}
+	b->floor_bytes.client = c->sent;
+	b->floor_bytes.server = s->sent;
+	SSL_free(c->ssl);
+	SSL_free(s->ssl);
+	c->ssl = s->ssl = NULL;
+}
+
+/* qctx_pair makes a server and a client context set up as proto_quic_make
+ * sets up its own: the QUIC floor's (made once), or made and freed to
+ * measure what proto_quic_make's cost. */
+static void qctx_pair(bench *b, SSL_CTX **sctx, SSL_CTX **cctx)
+{
+	if (proto_pki_server_ctx(b->chain, 1, TLS1_3_VERSION, TLS1_3_VERSION,
+				 NULL, NULL, sctx) != 0 ||
+	    proto_pki_client_ctx(TLS1_3_VERSION, TLS1_3_VERSION, NULL, NULL,
+				 cctx) != 0) {
+		die("cannot make the QUIC contexts");
+	}
+	SSL_CTX_set_alpn_select_cb(*sctx, qf_alpn, NULL);
+	SSL_CTX_set_custom_verify(*cctx, SSL_VERIFY_PEER, qf_verify);
+}
+
+static void qfloor_setup(bench *b)
+{
+	proto_pki_clock_set(b->epoch_ns);
+	qctx_pair(b, &b->qsctx, &b->qcctx);
+	b->qs = calloc(2, sizeof(*b->qs));
+	if (b->qs == NULL) {
+		die("out of memory");
+	}
+}
+
+static void qfloor_free(bench *b)
+{
+	SSL_CTX_free(b->qcctx);
+	SSL_CTX_free(b->qsctx);
+	free(b->qs);
 }
 
 /* ---- tlsim ---- */
@@ -316,13 +573,123 @@ static sim_ep *make_ep(sim_world *w, const char *name, const sim_ep_class *cls,
 	return ep;
 }
 
-static void tlsim_handshake(bench *b, sim_trace *trace)
+/* A QUIC run's event handler: stops the run once both endpoints are
+ * connected. */
+typedef struct qrun {
+	sim_sched *sched;
+	int connected;
+} qrun;
+
+static int q_event(void *ud, sim_ep *ep, const sim_ep_event *ev)
+{
+	qrun *r = ud;
+	if (strcmp(ev->name, "connected") == 0 && ++r->connected == 2) {
+		sim_sched_stop(r->sched);
+	}
+	return SIM_EP_ANSWER_NONE;
+}
+
+static sim_ep *make_qep(sim_world *w, const char *name, const sim_ep_class *cls,
+			proto_quic_config *cfg, qrun *r)
+{
+	char err[256] = "";
+	sim_ep *ep = sim_ep_new(w, name, cls, proto_quic_make, cfg, 0, 0, err,
+				sizeof(err));
+	if (ep == NULL) {
+		die("sim_ep_new %s: %s", name, err);
+	}
+	sim_ep_set_handler(ep, q_event, r);
+	return ep;
+}
+
+/* run_world runs one handshake in |w|, from the link to the freed
+ * endpoints, and sets t[0] after the setup and t[1] after the run. TLS
+ * (|quic| 0): accept + connect, run until idle. QUIC: start, run until
+ * both sides are connected. */
+static void run_world(bench *b, sim_world *w, int quic, double t[2])
+{
+	sim_link_params lp;
+	sim_link_params_default(&lp);
+	lp.latency_ns = LATENCY_NS;
+	lp.corrupt_bits = 1; /* as w:link{} */
+	sim_link *link = sim_link_new(w, "link0", &lp);
+	if (link == NULL) {
+		die("sim_link_new");
+	}
+	qrun r = {.sched = w->sched, .connected = 0};
+	proto_pki_clock_set(b->epoch_ns);
+	sim_ep *srv, *cli;
+	if (quic) {
+		srv = make_qep(w, "server", &proto_quic_server_class, &b->qscfg,
+			       &r);
+		cli = make_qep(w, "client", &proto_quic_client_class, &b->qccfg,
+			       &r);
+	} else {
+		srv = make_ep(w, "server", &proto_tls_server_class, &b->scfg);
+		cli = make_ep(w, "client", &proto_tls_client_class, &b->ccfg);
+	}
+	sim_ep_attach(srv, link, 1);
+	sim_ep_attach(cli, link, 0);
+	if (quic ? sim_ep_call(cli, "start", NULL) < 0
+		 : sim_ep_call(srv, "accept", NULL) < 0 ||
+		       sim_ep_call(cli, "connect", NULL) < 0) {
+		die("sim_ep_call");
+	}
+	t[0] = wall_s();
+	sim_run_limits lim = {.until = RUN_LIMIT_NS, .max_events = 0};
+	enum sim_stop why = sim_sched_run(w->sched, &lim);
+	t[1] = wall_s();
+	if (why != (quic ? SIM_STOP_REQUESTED : SIM_STOP_IDLE) || w->fatal) {
+		die("tlsim run stopped: %s %s", sim_stop_name(why),
+		    w->fatal ? w->fatal_msg : "");
+	}
+	if (quic) {
+		proto_quic_info ci, si;
+		proto_quic_get_info(sim_ep_impl(cli), &ci);
+		proto_quic_get_info(sim_ep_impl(srv), &si);
+		if (ci.connected_ns < 0 || si.connected_ns < 0 ||
+		    ci.verify_error != X509_V_OK) {
+			die("tlsim QUIC: handshake not done (client %s, "
+			    "server %s)",
+			    ci.state, si.state);
+		}
+		b->tl_bytes.client = ci.crypto_bytes_sent;
+		b->tl_bytes.server = si.crypto_bytes_sent;
+		b->qpackets = ci.packets_sent + si.packets_sent;
+	} else {
+		proto_tls_info ci, si;
+		proto_tls_get_info(sim_ep_impl(cli), &ci);
+		proto_tls_get_info(sim_ep_impl(srv), &si);
+		if (ci.handshake_done_ns < 0 || si.handshake_done_ns < 0 ||
+		    ci.verify_error != X509_V_OK) {
+			die("tlsim: handshake not done (client %s, server %s)",
+			    proto_tls_outcome(sim_ep_impl(cli)),
+			    proto_tls_outcome(sim_ep_impl(srv)));
+		}
+		b->tl_bytes.client = ci.stream_offset;
+		b->tl_bytes.server = si.stream_offset;
+	}
+	sim_link_stats ls[2];
+	sim_link_get_stats(link, 0, &ls[0]);
+	sim_link_get_stats(link, 1, &ls[1]);
+	b->segments = ls[0].submitted + ls[1].submitted;
+	b->end_ns = sim_world_now(w);
+	b->events = sim_sched_events(w->sched);
+	sim_ep_del(cli);
+	sim_ep_del(srv);
+	sim_link_del(link);
+}
+
+/* tlsim_handshake runs one TLS (|quic| 0) or QUIC handshake through
+ * tlsim, traced if |trace| is not NULL. */
+static void tlsim_handshake(bench *b, sim_trace *trace, int quic)
 {
 	double t0 = wall_s();
 	uint64_t seed = b->world_seed++;
 	if (trace != NULL) {
 		sim_run_info info = {
-		    .scenario = "bench/handshake",
+		    .scenario =
+			quic ? "bench/handshake/quic" : "bench/handshake",
 		    .scenario_sha256 =
 			"0000000000000000000000000000000000000000"
 			"000000000000000000000000",
@@ -340,51 +707,8 @@ static void tlsim_handshake(bench *b, sim_trace *trace)
 	if (sim_world_init(&w, seed, trace) != 0) {
 		die("sim_world_init: out of memory");
 	}
-	sim_link_params lp;
-	sim_link_params_default(&lp);
-	lp.latency_ns = LATENCY_NS;
-	lp.corrupt_bits = 1; /* as w:link{} */
-	sim_link *link = sim_link_new(&w, "link0", &lp);
-	if (link == NULL) {
-		die("sim_link_new");
-	}
-	proto_pki_clock_set(b->epoch_ns);
-	sim_ep *srv = make_ep(&w, "server", &proto_tls_server_class, &b->scfg);
-	sim_ep *cli = make_ep(&w, "client", &proto_tls_client_class, &b->ccfg);
-	sim_ep_attach(srv, link, 1);
-	sim_ep_attach(cli, link, 0);
-	if (sim_ep_call(srv, "accept", NULL) < 0 ||
-	    sim_ep_call(cli, "connect", NULL) < 0) {
-		die("sim_ep_call");
-	}
-	double t2 = wall_s();
-	sim_run_limits lim = {.until = RUN_LIMIT_NS, .max_events = 0};
-	enum sim_stop why = sim_sched_run(w.sched, &lim);
-	double t3 = wall_s();
-	if (why != SIM_STOP_IDLE || w.fatal) {
-		die("tlsim run stopped: %s %s", sim_stop_name(why),
-		    w.fatal ? w.fatal_msg : "");
-	}
-	proto_tls_info ci, si;
-	proto_tls_get_info(sim_ep_impl(cli), &ci);
-	proto_tls_get_info(sim_ep_impl(srv), &si);
-	if (ci.handshake_done_ns < 0 || si.handshake_done_ns < 0 ||
-	    ci.verify_error != X509_V_OK) {
-		die("tlsim: handshake not done (client %s, server %s)",
-		    proto_tls_outcome(sim_ep_impl(cli)),
-		    proto_tls_outcome(sim_ep_impl(srv)));
-	}
-	b->tl_bytes.client = ci.stream_offset;
-	b->tl_bytes.server = si.stream_offset;
-	sim_link_stats ls[2];
-	sim_link_get_stats(link, 0, &ls[0]);
-	sim_link_get_stats(link, 1, &ls[1]);
-	b->segments = ls[0].submitted + ls[1].submitted;
-	b->end_ns = sim_world_now(&w);
-	b->events = sim_sched_events(w.sched);
-	sim_ep_del(cli);
-	sim_ep_del(srv);
-	sim_link_del(link);
+	double t23[2];
+	run_world(b, &w, quic, t23);
 	sim_world_free(&w);
 	double t4 = wall_s();
 	if (trace != NULL) {
@@ -401,9 +725,9 @@ static void tlsim_handshake(bench *b, sim_trace *trace)
 	double t5 = wall_s();
 	phases *ph = &b->ph[trace != NULL ? M_ON : M_OFF];
 	ph->begin += t1 - t0;
-	ph->setup += t2 - t1;
-	ph->run += t3 - t2;
-	ph->teardown += t4 - t3;
+	ph->setup += t23[0] - t1;
+	ph->run += t23[1] - t23[0];
+	ph->teardown += t4 - t23[1];
 	ph->end += t5 - t4;
 	ph->n++;
 }
@@ -417,12 +741,27 @@ __attribute__((noinline, noclone)) static void hs_floor(bench *b)
 
 __attribute__((noinline, noclone)) static void hs_off(bench *b)
 {
-	tlsim_handshake(b, NULL);
+	tlsim_handshake(b, NULL, 0);
 }
 
 __attribute__((noinline, noclone)) static void hs_on(bench *b)
 {
-	tlsim_handshake(b, b->trace);
+	tlsim_handshake(b, b->trace, 0);
+}
+
+__attribute__((noinline, noclone)) static void hs_qfloor(bench *b)
+{
+	qfloor_handshake(b);
+}
+
+__attribute__((noinline, noclone)) static void hs_qoff(bench *b)
+{
+	tlsim_handshake(b, NULL, 1);
+}
+
+__attribute__((noinline, noclone)) static void hs_qon(bench *b)
+{
+	tlsim_handshake(b, b->trace, 1);
 }
 
 static void rm_db(const char *path)
@@ -491,7 +830,15 @@ static void work(worker *w)
 	switch (w->cmd) {
 	case C_RUN:
 		for (uint64_t i = 0; i < w->m; i++) {
-			if (w->mode == M_FLOOR) {
+			if (b->quic) {
+				if (w->mode == M_FLOOR) {
+					hs_qfloor(b);
+				} else if (w->mode == M_OFF) {
+					hs_qoff(b);
+				} else {
+					hs_qon(b);
+				}
+			} else if (w->mode == M_FLOOR) {
 				hs_floor(b);
 			} else if (w->mode == M_OFF) {
 				hs_off(b);
@@ -512,7 +859,14 @@ static void work(worker *w)
 		break;
 	case C_CTX:
 		for (uint64_t i = 0; i < w->m; i++) {
-			ctx_pair(b);
+			if (b->quic) {
+				SSL_CTX *sctx = NULL, *cctx = NULL;
+				qctx_pair(b, &sctx, &cctx);
+				SSL_CTX_free(cctx);
+				SSL_CTX_free(sctx);
+			} else {
+				ctx_pair(b);
+			}
 		}
 		break;
 	default:
@@ -625,8 +979,9 @@ static void rep(bench *b, worker w[M_COUNT], uint64_t n, int index,
 	    (b->floor_bytes.client != b->tl_bytes.client ||
 	     b->floor_bytes.server > b->tl_bytes.server + SIG_SLACK ||
 	     b->tl_bytes.server > b->floor_bytes.server + SIG_SLACK)) {
-		die("floor and tlsim sent different TLS bytes: client %" PRIu64
+		die("floor and tlsim sent different %s bytes: client %" PRIu64
 		    "/%" PRIu64 ", server %" PRIu64 "/%" PRIu64,
+		    b->quic ? "handshake (CRYPTO)" : "TLS",
 		    b->floor_bytes.client, b->tl_bytes.client,
 		    b->floor_bytes.server, b->tl_bytes.server);
 	}
@@ -694,7 +1049,7 @@ static void usage(void)
 	    "[--seed S]\n"
 	    "                             [--dir DIR] [--label TEXT] "
 	    "[--only floor|off|on]\n"
-	    "                             [--no-warmup]\n"
+	    "                             [--proto tls|quic] [--no-warmup]\n"
 	    "  --handshakes N  handshakes per mode per repetition (default "
 	    "1000)\n"
 	    "  --reps R        repetitions (default 5)\n"
@@ -705,6 +1060,7 @@ static void usage(void)
 	    "/tmp)\n"
 	    "  --label T       add \"(T)\" to the traced row's name\n"
 	    "  --only M        run one mode (repeatable), e.g. for callgrind\n"
+	    "  --proto P       TLS 1.3 over tlsim's stream (default) or QUIC\n"
 	    "  --no-warmup     skip the untimed warm-up handshakes\n");
 }
 
@@ -741,8 +1097,19 @@ static void *bench_main(void *arg)
 	proto_tls_config_default(&b->scfg, 1);
 	b->ccfg.chain = b->scfg.chain = b->chain;
 	b->ccfg.epoch_ns = b->scfg.epoch_ns = b->epoch_ns;
+	proto_quic_config_default(&b->qccfg, 0);
+	proto_quic_config_default(&b->qscfg, 1);
+	b->qccfg.chain = b->qscfg.chain = b->chain;
+	b->qccfg.name = b->qscfg.name = HOST;
+	b->qccfg.epoch_ns = b->qscfg.epoch_ns = b->epoch_ns;
 	b->world_seed = b->seed;
-	floor_setup(b);
+	b->roots = stack_of(b->chain->root);
+	b->cached = stack_of(NULL);
+	if (b->quic) {
+		qfloor_setup(b);
+	} else {
+		floor_setup(b);
+	}
 	worker w[M_COUNT];
 	workers_start(b, w);
 
@@ -777,10 +1144,15 @@ static void *bench_main(void *arg)
 		}
 	}
 	char name[256], ratio[64];
+	const char *tl = b->quic ? "tlsim QUIC" : "tlsim";
 	if (b->run[M_FLOOR]) {
 		snprintf(name, sizeof(name),
-			 "floor: bare BoringSSL, memory BIOs, %" PRIu64
-			 " handshakes",
+			 b->quic
+			     ? "QUIC floor: bare BoringSSL QUIC "
+			       "(SSL_QUIC_METHOD, in memory), %" PRIu64
+			       " handshakes"
+			     : "floor: bare BoringSSL, memory BIOs, %" PRIu64
+			       " handshakes",
 			 b->n);
 		print_row(name, st[M_FLOOR], "1.00x", "–", "–");
 	}
@@ -791,14 +1163,14 @@ static void *bench_main(void *arg)
 		}
 		if (m == M_OFF) {
 			snprintf(name, sizeof(name),
-				 "tlsim, tracing off, %" PRIu64 " handshakes",
+				 "%s, tracing off, %" PRIu64 " handshakes", tl,
 				 b->n);
 		} else {
-			snprintf(name, sizeof(name),
-				 "tlsim, full tracing%s%s%s, %" PRIu64
-				 " handshakes",
-				 b->label ? " (" : "", b->label ? b->label : "",
-				 b->label ? ")" : "", b->n);
+			snprintf(
+			    name, sizeof(name),
+			    "%s, full tracing%s%s%s, %" PRIu64 " handshakes",
+			    tl, b->label ? " (" : "", b->label ? b->label : "",
+			    b->label ? ")" : "", b->n);
 		}
 		char target[32];
 		snprintf(target, sizeof(target), "≤ %.2fx", targets[m]);
@@ -814,8 +1186,8 @@ static void *bench_main(void *arg)
 	}
 	fflush(stdout);
 
-	/* What proto_tls_make's own contexts cost: a server and a client
-	 * SSL_CTX made and freed, median of 3 runs. */
+	/* What proto_tls_make's (proto_quic_make's) own contexts cost: a
+	 * server and a client SSL_CTX made and freed, median of 3 runs. */
 	if (b->run[M_FLOOR] && b->warmup) {
 		uint64_t nctx = b->n / 10 > 50 ? b->n / 10 : 50;
 		double ctx_us[3];
@@ -825,7 +1197,8 @@ static void *bench_main(void *arg)
 		}
 		fprintf(stderr,
 			"SSL_CTX pair (server + client, set up as "
-			"proto_tls_make does) made and freed: %.1f µs\n",
+			"%s does) made and freed: %.1f µs\n",
+			b->quic ? "proto_quic_make" : "proto_tls_make",
 			stats(ctx_us, 3).med);
 	}
 	workers_stop(w);
@@ -837,8 +1210,8 @@ static void *bench_main(void *arg)
 			continue;
 		}
 		double k = 1e6 / (double)ph->n;
-		fprintf(stderr,
-			"tlsim %s, mean µs per handshake: ", MODE_NAMES[m]);
+		fprintf(stderr, "%s %s, mean µs per handshake: ", tl,
+			MODE_NAMES[m]);
 		if (m == M_ON) {
 			fprintf(stderr,
 				"sim_trace_open + close %.1f (amortised), "
@@ -856,12 +1229,22 @@ static void *bench_main(void *arg)
 		}
 		fprintf(stderr, "\n");
 	}
-	fprintf(stderr,
-		"per handshake: TLS bytes client %" PRIu64 ", server %" PRIu64
-		"; %" PRIu64 " segments, %" PRIu64
-		" scheduler events, virtual time %.1f ms\n",
-		b->tl_bytes.client, b->tl_bytes.server, b->segments, b->events,
-		(double)b->end_ns / 1e6);
+	if (b->quic) {
+		fprintf(stderr,
+			"per handshake: CRYPTO bytes client %" PRIu64
+			", server %" PRIu64 "; %" PRIu64 " datagrams, %" PRIu64
+			" QUIC packets, %" PRIu64
+			" scheduler events, virtual time %.1f ms\n",
+			b->tl_bytes.client, b->tl_bytes.server, b->segments,
+			b->qpackets, b->events, (double)b->end_ns / 1e6);
+	} else {
+		fprintf(stderr,
+			"per handshake: TLS bytes client %" PRIu64
+			", server %" PRIu64 "; %" PRIu64 " segments, %" PRIu64
+			" scheduler events, virtual time %.1f ms\n",
+			b->tl_bytes.client, b->tl_bytes.server, b->segments,
+			b->events, (double)b->end_ns / 1e6);
+	}
 	if (b->run[M_ON]) {
 		static const char *const tables[] = {"node",   "event", "op",
 						     "packet", "tls",   "log"};
@@ -880,7 +1263,13 @@ static void *bench_main(void *arg)
 		fprintf(stderr, ")\n");
 		rm_db(b->db);
 	}
-	floor_free(b);
+	if (b->quic) {
+		qfloor_free(b);
+	} else {
+		floor_free(b);
+	}
+	sk_X509_pop_free(b->roots, X509_free);
+	sk_X509_pop_free(b->cached, X509_free);
 	proto_pki_chain_del(b->chain);
 	return NULL;
 }
@@ -928,6 +1317,11 @@ int main(int argc, char **argv)
 			b.dir = v;
 		} else if (strcmp(a, "--label") == 0) {
 			b.label = v;
+		} else if (strcmp(a, "--proto") == 0) {
+			if (strcmp(v, "tls") != 0 && strcmp(v, "quic") != 0) {
+				die("--proto: '%s' (tls or quic)", v);
+			}
+			b.quic = strcmp(v, "quic") == 0;
 		} else if (strcmp(a, "--only") == 0) {
 			int m;
 			for (m = 0; m < M_COUNT; m++) {

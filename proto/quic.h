@@ -127,6 +127,8 @@ typedef struct proto_quic_info {
 	int verify_error;
 	uint64_t packets_sent, packets_received, packets_dropped,
 	    packets_buffered, packets_lost, bytes_sent, bytes_received;
+	uint64_t crypto_bytes_sent; /* handshake bytes BoringSSL gave us to
+				       send, all levels */
 	uint64_t stream_bytes_received;
 	int stream_fin_received;
 	sim_time srtt_ns;

@@ -1876,6 +1876,7 @@ static int quic_info(lua_State *L, ep_ud *eu)
 	F(packets_lost);
 	F(bytes_sent);
 	F(bytes_received);
+	F(crypto_bytes_sent);
 	F(stream_bytes_received);
 	F(srtt_ns);
 #undef F
