@@ -3,10 +3,11 @@
  * A run's rows are serialised, as they are produced, straight into one
  * growable arena in the canonical form of trace.h; each record is a table
  * byte, a u32 LE length and the row. The row's bytes also update its
- * table's running SHA-256. sim_trace_end decodes the arena into one
- * prepared INSERT per table (prepared once per sim_trace, values bound
- * SQLITE_STATIC into the arena) inside one transaction. Without a database,
- * or with rows off, the arena only ever holds the row being built.
+ * table's running SHA-256. sim_trace_end inserts the arena's records with
+ * one INSERT ... SELECT per table from a virtual table that reads them in
+ * place (prepared once per sim_trace), inside one transaction. Without a
+ * database, or with rows off, the arena only ever holds the row being
+ * built.
  *
  * Opening an existing file validates it through a read-only connection
  * first, so nothing is written to a file until it is known to be a tlsim
@@ -120,7 +121,7 @@ typedef struct arena {
 struct sim_trace {
 	char *path; /* NULL: digest only */
 	sqlite3 *db;
-	sqlite3_stmt *ins[T_COUNT], *ins_run;
+	sqlite3_stmt *ins[T_COUNT], *ins_run, *begin, *commit;
 	int keep_rows; /* setting; latched into |keeping| at begin */
 	uint64_t max_rows;
 	uint64_t crash_after;
@@ -135,6 +136,12 @@ struct sim_trace {
 	arena a;
 	SHA256_CTX sha[T_COUNT];
 	uint64_t rows;
+	uint64_t kept[T_COUNT]; /* rows of each table in the arena */
+
+	/* The commit's row source (see "the run's rows as a table"). */
+	int feed_tab;     /* the table being inserted */
+	uint64_t fed;     /* its rows the statement has read */
+	uint64_t written; /* rows inserted in the commit, for crash_after */
 };
 
 /* --- messages ------------------------------------------------------------ */
@@ -432,6 +439,7 @@ static void drop_rows(sim_trace *t)
 {
 	t->keeping = 0;
 	t->a.len = 0;
+	memset(t->kept, 0, sizeof(t->kept));
 	if (t->a.cap > ARENA_KEEP_MAX) {
 		free(t->a.p);
 		t->a.p = NULL;
@@ -485,6 +493,7 @@ static void row_end(sim_trace *t, int tab, rowbuf *b)
 	t->a.p[b->start] = (uint8_t)tab;
 	put_u32(t->a.p + b->start + 1, (uint32_t)n);
 	t->a.len = b->pos;
+	t->kept[tab]++;
 }
 
 void sim_trace_node(sim_trace *t, int64_t id, const char *name,
@@ -601,6 +610,221 @@ void sim_trace_log(sim_trace *t, sim_time time, const char *node,
 	put_text(&b, text);
 	row_end(t, T_LOG, &b);
 }
+
+/* --- the run's rows as a table ------------------------------------------- */
+
+/* The kept rows reach SQLite through temp.tlsim_rows, a virtual table of
+ * this connection that reads the arena: one INSERT ... SELECT per table
+ * and run, not one INSERT per row. The inserting cursor then stays open
+ * across a table's rows, which all go to the end of its (run, seq) key, so
+ * SQLite finds each one's place on the last page instead of searching
+ * from the root, and the statement is set up and finished once per table
+ * rather than once per row. Values are handed over in place
+ * (SQLITE_STATIC: the arena does not change during the commit) and take
+ * the same column affinities as bound parameters would, so the stored rows
+ * are the same. It lives in the connection's temp schema, where no table
+ * of the file can hide it.
+ *
+ * Columns: seq, then c0, c1, ... the columns of a record (as many as the
+ * widest table has). It reads the records of table t->feed_tab. */
+#define FEED_COLS ARRAY_LEN(packet_cols) /* the widest table */
+
+typedef struct feed_vtab {
+	sqlite3_vtab base;
+	sim_trace *t;
+} feed_vtab;
+
+typedef struct feed_cursor {
+	sqlite3_vtab_cursor base;
+	sim_trace *t;
+	const uint8_t *next, *end; /* the next record, the arena's end */
+	int eof;
+	int64_t seq;
+	const uint8_t *col[FEED_COLS]; /* each column's tag byte */
+} feed_cursor;
+
+static int feed_connect(sqlite3 *db, void *aux, int argc,
+			const char *const *argv, sqlite3_vtab **out,
+			char **errp)
+{
+	char sql[256];
+	size_t k = (size_t)snprintf(sql, sizeof(sql), "CREATE TABLE x(seq");
+	for (size_t c = 0; c < FEED_COLS; c++) {
+		k += (size_t)snprintf(sql + k, sizeof(sql) - k, ", c%zu", c);
+	}
+	snprintf(sql + k, sizeof(sql) - k, ")");
+	int rc = sqlite3_declare_vtab(db, sql);
+	if (rc != SQLITE_OK) {
+		return rc;
+	}
+	sqlite3_vtab_config(db, SQLITE_VTAB_DIRECTONLY);
+	feed_vtab *v = sqlite3_malloc(sizeof(*v));
+	if (v == NULL) {
+		return SQLITE_NOMEM;
+	}
+	memset(v, 0, sizeof(*v));
+	v->t = aux;
+	*out = &v->base;
+	return SQLITE_OK;
+}
+
+static int feed_disconnect(sqlite3_vtab *v)
+{
+	sqlite3_free(v);
+	return SQLITE_OK;
+}
+
+static int feed_best_index(sqlite3_vtab *v, sqlite3_index_info *info)
+{
+	info->estimatedCost = 1e6;
+	info->estimatedRows = 1000000;
+	return SQLITE_OK;
+}
+
+static int feed_open(sqlite3_vtab *v, sqlite3_vtab_cursor **out)
+{
+	feed_cursor *c = sqlite3_malloc(sizeof(*c));
+	if (c == NULL) {
+		return SQLITE_NOMEM;
+	}
+	memset(c, 0, sizeof(*c));
+	c->t = ((feed_vtab *)v)->t;
+	*out = &c->base;
+	return SQLITE_OK;
+}
+
+static int feed_close(sqlite3_vtab_cursor *cur)
+{
+	sqlite3_free(cur);
+	return SQLITE_OK;
+}
+
+/* value_len is the length of the canonical value at |v|, tag included. */
+static size_t value_len(const uint8_t *v)
+{
+	switch (v[0]) {
+	case TAG_NULL:
+		return 1;
+	case TAG_INT:
+		return 9;
+	default:
+		return 5 + (size_t)get_u32(v + 1);
+	}
+}
+
+/* feed_advance moves to the next record of the table being inserted, if
+ * it has one, and finds its columns. */
+static void feed_advance(feed_cursor *c)
+{
+	const uint8_t *p = c->next;
+	int tab = c->t->feed_tab;
+	if ((uint64_t)(c->seq + 1) >= c->t->kept[tab]) {
+		c->eof = 1; /* the rest of the arena is other tables' */
+		return;
+	}
+	while (p < c->end && p[0] != tab) {
+		p += 5 + get_u32(p + 1);
+	}
+	if (SIM_NEVER(p >= c->end)) {
+		c->eof = 1;
+		return;
+	}
+	const uint8_t *v = p + 5;
+	c->next = v + get_u32(p + 1);
+	for (int i = 0; i < tables[tab].ncols; i++) {
+		c->col[i] = v;
+		v += value_len(v);
+	}
+	c->seq++;
+}
+
+static int feed_filter(sqlite3_vtab_cursor *cur, int idx, const char *idxs,
+		       int argc, sqlite3_value **argv)
+{
+	feed_cursor *c = (feed_cursor *)cur;
+	c->next = c->t->a.p;
+	c->end = c->t->a.p + c->t->a.len;
+	c->eof = 0;
+	c->seq = -1;
+	feed_advance(c);
+	return SQLITE_OK;
+}
+
+/* crash_point is the sim_trace_set_crash_after hook: it counts every row
+ * inserted in the commit transaction, the run row first. */
+static void crash_point(sim_trace *t)
+{
+	if (t->crash_after != 0 && ++t->written >= t->crash_after) {
+		_exit(9);
+	}
+}
+
+static int feed_next(sqlite3_vtab_cursor *cur)
+{
+	feed_cursor *c = (feed_cursor *)cur;
+	/* The statement inserts each row before it asks for the next. */
+	c->t->fed++;
+	crash_point(c->t);
+	feed_advance(c);
+	return SQLITE_OK;
+}
+
+static int feed_eof(sqlite3_vtab_cursor *cur)
+{
+	return ((feed_cursor *)cur)->eof;
+}
+
+static int feed_column(sqlite3_vtab_cursor *cur, sqlite3_context *ctx, int i)
+{
+	feed_cursor *c = (feed_cursor *)cur;
+	if (i == 0) {
+		sqlite3_result_int64(ctx, c->seq);
+		return SQLITE_OK;
+	}
+	if (i > tables[c->t->feed_tab].ncols) {
+		sqlite3_result_null(ctx); /* not a column of this table */
+		return SQLITE_OK;
+	}
+	const uint8_t *v = c->col[i - 1];
+	switch (v[0]) {
+	case TAG_NULL:
+		sqlite3_result_null(ctx);
+		break;
+	case TAG_INT:
+		sqlite3_result_int64(ctx, get_i64(v + 1));
+		break;
+	case TAG_TEXT:
+		sqlite3_result_text(ctx, (const char *)v + 5,
+				    (int)get_u32(v + 1), SQLITE_STATIC);
+		break;
+	default:
+		sqlite3_result_blob(ctx, v + 5, (int)get_u32(v + 1),
+				    SQLITE_STATIC);
+		break;
+	}
+	return SQLITE_OK;
+}
+
+static int feed_rowid(sqlite3_vtab_cursor *cur, sqlite3_int64 *rowid)
+{
+	*rowid = ((feed_cursor *)cur)->seq;
+	return SQLITE_OK;
+}
+
+static const sqlite3_module feed_module = {
+    .xCreate = feed_connect,
+    .xConnect = feed_connect,
+    .xBestIndex = feed_best_index,
+    .xDisconnect = feed_disconnect,
+    .xDestroy = feed_disconnect,
+    .xOpen = feed_open,
+    .xClose = feed_close,
+    .xFilter = feed_filter,
+    .xNext = feed_next,
+    .xEof = feed_eof,
+    .xColumn = feed_column,
+    .xRowid = feed_rowid,
+};
 
 /* --- schema and validation ----------------------------------------------- */
 
@@ -948,6 +1172,14 @@ static int open_db(sim_trace *t)
 	if (rc == SQLITE_OK) {
 		rc = exec(t->db, "PRAGMA synchronous=NORMAL");
 	}
+	if (rc == SQLITE_OK) {
+		rc =
+		    sqlite3_create_module(t->db, "tlsim_rows", &feed_module, t);
+	}
+	if (rc == SQLITE_OK) {
+		rc = exec(t->db, "CREATE VIRTUAL TABLE temp.tlsim_rows USING "
+				 "tlsim_rows");
+	}
 	if (rc != SQLITE_OK) {
 		return sql_fail(msg, n, t->db, rc, path, "opening trace");
 	}
@@ -1012,6 +1244,8 @@ void sim_trace_close(sim_trace *t)
 		sqlite3_finalize(t->ins[i]);
 	}
 	sqlite3_finalize(t->ins_run);
+	sqlite3_finalize(t->begin);
+	sqlite3_finalize(t->commit);
 	sqlite3_close(t->db);
 	free(t->a.p);
 	free(t->path);
@@ -1088,6 +1322,7 @@ int sim_trace_begin(sim_trace *t, const sim_run_info *info)
 	}
 	t->rows = 0;
 	t->a.len = 0;
+	memset(t->kept, 0, sizeof(t->kept));
 	t->keeping = t->db != NULL && t->keep_rows;
 	t->hashed_all = 1;
 	t->in_run = 1;
@@ -1096,34 +1331,47 @@ int sim_trace_begin(sim_trace *t, const sim_run_info *info)
 
 /* --- commit -------------------------------------------------------------- */
 
-static int prepare_inserts(sim_trace *t)
+static int prepare(sim_trace *t, const char *sql, sqlite3_stmt **st)
+{
+	if (*st != NULL) {
+		return SQLITE_OK;
+	}
+	return sqlite3_prepare_v3(t->db, sql, -1, SQLITE_PREPARE_PERSISTENT, st,
+				  NULL);
+}
+
+/* prepare_commit prepares, once per sim_trace, the statements of a commit:
+ * BEGIN IMMEDIATE and COMMIT, the run row's INSERT, and one INSERT per
+ * table: INSERT OR FAIL INTO "tls" SELECT ?1, seq, c0, ... c6 FROM
+ * temp.tlsim_rows. OR FAIL rather than the default ABORT: a failing row
+ * stops the statement without undoing its earlier rows, so SQLite keeps no
+ * statement journal for it; the whole transaction is rolled back. */
+static int prepare_commit(sim_trace *t)
 {
 	char sql[512];
-	for (int i = 0; i < T_COUNT; i++) {
+	int rc = prepare(t, "BEGIN IMMEDIATE", &t->begin);
+	if (rc == SQLITE_OK) {
+		rc = prepare(t, "COMMIT", &t->commit);
+	}
+	if (rc == SQLITE_OK) {
+		rc = prepare(t, RUN_INSERT, &t->ins_run);
+	}
+	for (int i = 0; i < T_COUNT && rc == SQLITE_OK; i++) {
 		if (t->ins[i] != NULL) {
 			continue;
 		}
-		size_t k = (size_t)snprintf(sql, sizeof(sql),
-					    "INSERT INTO \"%s\" VALUES(?1, ?2",
-					    tables[i].name);
+		size_t k = (size_t)snprintf(
+		    sql, sizeof(sql),
+		    "INSERT OR FAIL INTO \"%s\" SELECT ?1, seq",
+		    tables[i].name);
 		for (int c = 0; c < tables[i].ncols; c++) {
-			k += (size_t)snprintf(sql + k, sizeof(sql) - k, ", ?%d",
-					      c + 3);
+			k += (size_t)snprintf(sql + k, sizeof(sql) - k, ", c%d",
+					      c);
 		}
-		snprintf(sql + k, sizeof(sql) - k, ")");
-		int rc = sqlite3_prepare_v3(t->db, sql, -1,
-					    SQLITE_PREPARE_PERSISTENT,
-					    &t->ins[i], NULL);
-		if (rc != SQLITE_OK) {
-			return rc;
-		}
+		snprintf(sql + k, sizeof(sql) - k, " FROM temp.tlsim_rows");
+		rc = prepare(t, sql, &t->ins[i]);
 	}
-	if (t->ins_run == NULL) {
-		return sqlite3_prepare_v3(t->db, RUN_INSERT, -1,
-					  SQLITE_PREPARE_PERSISTENT,
-					  &t->ins_run, NULL);
-	}
-	return SQLITE_OK;
+	return rc;
 }
 
 static int bind_text(sqlite3_stmt *st, int i, const char *s)
@@ -1142,25 +1390,14 @@ static int step_reset(sqlite3_stmt *st)
 	return rc;
 }
 
-/* crash_point is the sim_trace_set_crash_after hook: it counts every row
- * inserted in the commit transaction, the run row first. */
-static void crash_point(sim_trace *t, uint64_t *written)
-{
-	if (t->crash_after != 0 && ++*written >= t->crash_after) {
-		_exit(9);
-	}
-}
-
-/* write_run inserts the run row and the kept rows; inside a transaction. */
+/* write_run inserts the run row and the kept rows; inside a transaction.
+ * Sets |*lost| if a table's statement did not read all its rows. */
 static int write_run(sim_trace *t, const sim_run_result *res,
-		     const char *digest, int64_t *run_id)
+		     const char *digest, int64_t *run_id, int *lost)
 {
-	int rc = prepare_inserts(t);
-	if (rc != SQLITE_OK) {
-		return rc;
-	}
-	uint64_t written = 0;
+	t->written = 0;
 	sqlite3_stmt *st = t->ins_run;
+	int rc;
 	bind_text(st, 1, t->scenario);
 	bind_text(st, 2, t->scenario_sha256);
 	sqlite3_bind_int64(st, 3, (sqlite3_int64)t->seed);
@@ -1178,54 +1415,26 @@ static int write_run(sim_trace *t, const sim_run_result *res,
 	if (rc != SQLITE_OK) {
 		return rc;
 	}
-	crash_point(t, &written);
+	crash_point(t);
 	int64_t run = sqlite3_last_insert_rowid(t->db);
 	*run_id = run;
 
-	int64_t seq[T_COUNT] = {0};
-	const uint8_t *p = t->a.p, *end = p + t->a.len;
-	while (p < end) {
-		int tab = p[0];
-		const uint8_t *v = p + 5;
-		p = v + get_u32(p + 1);
+	for (int tab = 0; tab < T_COUNT; tab++) {
+		if (t->kept[tab] == 0) {
+			continue;
+		}
 		st = t->ins[tab];
-		rc = sqlite3_bind_int64(st, 1, run);
-		rc |= sqlite3_bind_int64(st, 2, seq[tab]++);
-		for (int col = 3; v < p; col++) {
-			uint32_t n;
-			switch (v[0]) {
-			case TAG_NULL:
-				rc |= sqlite3_bind_null(st, col);
-				v += 1;
-				break;
-			case TAG_INT:
-				rc |=
-				    sqlite3_bind_int64(st, col, get_i64(v + 1));
-				v += 9;
-				break;
-			case TAG_TEXT:
-				n = get_u32(v + 1);
-				rc |= sqlite3_bind_text(st, col,
-							(const char *)v + 5,
-							(int)n, SQLITE_STATIC);
-				v += 5 + n;
-				break;
-			default:
-				n = get_u32(v + 1);
-				rc |= sqlite3_bind_blob(st, col, v + 5, (int)n,
-							SQLITE_STATIC);
-				v += 5 + n;
-				break;
-			}
-		}
-		if (rc != SQLITE_OK) {
-			return SQLITE_TOOBIG; /* the only way a bind fails */
-		}
+		sqlite3_bind_int64(st, 1, run);
+		t->feed_tab = tab;
+		t->fed = 0;
 		rc = step_reset(st);
 		if (rc != SQLITE_OK) {
 			return rc;
 		}
-		crash_point(t, &written);
+		if (SIM_NEVER(t->fed != t->kept[tab])) {
+			*lost = tab + 1;
+			return SQLITE_INTERNAL;
+		}
 	}
 	return SQLITE_OK;
 }
@@ -1233,18 +1442,29 @@ static int write_run(sim_trace *t, const sim_run_result *res,
 static int commit_run(sim_trace *t, const sim_run_result *res,
 		      const char *digest, int64_t *run_id)
 {
-	int rc = exec(t->db, "BEGIN IMMEDIATE");
+	int lost = 0;
+	int rc = prepare_commit(t);
 	if (rc == SQLITE_OK) {
-		rc = write_run(t, res, digest, run_id);
+		rc = step_reset(t->begin);
 	}
 	if (rc == SQLITE_OK) {
-		rc = exec(t->db, "COMMIT");
+		rc = write_run(t, res, digest, run_id, &lost);
+	}
+	if (rc == SQLITE_OK) {
+		rc = step_reset(t->commit);
 	}
 	if (rc == SQLITE_OK) {
 		return 0;
 	}
 	*run_id = 0;
-	int code = sql_fail(t->errmsg, sizeof(t->errmsg), t->db, rc, t->path,
+	int code =
+	    lost ? fail(t->errmsg, sizeof(t->errmsg), SIM_EINTERNAL,
+			"%s: internal error writing the run: %llu of its %llu "
+			"%s rows inserted",
+			t->path, (unsigned long long)t->fed,
+			(unsigned long long)t->kept[lost - 1],
+			tables[lost - 1].name)
+		 : sql_fail(t->errmsg, sizeof(t->errmsg), t->db, rc, t->path,
 			    "writing the run");
 	if (t->err == 0) {
 		t->err = code;

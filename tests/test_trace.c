@@ -433,6 +433,81 @@ TEST(trace_canonical_form)
 	CHECK_STR(d, want);
 }
 
+/* The commit reads the run's rows through a virtual table in the
+ * connection's temp schema: it leaves nothing in the file, a table of the
+ * same name in the file changes nothing, and big values (overflow pages,
+ * many pages per run) are stored whole. */
+TEST(trace_commit_row_source)
+{
+	const char *path = tmp_path("rs.db");
+	char err[256], d[65], d1[65], again[65];
+	int64_t id;
+	sim_trace *t;
+	REQUIRE(sim_trace_open(path, &t, err, sizeof(err)) == 0);
+	REQUIRE(write_run(t, 0, d1, &id) == 0);
+	sim_trace_close(t);
+	CHECK_INT(query(path, "SELECT count(*) FROM sqlite_master WHERE "
+			      "name LIKE '%tlsim_rows%'"),
+		  0);
+	/* Someone's table of the same name, with the same columns. */
+	REQUIRE(sql(path, "CREATE TABLE tlsim_rows(seq, c0, c1, c2, c3, c4,"
+			  " c5, c6, c7, c8, c9, c10, c11, c12, c13, c14, c15,"
+			  " c16, c17); INSERT INTO tlsim_rows(seq, c0)"
+			  " VALUES(0, 'not a row of the run')") == SQLITE_OK);
+	REQUIRE(sim_trace_open(path, &t, err, sizeof(err)) == 0);
+	REQUIRE(write_run(t, 0, d, &id) == 0);
+	CHECK_STR(d, d1);
+	CHECK_INT(id, 2);
+	REQUIRE(sim_trace_digest_db(path, 2, again, err, sizeof(err)) == 0);
+	CHECK_STR(again, d1);
+	/* A run of many rows and big values, tables interleaved. */
+	static uint8_t big[100000];
+	for (size_t i = 0; i < sizeof(big); i++) {
+		big[i] = (uint8_t)(i * 7);
+	}
+	char text[3000];
+	memset(text, 'x', sizeof(text) - 1);
+	text[sizeof(text) - 1] = '\0';
+	REQUIRE(sim_trace_begin(t, &run_info) == 0);
+	for (int i = 0; i < 2000; i++) {
+		sim_trace_log(t, i, i % 3 ? "script" : NULL,
+			      text + sizeof(text) - 1 - (size_t)(i % 2999));
+		if (i % 100 == 0) {
+			sim_packet_row p = {.id = i,
+					    .parent = -1,
+					    .link = "l",
+					    .src = "a",
+					    .dst = "b",
+					    .proto = "tcp",
+					    .send_ns = i,
+					    .deliver_ns = i + 1,
+					    .len = i,
+					    .fate = "delivered",
+					    .dup_of = -1,
+					    .pn = -1,
+					    .data = big,
+					    .data_len = (size_t)i * 50};
+			sim_trace_packet(t, &p);
+		}
+		sim_trace_event(t, i, "client", "drain");
+	}
+	sim_run_result res = {.outcome = "pass", .end_ns = 2000};
+	REQUIRE(sim_trace_end(t, &res, d, &id) == 0);
+	CHECK_INT(id, 3);
+	sim_trace_close(t);
+	REQUIRE(sim_trace_digest_db(path, 3, again, err, sizeof(err)) == 0);
+	CHECK_STR(again, d);
+	CHECK_INT(query(path, "SELECT count(*) FROM log WHERE run = 3"), 2000);
+	CHECK_INT(query(path, "SELECT sum(length(data)) FROM packet WHERE "
+			      "run = 3"),
+		  50 * 100 * (19 * 20 / 2));
+	CHECK_INT(query(path, "SELECT count(*) FROM tlsim_rows"), 1);
+	char s[64];
+	query_text(path, "PRAGMA integrity_check", s, sizeof(s));
+	CHECK_STR(s, "ok");
+	cleanup();
+}
+
 TEST(trace_digest_db_errors)
 {
 	const char *path = tmp_path("e.db");
