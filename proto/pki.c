@@ -651,3 +651,9 @@ int proto_pki_client_trust(const proto_pki_chain *c, int cached_intermediate,
 	}
 	return 0;
 }
+
+STACK_OF(X509) *proto_pki_cached_at(STACK_OF(X509) *cached, int always,
+				    int64_t fetch_ns, int64_t now_ns)
+{
+	return always || (fetch_ns >= 0 && now_ns >= fetch_ns) ? cached : NULL;
+}

@@ -244,4 +244,11 @@ int proto_pki_client_ctx(uint16_t min_version, uint16_t max_version,
 int proto_pki_client_trust(const proto_pki_chain *c, int cached_intermediate,
 			   STACK_OF(X509) **roots, STACK_OF(X509) **cached);
 
+/* proto_pki_cached_at returns |cached| if the client holds its
+ * intermediates at virtual time |now_ns|: always when |always|, else once
+ * |fetch_ns| >= 0 (an AIA fetch finishing then) has passed; NULL
+ * otherwise. */
+STACK_OF(X509) *proto_pki_cached_at(STACK_OF(X509) *cached, int always,
+				    int64_t fetch_ns, int64_t now_ns);
+
 #endif

@@ -165,6 +165,7 @@ void proto_quic_config_default(proto_quic_config *c, int is_server)
 	c->initial_max_stream_data = 1u << 20;
 	c->max_stream_bytes = 16u << 20;
 	c->epoch_ns = EPOCH_2026_NS;
+	c->aia_fetch_ns = -1;
 }
 
 /* --- small helpers ------------------------------------------------------- */
@@ -594,7 +595,11 @@ static enum ssl_verify_result_t verify_cb(SSL *ssl, uint8_t *out_alert)
 	STACK_OF(X509) *chain = SSL_get_peer_cert_chain(ssl);
 	char msg[160] = "";
 	int depth = -1;
-	int err = proto_pki_verify(chain, q->roots, q->cached, q->host,
+	int err = proto_pki_verify(chain, q->roots,
+				   proto_pki_cached_at(q->cached,
+						       q->cfg.cached_intermediate,
+						       q->cfg.aia_fetch_ns, q->now),
+				   q->host,
 				   (q->cfg.epoch_ns + q->now) / SIM_S, &depth,
 				   msg, sizeof(msg));
 	q->info.verify_error = err;
@@ -2006,7 +2011,9 @@ static int setup_ssl(quic *q, char *err, size_t errlen)
 			snprintf(err, errlen, "cannot set ALPN");
 			return SIM_ECRYPTO;
 		}
-		if (proto_pki_client_trust(c->chain, c->cached_intermediate,
+		if (proto_pki_client_trust(c->chain,
+					   c->cached_intermediate ||
+						   c->aia_fetch_ns >= 0,
 					   &q->roots, &q->cached) != 0) {
 			snprintf(err, errlen, "out of memory");
 			return SIM_ENOMEM;

@@ -88,6 +88,7 @@ typedef struct proto_quic_config {
 	const char *name; /* SNI and the name verified */
 	const proto_pki_chain *chain;
 	int send_chain, cached_intermediate;
+	sim_time aia_fetch_ns; /* as proto_tls_config's; -1 never */
 	enum proto_quic_verify verify;
 	enum proto_quic_close_rule close_rule;
 	enum proto_quic_early_packet early_packet;

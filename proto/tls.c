@@ -83,6 +83,7 @@ void proto_tls_config_default(proto_tls_config *c, int is_server)
 	c->shutdown_wait = 1;
 	c->epoch_ns = EPOCH_2026_NS;
 	c->max_received = 16u << 20;
+	c->aia_fetch_ns = -1;
 	proto_stream_config_default(&c->stream);
 	if (is_server) {
 		c->stream.local_port = 443;
@@ -291,7 +292,11 @@ static enum ssl_verify_result_t verify_cb(SSL *ssl, uint8_t *out_alert)
 	STACK_OF(X509) *chain = SSL_get_peer_cert_chain(ssl);
 	char msg[160] = "";
 	int depth = -1;
-	int err = proto_pki_verify(chain, t->roots, t->cached, t->cfg.name,
+	int err = proto_pki_verify(chain, t->roots,
+				   proto_pki_cached_at(t->cached,
+						       t->cfg.cached_intermediate,
+						       t->cfg.aia_fetch_ns, t->now),
+				   t->cfg.name,
 				   (t->cfg.epoch_ns + t->now) / SIM_S, &depth,
 				   msg, sizeof(msg));
 	t->info.verify_error = err;
@@ -1181,7 +1186,9 @@ static int setup_ssl(tls *t, const proto_tls_config *c, char *err,
 	} else {
 		SSL_set_connect_state(t->ssl);
 		SSL_set_tlsext_host_name(t->ssl, t->host);
-		if (proto_pki_client_trust(c->chain, c->cached_intermediate,
+		if (proto_pki_client_trust(c->chain,
+					   c->cached_intermediate ||
+						   c->aia_fetch_ns >= 0,
 					   &t->roots, &t->cached) != 0) {
 			snprintf(err, errlen, "out of memory");
 			return SIM_ENOMEM;

@@ -111,6 +111,10 @@ typedef struct proto_tls_config {
 	const proto_pki_chain *chain;
 	int send_chain;
 	int cached_intermediate;
+	/* aia_fetch_ns: client: the intermediate reaches its cache at this
+	 * virtual time (an AIA fetch finishing); a check before then sees
+	 * the root alone. -1: never (unless cached_intermediate). */
+	sim_time aia_fetch_ns;
 	int verify_async;      /* client: emit peer_certificate (else the
 				  built-in verdict, no event) */
 	int async_sign;        /* server: private-key signing via "sign" */

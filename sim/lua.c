@@ -1443,7 +1443,7 @@ static int l_pki(lua_State *L)
 
 static const char *const tls_keys[] = {
 	"name", "link", "side", "queue_cap", "drain_max", "pki", "host",
-	"min_version", "max_version", "groups", "ciphers", "chain", "trust",
+	"aia_fetch", "min_version", "max_version", "groups", "ciphers", "chain", "trust",
 	"verify", "async_sign", "acceptor", "auto_handshake", "autoread",
 	"shutdown_wait", "acceptor_alert", "deadline", "close",
 	"unexpected_eof", "mss", "rto",
@@ -1491,6 +1491,7 @@ static void read_tls(lua_State *L, ctx *c, const char *what,
 	cfg->send_chain = opt_enum(L, 2, "chain", what, chain_names, 0) == 0;
 	cfg->cached_intermediate =
 		opt_enum(L, 2, "trust", what, trust_names, 0) == 1;
+	cfg->aia_fetch_ns = opt_duration(L, 2, "aia_fetch", what, -1);
 	cfg->verify_async = opt_enum(L, 2, "verify", what, verify_names, 0);
 	cfg->async_sign = opt_bool(L, 2, "async_sign", what, 0);
 	cfg->acceptor = opt_bool(L, 2, "acceptor", what, 0);
@@ -1743,7 +1744,7 @@ static int tls_attack(lua_State *L)
 
 static const char *const quic_keys[] = {
 	"name", "link", "side", "queue_cap", "drain_max", "pki", "host",
-	"chain", "trust", "verify", "close_rule", "early_packet",
+	"aia_fetch", "chain", "trust", "verify", "close_rule", "early_packet",
 	"shutdown_queue", "app_error", "idle_timeout", "handshake_timeout",
 	"max_ack_delay", NULL};
 static const char *const qverify_names[] = {"sync", "async", "deferred",
@@ -1773,6 +1774,7 @@ static int quic_ctor(lua_State *L, const ep_spec *spec, int is_server)
 	cfg.send_chain = opt_enum(L, 2, "chain", what, chain_names, 0) == 0;
 	cfg.cached_intermediate =
 		opt_enum(L, 2, "trust", what, trust_names, 0) == 1;
+	cfg.aia_fetch_ns = opt_duration(L, 2, "aia_fetch", what, -1);
 	cfg.verify = (enum proto_quic_verify)opt_enum(L, 2, "verify", what,
 						      qverify_names, 0);
 	cfg.close_rule = (enum proto_quic_close_rule)opt_enum(

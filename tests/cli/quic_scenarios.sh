@@ -69,6 +69,10 @@ expect_run 0 ": pass" -- run "$S/quic_incomplete_chain.lua" --trace "$TMP/cf.db"
 expect_run 0 ": pass" -- run "$S/quic_incomplete_chain.lua" --set chain=leaf --set trust=root+intermediate
 expect_run 1 "expectation failed: the handshake succeeds" -- \
 	run "$S/quic_incomplete_chain.lua" --set variant=buggy --trace "$TMP/cb.db"
+# The AIA fetch racing the check (verification at 20 ms).
+expect_run 0 ": pass" -- run "$S/quic_incomplete_chain.lua" --set chain=leaf --set aia=15ms
+expect_run 1 "expectation failed: the handshake succeeds" -- \
+	run "$S/quic_incomplete_chain.lua" --set chain=leaf --set aia=25ms
 expect_rows quic_chain "$TMP/cf.db" none
 expect_rows quic_chain "$TMP/cb.db" some
 check "buggy chain: error 20, closed with 0x130" "$TMP/cb.db" \

@@ -43,6 +43,11 @@ expect_run 1 "expectation failed: the handshake succeeds: alert sent: unknown_ca
 	run "$S/tls_incomplete_chain.lua" --set variant=buggy
 expect_run 1 "X.509 result 20" -- run "$S/tls_incomplete_chain.lua" --set variant=buggy --set alg=ed25519
 
+# The AIA fetch racing the check (verification at 40 ms).
+expect_run 0 ": pass" -- run "$S/tls_incomplete_chain.lua" --set chain=leaf --set aia=35ms
+expect_run 1 "expectation failed: the handshake succeeds: alert sent: unknown_ca\(48\)" -- \
+	run "$S/tls_incomplete_chain.lua" --set chain=leaf --set aia=45ms
+
 # Section 4: Go handshake deadline and Close.
 expect_run 0 ": pass" -- run "$S/go_handshake_deadline.lua" --trace "$TMP/gf.db"
 expect_run 0 ": pass" -- run "$S/go_handshake_deadline.lua" --set who=server --trace "$TMP/gf.db"
