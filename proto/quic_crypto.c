@@ -6,6 +6,7 @@
 #include <openssl/chacha.h>
 #include <openssl/digest.h>
 #include <openssl/hkdf.h>
+#include <openssl/hmac.h>
 #include <openssl/mem.h>
 
 #include "sim/err.h"
@@ -48,15 +49,22 @@ static const struct suite *find_suite(uint16_t id)
 
 /* HKDF-Expand-Label (RFC 8446 7.1) with an empty context, which is all
  * QUIC uses: info is uint16 length, then the label with its prefix as a
- * one-byte-length vector, then an empty context vector. */
-static int expand_label(const EVP_MD *md, const uint8_t *secret,
-			size_t secret_len, const char *label, uint8_t *out,
-			size_t out_len)
+ * one-byte-length vector, then an empty context vector. Every output here
+ * is at most one hash long, so HKDF-Expand is the single block
+ * T(1) = HMAC(secret, info || 0x01); |hmac| is keyed with the secret
+ * once and reset for each label, which saves the key setup per label. */
+static int expand_one(HMAC_CTX *hmac, const char *label, uint8_t *out,
+		      size_t out_len)
 {
 	size_t prefix_len = sizeof(LABEL_PREFIX) - 1, label_len = strlen(label);
-	uint8_t info[2 + 1 + sizeof(LABEL_PREFIX) - 1 + LABEL_MAX + 1];
+	uint8_t info[2 + 1 + sizeof(LABEL_PREFIX) - 1 + LABEL_MAX + 1 + 1];
+	uint8_t block[EVP_MAX_MD_SIZE];
+	unsigned block_len = 0;
 	size_t n = 0;
-	assert(label_len <= LABEL_MAX && out_len <= UINT16_MAX);
+	assert(label_len <= LABEL_MAX);
+	if (out_len > HMAC_size(hmac)) {
+		return SIM_EINVAL;
+	}
 	info[n++] = (uint8_t)(out_len >> 8);
 	info[n++] = (uint8_t)out_len;
 	info[n++] = (uint8_t)(prefix_len + label_len);
@@ -64,11 +72,46 @@ static int expand_label(const EVP_MD *md, const uint8_t *secret,
 	n += prefix_len;
 	memcpy(info + n, label, label_len);
 	n += label_len;
-	info[n++] = 0;
-	if (!HKDF_expand(out, out_len, md, secret, secret_len, info, n)) {
+	info[n++] = 0;    /* empty context */
+	info[n++] = 0x01; /* HKDF-Expand block counter */
+	if (!HMAC_Init_ex(hmac, NULL, 0, NULL, NULL) ||
+	    !HMAC_Update(hmac, info, n) ||
+	    !HMAC_Final(hmac, block, &block_len)) {
 		return SIM_ECRYPTO;
 	}
+	memcpy(out, block, out_len);
+	OPENSSL_cleanse(block, sizeof(block));
 	return 0;
+}
+
+/* expand_labels derives up to three outputs from one secret. */
+typedef struct label_out {
+	const char *label;
+	uint8_t *out;
+	size_t len;
+} label_out;
+
+static int expand_labels(const EVP_MD *md, const uint8_t *secret,
+			 size_t secret_len, const label_out *o, int n)
+{
+	HMAC_CTX hmac;
+	HMAC_CTX_init(&hmac);
+	int rc = HMAC_Init_ex(&hmac, secret, secret_len, md, NULL)
+			 ? 0
+			 : SIM_ECRYPTO;
+	for (int i = 0; rc == 0 && i < n; i++) {
+		rc = expand_one(&hmac, o[i].label, o[i].out, o[i].len);
+	}
+	HMAC_CTX_cleanse(&hmac);
+	return rc;
+}
+
+static int expand_label(const EVP_MD *md, const uint8_t *secret,
+			size_t secret_len, const char *label, uint8_t *out,
+			size_t out_len)
+{
+	label_out o = {label, out, out_len};
+	return expand_labels(md, secret, secret_len, &o, 1);
 }
 
 int proto_qcrypto_initial_secrets(
@@ -126,16 +169,11 @@ static int setup(proto_qcrypto_keys *k, const struct suite *s,
 	k->secret_len = secret_len;
 	k->key_len = s->key_len;
 	k->hp_len = s->key_len;
-	rc = expand_label(md, secret, secret_len, "quic key", k->key,
-			  k->key_len);
-	if (rc == 0) {
-		rc = expand_label(md, secret, secret_len, "quic iv", k->iv,
-				  sizeof(k->iv));
-	}
-	if (rc == 0 && hp == NULL) {
-		rc = expand_label(md, secret, secret_len, "quic hp", k->hp,
-				  k->hp_len);
-	} else if (rc == 0) {
+	const label_out o[] = {{"quic key", k->key, k->key_len},
+			       {"quic iv", k->iv, sizeof(k->iv)},
+			       {"quic hp", k->hp, k->hp_len}};
+	rc = expand_labels(md, secret, secret_len, o, hp == NULL ? 3 : 2);
+	if (rc == 0 && hp != NULL) {
 		memcpy(k->hp, hp, k->hp_len);
 	}
 	/* AES_set_encrypt_key, unlike the rest, returns 0 on success. */
