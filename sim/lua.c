@@ -387,29 +387,8 @@ static int l_world(lua_State *L)
 	c->script_kind = sim_sched_kind(c->w.sched, "script");
 
 	if (c->o->trace != NULL) {
-		/* Parameters in canonical form: sorted "key=value" lines. */
-		char params[4096] = "";
-		int order[SIM_LUA_MAX_SET];
-		for (int i = 0; i < c->o->nset; i++) {
-			order[i] = i;
-		}
-		for (int i = 1; i < c->o->nset; i++) {
-			for (int j = i; j > 0 &&
-					strcmp(c->o->set_key[order[j - 1]],
-					       c->o->set_key[order[j]]) > 0;
-			     j--) {
-				int t = order[j];
-				order[j] = order[j - 1];
-				order[j - 1] = t;
-			}
-		}
-		size_t n = 0;
-		for (int i = 0; i < c->o->nset && n < sizeof(params); i++) {
-			n += (size_t)snprintf(params + n, sizeof(params) - n,
-					      "%s=%s\n",
-					      c->o->set_key[order[i]],
-					      c->o->set_val[order[i]]);
-		}
+		char params[4096];
+		sim_lua_params(c->o, params, sizeof(params));
 		sim_run_info info = {.scenario = c->o->path,
 				     .scenario_sha256 = c->o->sha256,
 				     .seed = seed,
@@ -2370,6 +2349,30 @@ static void *run_thread(void *arg)
 	lua_close(L);
 	sim_entropy_end();
 	return NULL;
+}
+
+void sim_lua_params(const sim_lua_opts *o, char *params, size_t len)
+{
+	int order[SIM_LUA_MAX_SET];
+	for (int i = 0; i < o->nset; i++) {
+		order[i] = i;
+	}
+	for (int i = 1; i < o->nset; i++) {
+		for (int j = i; j > 0 && strcmp(o->set_key[order[j - 1]],
+						o->set_key[order[j]]) > 0;
+		     j--) {
+			int t = order[j];
+			order[j] = order[j - 1];
+			order[j - 1] = t;
+		}
+	}
+	size_t n = 0;
+	params[0] = '\0';
+	for (int i = 0; i < o->nset && n < len; i++) {
+		n += (size_t)snprintf(params + n, len - n, "%s=%s\n",
+				      o->set_key[order[i]],
+				      o->set_val[order[i]]);
+	}
 }
 
 int sim_lua_run(const sim_lua_opts *o, sim_lua_result *r)

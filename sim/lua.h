@@ -58,6 +58,11 @@ typedef struct sim_lua_result {
 	int trace_err;       /* SIM_E* from committing the run, or 0 */
 } sim_lua_result;
 
+/* sim_lua_params writes |o|'s --set pairs in the trace's canonical form
+ * (run.params: "key=value\n" lines sorted by key) into |params| (|len|
+ * bytes, truncated to fit, always terminated). */
+void sim_lua_params(const sim_lua_opts *o, char *params, size_t len);
+
 /* sim_lua_run runs the scenario described by |o| to completion and fills
  * |r|. Returns r->status. Messages for the user (failed expectations as
  * they happen, print() output, verbose events) go to stdout/stderr

@@ -10,6 +10,8 @@
 #include "sim/entropy.h"
 #include "sim/err.h"
 #include "sim/lua.h"
+#include "sim/merge.h"
+#include "sim/sweep.h"
 #include "sim/trace.h"
 
 #define MAX_SCENARIO_BYTES (16u << 20)
@@ -22,6 +24,9 @@ static const char usage_main[] =
 	"\n"
 	"commands:\n"
 	"  run SCENARIO.lua [options]   run a scenario once\n"
+	"  sweep SCENARIO.lua --seeds A..B [options]\n"
+	"                               run it for every seed in A..B\n"
+	"  merge OUT.db IN.db...        append the runs of traces to OUT\n"
 	"\n"
 	"  tlsim --help, tlsim COMMAND --help, tlsim --version\n"
 	"\n"
@@ -48,11 +53,42 @@ static const char usage_run[] =
 	"                        declared livelocked (default 1000000)\n"
 	"  -h, --help            this help\n";
 
+static const char usage_sweep[] =
+	"usage: tlsim sweep SCENARIO.lua --seeds A..B [options]\n"
+	"\n"
+	"Runs the scenario once for every seed in A..B (inclusive), each run\n"
+	"in its own child process exactly as 'tlsim run --seed S' would, and\n"
+	"prints a table of outcomes and failed expectations with the seeds\n"
+	"that reproduce them.\n"
+	"\n"
+	"options:\n"
+	"  --seeds A..B          seed range (at most 10,000,000 runs)\n"
+	"  --jobs N              runs at once, 1 to 256 (default 1); the\n"
+	"                        trace is the same whatever N is\n"
+	"  --trace FILE          append the runs to the SQLite trace FILE in\n"
+	"                        seed order (FILE.slotK.tmp are scratch)\n"
+	"  --set KEY=VALUE       scenario parameter (repeatable)\n"
+	"  -q, --quiet           no progress and no table\n"
+	"  --max-instructions N, --max-memory BYTES, --livelock-events N\n"
+	"                        as for 'tlsim run'\n"
+	"  -h, --help            this help\n"
+	"\n"
+	"exit status: 0 every run passed, 1 a run failed, errored or\n"
+	"crashed, 2 usage or input error, 3 internal error.\n";
+
+static const char usage_merge[] =
+	"usage: tlsim merge OUT.db IN.db...\n"
+	"\n"
+	"Appends every run of each input (in order, runs in id order) to\n"
+	"OUT (created if missing) under new run ids, then recomputes each\n"
+	"copied run's digest and checks it against the input's.\n";
+
 static int usage_error(const char *cmd, const char *fmt, const char *arg)
 {
 	fprintf(stderr, "tlsim%s%s: ", cmd ? " " : "", cmd ? cmd : "");
 	fprintf(stderr, fmt, arg);
-	fprintf(stderr, " (see 'tlsim %s--help')\n", cmd ? "run " : "");
+	fprintf(stderr, " (see 'tlsim %s%s--help')\n", cmd ? cmd : "",
+		cmd ? " " : "");
 	return SIM_STATUS_INPUT;
 }
 
@@ -97,8 +133,7 @@ static int parse_size(const char *s, uint64_t *out)
 	return 0;
 }
 
-static char *read_file(const char *path, size_t *len, char *err,
-		       size_t errlen)
+static char *read_file(const char *path, size_t *len, char *err, size_t errlen)
 {
 	FILE *f = fopen(path, "rb");
 	if (f == NULL) {
@@ -141,152 +176,231 @@ static void sha256_hex(const void *data, size_t len, char out[65])
 	}
 }
 
-static void print_reproduce(const sim_lua_opts *o, uint64_t seed)
+/* The options of run and sweep. */
+typedef struct run_args {
+	sim_lua_opts o;
+	const char *trace_path;
+	char *setbuf[SIM_LUA_MAX_SET];
+	int have_seeds; /* sweep only: --seeds, --jobs */
+	uint64_t seed_first, seed_last;
+	uint64_t jobs;
+} run_args;
+
+static void run_args_free(run_args *a)
 {
-	fprintf(stderr, "  reproduce: tlsim run %s --seed %llu", o->path,
-		(unsigned long long)seed);
-	for (int i = 0; i < o->nset; i++) {
-		fprintf(stderr, " --set %s=%s", o->set_key[i], o->set_val[i]);
+	for (int i = 0; i < a->o.nset; i++) {
+		free(a->setbuf[i]);
 	}
-	fprintf(stderr, "\n");
 }
 
-static int cmd_run(int argc, char **argv)
+/* Parses "A..B". */
+static int parse_range(const char *s, uint64_t *a, uint64_t *b)
 {
-	sim_lua_opts o = {0};
-	const char *trace_path = NULL;
-	o.verbosity = 1;
-	char *setbuf[SIM_LUA_MAX_SET] = {0};
+	const char *dots = s ? strstr(s, "..") : NULL;
+	char first[32];
+	if (dots == NULL || (size_t)(dots - s) >= sizeof(first)) {
+		return -1;
+	}
+	memcpy(first, s, (size_t)(dots - s));
+	first[dots - s] = '\0';
+	return parse_u64(first, a) != 0 || parse_u64(dots + 2, b) != 0 ||
+		       *b < *a
+		   ? -1
+		   : 0;
+}
 
+/* Parses the arguments of |cmd| (run or sweep) into |a|. Returns -1 to go
+ * on, else the exit status. */
+static int parse_args(const char *cmd, int argc, char **argv, run_args *a)
+{
+	sim_lua_opts *op = &a->o;
+	int sweep = strcmp(cmd, "sweep") == 0;
+	op->verbosity = 1;
+	a->jobs = 1;
 	for (int i = 0; i < argc; i++) {
-		const char *a = argv[i];
+		const char *arg = argv[i];
 		const char *v = i + 1 < argc ? argv[i + 1] : NULL;
 		/* --opt=value spelling */
 		char opt[64];
-		const char *eq = strchr(a, '=');
-		if (a[0] == '-' && a[1] == '-' && eq != NULL &&
-		    (size_t)(eq - a) < sizeof(opt)) {
-			memcpy(opt, a, (size_t)(eq - a));
-			opt[eq - a] = '\0';
-			a = opt;
+		const char *eq = strchr(arg, '=');
+		if (arg[0] == '-' && arg[1] == '-' && eq != NULL &&
+		    (size_t)(eq - arg) < sizeof(opt)) {
+			memcpy(opt, arg, (size_t)(eq - arg));
+			opt[eq - arg] = '\0';
+			arg = opt;
 			v = eq + 1;
 			i--; /* no separate value to skip */
 		}
-		if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0) {
-			fputs(usage_run, stdout);
+		if (strcmp(arg, "-h") == 0 || strcmp(arg, "--help") == 0) {
+			fputs(sweep ? usage_sweep : usage_run, stdout);
 			return 0;
-		} else if (strcmp(a, "-q") == 0 || strcmp(a, "--quiet") == 0) {
-			o.verbosity = 0;
-		} else if (strcmp(a, "-v") == 0 ||
-			   strcmp(a, "--verbose") == 0) {
-			o.verbosity = 2;
-		} else if (strcmp(a, "--seed") == 0) {
-			if (parse_u64(v, &o.seed) != 0) {
-				return usage_error("run",
-						   "--seed needs a non-negative "
-						   "integer, got '%s'",
-						   v ? v : "");
+		} else if (strcmp(arg, "-q") == 0 ||
+			   strcmp(arg, "--quiet") == 0) {
+			op->verbosity = 0;
+		} else if (!sweep && (strcmp(arg, "-v") == 0 ||
+				      strcmp(arg, "--verbose") == 0)) {
+			op->verbosity = 2;
+		} else if (sweep && strcmp(arg, "--seeds") == 0) {
+			if (parse_range(v, &a->seed_first, &a->seed_last) !=
+				0 ||
+			    a->seed_last - a->seed_first >=
+				SIM_SWEEP_MAX_RUNS) {
+				return usage_error(
+				    cmd,
+				    "--seeds needs A..B with A <= "
+				    "B and at most 10000000 "
+				    "seeds, got '%s'",
+				    v ? v : "");
 			}
-			o.have_seed = 1;
+			a->have_seeds = 1;
 			i++;
-		} else if (strcmp(a, "--trace") == 0) {
+		} else if (sweep && strcmp(arg, "--jobs") == 0) {
+			if (parse_u64(v, &a->jobs) != 0 || a->jobs == 0 ||
+			    a->jobs > SIM_SWEEP_MAX_JOBS) {
+				return usage_error(
+				    cmd,
+				    "--jobs needs an integer from "
+				    "1 to 256, got '%s'",
+				    v ? v : "");
+			}
+			i++;
+		} else if (!sweep && strcmp(arg, "--seed") == 0) {
+			if (parse_u64(v, &op->seed) != 0) {
+				return usage_error(
+				    cmd,
+				    "--seed needs a non-negative "
+				    "integer, got '%s'",
+				    v ? v : "");
+			}
+			op->have_seed = 1;
+			i++;
+		} else if (strcmp(arg, "--trace") == 0) {
 			if (v == NULL || *v == '\0') {
-				return usage_error("run", "--trace needs a file%s",
-						   "");
+				return usage_error(
+				    cmd, "--trace needs a file%s", "");
 			}
-			trace_path = v;
+			a->trace_path = v;
 			i++;
-		} else if (strcmp(a, "--set") == 0) {
+		} else if (strcmp(arg, "--set") == 0) {
 			const char *e = v ? strchr(v, '=') : NULL;
 			if (e == NULL || e == v) {
-				return usage_error("run",
+				return usage_error(cmd,
 						   "--set needs KEY=VALUE, got "
 						   "'%s'",
 						   v ? v : "");
 			}
-			if (o.nset == SIM_LUA_MAX_SET) {
-				return usage_error("run", "too many --set%s", "");
+			if (op->nset == SIM_LUA_MAX_SET) {
+				return usage_error(cmd, "too many --set%s", "");
 			}
 			char *kv = strdup(v);
 			if (kv == NULL) {
 				return SIM_STATUS_INTERNAL;
 			}
-			setbuf[o.nset] = kv;
+			a->setbuf[op->nset] = kv;
 			kv[e - v] = '\0';
-			o.set_key[o.nset] = kv;
-			o.set_val[o.nset] = kv + (e - v) + 1;
-			o.nset++;
+			op->set_key[op->nset] = kv;
+			op->set_val[op->nset] = kv + (e - v) + 1;
+			op->nset++;
 			i++;
-		} else if (strcmp(a, "--max-instructions") == 0) {
-			if (parse_u64(v, &o.max_instructions) != 0 ||
-			    o.max_instructions == 0) {
-				return usage_error("run",
+		} else if (strcmp(arg, "--max-instructions") == 0) {
+			if (parse_u64(v, &op->max_instructions) != 0 ||
+			    op->max_instructions == 0) {
+				return usage_error(cmd,
 						   "--max-instructions needs a "
 						   "positive integer, got '%s'",
 						   v ? v : "");
 			}
 			i++;
-		} else if (strcmp(a, "--max-memory") == 0) {
+		} else if (strcmp(arg, "--max-memory") == 0) {
 			uint64_t m = 0;
 			if (parse_size(v, &m) != 0 || m < (64u << 10)) {
-				return usage_error("run",
-						   "--max-memory needs a size of "
-						   "at least 64k, got '%s'",
-						   v ? v : "");
+				return usage_error(
+				    cmd,
+				    "--max-memory needs a size of "
+				    "at least 64k, got '%s'",
+				    v ? v : "");
 			}
-			o.max_memory = (size_t)m;
+			op->max_memory = (size_t)m;
 			i++;
-		} else if (strcmp(a, "--livelock-events") == 0) {
-			if (parse_u64(v, &o.livelock_events) != 0 ||
-			    o.livelock_events == 0) {
-				return usage_error("run",
+		} else if (strcmp(arg, "--livelock-events") == 0) {
+			if (parse_u64(v, &op->livelock_events) != 0 ||
+			    op->livelock_events == 0) {
+				return usage_error(cmd,
 						   "--livelock-events needs a "
 						   "positive integer, got '%s'",
 						   v ? v : "");
 			}
 			i++;
-		} else if (a[0] == '-' && a[1] != '\0') {
-			return usage_error("run", "unknown option '%s'", a);
-		} else if (o.path == NULL) {
-			o.path = a;
+		} else if (arg[0] == '-' && arg[1] != '\0') {
+			return usage_error(cmd, "unknown option '%s'", arg);
+		} else if (op->path == NULL) {
+			op->path = arg;
 		} else {
-			return usage_error("run", "unexpected argument '%s'", a);
+			return usage_error(cmd, "unexpected argument '%s'",
+					   arg);
 		}
 	}
-	if (o.path == NULL) {
-		return usage_error("run", "missing SCENARIO.lua%s", "");
+	if (op->path == NULL) {
+		return usage_error(cmd, "missing SCENARIO.lua%s", "");
 	}
+	if (sweep && !a->have_seeds) {
+		return usage_error(cmd, "missing --seeds A..B%s", "");
+	}
+	return -1;
+}
 
+/* Reads the scenario of |o| into o->source, with its hash in |sha|.
+ * Returns 0, or prints the error and returns the exit status. */
+static int load_scenario(sim_lua_opts *o, char sha[65])
+{
 	char err[512];
 	size_t len;
-	char *src = read_file(o.path, &len, err, sizeof(err));
+	char *src = read_file(o->path, &len, err, sizeof(err));
 	if (src == NULL) {
 		fprintf(stderr, "tlsim: %s\n", err);
 		return SIM_STATUS_INPUT;
 	}
-	char sha[65];
 	sha256_hex(src, len, sha);
-	o.source = src;
-	o.source_len = len;
-	o.sha256 = sha;
+	o->source = src;
+	o->source_len = len;
+	o->sha256 = sha;
+	return 0;
+}
+
+static int cmd_run(int argc, char **argv)
+{
+	run_args a = {0};
+	int status = parse_args("run", argc, argv, &a);
+	char sha[65], err[512];
+	if (status < 0 && (status = load_scenario(&a.o, sha)) == 0) {
+		status = -1;
+	}
+	if (status >= 0) {
+		run_args_free(&a);
+		return status;
+	}
+	sim_lua_opts o = a.o;
+	const char *trace_path = a.trace_path;
+	char *src = (char *)o.source;
 
 	sim_trace *trace = NULL;
 	int rc = sim_trace_open(trace_path, &trace, err, sizeof(err));
 	if (rc != 0) {
 		fprintf(stderr, "tlsim: %s\n", err);
 		free(src);
+		run_args_free(&a);
 		return SIM_STATUS_INPUT;
 	}
 	o.trace = trace;
 
 	sim_lua_result r;
-	int status = sim_lua_run(&o, &r);
+	status = sim_lua_run(&o, &r);
 	if (r.trace_err != 0) {
 		fprintf(stderr, "tlsim: %s\n", sim_trace_errmsg(trace));
 		if (status == SIM_STATUS_PASS || status == SIM_STATUS_FAIL) {
 			status = r.trace_err == SIM_EINTERNAL
-					 ? SIM_STATUS_INTERNAL
-					 : SIM_STATUS_INPUT;
+				     ? SIM_STATUS_INTERNAL
+				     : SIM_STATUS_INPUT;
 		}
 	}
 	if (status == SIM_STATUS_INPUT || status == SIM_STATUS_INTERNAL) {
@@ -316,14 +430,90 @@ static int cmd_run(int argc, char **argv)
 	}
 	if ((status == SIM_STATUS_FAIL || status == SIM_STATUS_INTERNAL) &&
 	    r.have_world) {
-		print_reproduce(&o, r.seed);
+		sim_sweep_reproduce(stderr, "  ", &o, r.seed);
 	}
 	sim_trace_close(trace);
 	free(src);
-	for (int i = 0; i < o.nset; i++) {
-		free(setbuf[i]);
-	}
+	run_args_free(&a);
 	return status;
+}
+
+static int cmd_sweep(int argc, char **argv)
+{
+	run_args a = {0};
+	int status = parse_args("sweep", argc, argv, &a);
+	char sha[65];
+	if (status < 0 && (status = load_scenario(&a.o, sha)) == 0) {
+		status = -1;
+	}
+	if (status >= 0) {
+		run_args_free(&a);
+		return status;
+	}
+	sim_sweep_opts so = {.run = a.o,
+			     .seed_first = a.seed_first,
+			     .seed_last = a.seed_last,
+			     .jobs = (int)a.jobs,
+			     .trace_path = a.trace_path,
+			     .quiet = a.o.verbosity == 0};
+	status = sim_sweep(&so);
+	free((char *)a.o.source);
+	run_args_free(&a);
+	return status;
+}
+
+static int cmd_merge(int argc, char **argv)
+{
+	for (int i = 0; i < argc; i++) {
+		if (strcmp(argv[i], "-h") == 0 ||
+		    strcmp(argv[i], "--help") == 0) {
+			fputs(usage_merge, stdout);
+			return 0;
+		}
+		if (argv[i][0] == '-' && argv[i][1] != '\0') {
+			return usage_error("merge", "unknown option '%s'",
+					   argv[i]);
+		}
+	}
+	if (argc < 2) {
+		return usage_error("merge",
+				   "needs OUT.db and at least one "
+				   "IN.db%s",
+				   "");
+	}
+	char err[1024];
+	sim_merge *m = NULL;
+	int rc = sim_merge_new(argv[0], &m, err, sizeof(err));
+	for (int i = 1; rc == 0 && i < argc; i++) {
+		rc = sim_merge_check_input(m, argv[i], err, sizeof(err));
+	}
+	int input_err = rc != 0;
+	for (int i = 1; rc == 0 && i < argc; i++) {
+		rc =
+		    sim_merge_runs(m, argv[i], NULL, 0, NULL, err, sizeof(err));
+	}
+	if (rc == 0) {
+		rc = sim_merge_verify(m, err, sizeof(err));
+	}
+	if (rc == 0) {
+		printf("merged %lld runs into %s (runs %lld..%lld), digests "
+		       "verified\n",
+		       (long long)(sim_merge_last_id(m)
+				       ? sim_merge_last_id(m) -
+					     sim_merge_first_id(m) + 1
+				       : 0),
+		       argv[0], (long long)sim_merge_first_id(m),
+		       (long long)sim_merge_last_id(m));
+	}
+	sim_merge_del(m);
+	if (rc != 0) {
+		fprintf(stderr, "tlsim: %s\n", err);
+		return input_err && rc != SIM_EINTERNAL && rc != SIM_ENOMEM
+			   ? SIM_STATUS_INPUT
+		       : rc == SIM_EBUSY ? SIM_STATUS_INPUT
+					 : SIM_STATUS_INTERNAL;
+	}
+	return 0;
 }
 
 int main(int argc, char **argv)
@@ -343,17 +533,22 @@ int main(int argc, char **argv)
 		       SIM_TRACE_SCHEMA_VERSION);
 		return 0;
 	}
-	if (strcmp(cmd, "run") == 0) {
+	if (strcmp(cmd, "merge") == 0) {
+		return cmd_merge(argc - 2, argv + 2);
+	}
+	if (strcmp(cmd, "run") == 0 || strcmp(cmd, "sweep") == 0) {
 		/* BoringSSL reads OPENSSL_ia32cap when it loads: re-execute
 		 * once with RDRAND switched off so that all of its entropy
 		 * comes from the run seed. */
 		if (sim_entropy_reexec(argc, argv) != 0) {
-			fprintf(stderr, "tlsim: cannot re-execute with "
-					"OPENSSL_ia32cap set: %s\n",
+			fprintf(stderr,
+				"tlsim: cannot re-execute with "
+				"OPENSSL_ia32cap set: %s\n",
 				strerror(errno));
 			return SIM_STATUS_INTERNAL;
 		}
-		return cmd_run(argc - 2, argv + 2);
+		return strcmp(cmd, "run") == 0 ? cmd_run(argc - 2, argv + 2)
+					       : cmd_sweep(argc - 2, argv + 2);
 	}
 	fprintf(stderr, "tlsim: unknown command '%s' (see 'tlsim --help')\n",
 		cmd);

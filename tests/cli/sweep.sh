@@ -1,0 +1,112 @@
+# tlsim sweep and tlsim merge: the trace does not depend on --jobs, the
+# closing table counts outcomes and names failed expectations with their
+# seeds, a crashing child is recorded and the sweep goes on, merging two
+# sweeps equals one sweep over the union, bad options are one-line errors.
+. "$2/tests/lib.sh"
+SC="$SRC/scripts/scenarios"
+RACE="$SC/msquic_shutdown_race.lua"
+
+check() {
+	CHECKS=$((CHECKS + 1))
+	[ "$2" = "$3" ] || fail "$1: got '$2', want '$3'"
+}
+
+# variant=tail fails for some seeds and passes for others.
+expect_run 1 "the server drains within 3 RTT of the client's call" -- sweep "$RACE" --set variant=tail --seeds 1..16 --trace "$TMP/j1.db"
+cp "$TMP/out" "$TMP/table1"
+expect_run 1 "" -- sweep "$RACE" --set variant=tail --seeds 1..16 --trace "$TMP/j2.db" --jobs 2
+cp "$TMP/out" "$TMP/table2"
+sqlite3 "$TMP/j1.db" .dump >"$TMP/j1.sql"
+sqlite3 "$TMP/j2.db" .dump >"$TMP/j2.sql"
+CHECKS=$((CHECKS + 1))
+cmp -s "$TMP/j1.sql" "$TMP/j2.sql" || fail "--jobs 1 and --jobs 2 give different traces"
+check "digests by seed" "$(sqlite3 "$TMP/j1.db" "SELECT group_concat(seed || ':' || digest) FROM run")" \
+	"$(sqlite3 "$TMP/j2.db" "SELECT group_concat(seed || ':' || digest) FROM run")"
+check "runs in seed order" "$(sqlite3 "$TMP/j1.db" "SELECT count(*) FROM run WHERE id = seed")" 16
+check "same table" "$(grep -v "^trace:" "$TMP/table2")" "$(grep -v "^trace:" "$TMP/table1")"
+pass=$(awk '$1 == "pass" { print $2 }' "$TMP/table1")
+nfail=$(awk '$1 == "fail" { print $2 }' "$TMP/table1")
+CHECKS=$((CHECKS + 1))
+[ "${pass:-0}" -gt 0 ] && [ "${nfail:-0}" -gt 0 ] && [ $((pass + nfail)) -eq 16 ] ||
+	fail "want pass and fail counts adding to 16, got pass '$pass' fail '$nfail'"
+check "pass count in the trace" "$(sqlite3 "$TMP/j1.db" "SELECT count(*) FROM run WHERE outcome = 'pass'")" "$pass"
+first=$(sqlite3 "$TMP/j1.db" "SELECT min(seed) FROM run WHERE outcome <> 'pass'")
+CHECKS=$((CHECKS + 1))
+grep -Eq "^ +seeds $first( |$)" "$TMP/table1" || fail "the table does not list seed $first"
+check "reproduce line" "$(grep '^reproduce:' "$TMP/table1")" \
+	"reproduce: tlsim run $RACE --seed $first --set variant=tail"
+# The command it prints does fail.
+expect_run 1 "expectation failed" -- run "$RACE" --seed "$first" --set variant=tail
+CHECKS=$((CHECKS + 1))
+ls "$TMP"/*.tmp* >/dev/null 2>&1 && fail "slot traces left behind: $(ls "$TMP"/*.tmp*)"
+for id in 1 16; do
+	check "stored digest of run $id" "$("$BUILD/tests/tlsim_tracecrash" digest "$TMP/j1.db" $id)" \
+		"$(sqlite3 "$TMP/j1.db" "SELECT digest FROM run WHERE id = $id")"
+done
+
+# A passing scenario; without --trace nothing is left in TMPDIR.
+mkdir "$TMP/tmpdir"
+TMPDIR="$TMP/tmpdir" expect_run 0 "pass +20 +100.0%" -- sweep "$SC/echo_basic.lua" --seeds 1..20 --jobs 3
+check "temporary files" "$(ls -A "$TMP/tmpdir")" ""
+
+# A child killed by a signal (the TLSIM_TEST_CRASH_SEED test hook).
+TLSIM_TEST_CRASH_SEED=3 expect_run 1 "signal 11 \(SIGSEGV\)" -- sweep "$SC/echo_basic.lua" --seeds 1..5 --jobs 2 --trace "$TMP/crash.db"
+CHECKS=$((CHECKS + 1))
+grep -Eq "^ +seeds 3$" "$TMP/out" || fail "the crash's seed is not listed"
+check "crash rows" "$(sqlite3 "$TMP/crash.db" "SELECT group_concat(seed || ' ' || outcome || ' ' || ifnull(reason, '-'), ',') FROM run")" \
+	"1 pass -,2 pass -,3 crash signal 11 (SIGSEGV),4 pass -,5 pass -"
+check "crash run digest" "$("$BUILD/tests/tlsim_tracecrash" digest "$TMP/crash.db" 3)" \
+	"$(sqlite3 "$TMP/crash.db" "SELECT digest FROM run WHERE id = 3")"
+
+# Two sweeps merged equal one sweep over the union.
+expect_run 1 "" -- sweep "$RACE" --set variant=tail --seeds 1..9 --trace "$TMP/a.db" --jobs 2 -q
+expect_run 1 "" -- sweep "$RACE" --set variant=tail --seeds 10..16 --trace "$TMP/b.db" -q
+CHECKS=$((CHECKS + 1))
+[ -s "$TMP/out" ] && fail "-q printed: $(cat "$TMP/out")"
+expect_run 0 "merged 16 runs into $TMP/u.db \(runs 1..16\), digests verified" -- merge "$TMP/u.db" "$TMP/a.db" "$TMP/b.db"
+sqlite3 "$TMP/u.db" .dump >"$TMP/u.sql"
+CHECKS=$((CHECKS + 1))
+cmp -s "$TMP/j1.sql" "$TMP/u.sql" || fail "merged sweeps differ from one sweep over the union"
+check "merged digests by seed" "$(sqlite3 "$TMP/u.db" "SELECT group_concat(seed || ':' || digest) FROM run")" \
+	"$(sqlite3 "$TMP/j1.db" "SELECT group_concat(seed || ':' || digest) FROM run")"
+# Appending again: new ids, same digests.
+expect_run 0 "runs 17..21" -- merge "$TMP/u.db" "$TMP/crash.db"
+check "appended" "$(sqlite3 "$TMP/u.db" "SELECT group_concat(seed) FROM run WHERE id > 16")" "1,2,3,4,5"
+
+# Bad options and inputs: one line, exit 2.
+bad() {
+	re=$1
+	shift
+	expect_run 2 "$re" -- "$@"
+	expect_one_line_error
+}
+bad "^tlsim sweep: --seeds needs A..B" sweep "$RACE" --seeds 5..2
+bad "^tlsim sweep: --seeds needs A..B with A <= B and at most 10000000 seeds, got 'junk'" sweep "$RACE" --seeds junk
+bad "^tlsim sweep: --seeds needs A..B" sweep "$RACE" --seeds 1..x
+bad "^tlsim sweep: --seeds needs A..B" sweep "$RACE" --seeds 1..20000000
+bad "^tlsim sweep: --jobs needs an integer from 1 to 256, got '0'" sweep "$RACE" --seeds 1..2 --jobs 0
+bad "^tlsim sweep: --jobs needs an integer from 1 to 256, got '257'" sweep "$RACE" --seeds 1..2 --jobs 257
+bad "^tlsim sweep: unknown option '--frobnicate'" sweep "$RACE" --seeds 1..2 --frobnicate
+bad "^tlsim sweep: unknown option '--seed'" sweep "$RACE" --seeds 1..2 --seed 3
+bad "^tlsim sweep: missing SCENARIO.lua" sweep --seeds 1..2
+bad "^tlsim sweep: missing --seeds A..B" sweep "$RACE"
+bad "^tlsim: cannot read scenario '$TMP/missing.lua'" sweep "$TMP/missing.lua" --seeds 1..2
+printf 'just some text\n' >"$TMP/text.db"
+bad "^tlsim: $TMP/text.db: not a tlsim trace" sweep "$RACE" --seeds 1..2 --trace "$TMP/text.db"
+bad "^tlsim: $TMP/text.db: not a tlsim trace" merge "$TMP/m.db" "$TMP/text.db"
+bad "^tlsim: $TMP/none.db: no such trace" merge "$TMP/m.db" "$TMP/none.db"
+bad "^tlsim: $TMP/u.db: is the output trace" merge "$TMP/u.db" "$TMP/u.db"
+bad "^tlsim merge: needs OUT.db and at least one IN.db" merge "$TMP/m.db"
+bad "^tlsim merge: unknown option '-x'" merge -x "$TMP/m.db" "$TMP/u.db"
+sqlite3 "$TMP/newer.db" .dump >/dev/null
+cp "$TMP/a.db" "$TMP/newer.db"
+sqlite3 "$TMP/newer.db" "PRAGMA user_version = 99"
+bad "^tlsim: $TMP/newer.db: trace schema version 99 is newer than this tlsim" merge "$TMP/m.db" "$TMP/newer.db"
+( printf 'BEGIN IMMEDIATE;\nSELECT 1;\n'; sleep 3; printf 'ROLLBACK;\n' ) | sqlite3 "$TMP/a.db" >/dev/null &
+lockpid=$!
+sleep 1
+bad "^tlsim: $TMP/a.db: locked by another writer" merge "$TMP/m.db" "$TMP/a.db"
+wait $lockpid
+check "help lists sweep and merge" "$("$TLSIM" --help | grep -Ec '^  (sweep|merge) ')" 2
+
+finish
