@@ -513,7 +513,9 @@ int sim_sweep(const sim_sweep_opts *o)
 				t && *t ? t : "/tmp", strerror(errno));
 			return SIM_STATUS_INTERNAL;
 		}
-		snprintf(tmpout, sizeof(tmpout), "%s/sweep.db", tmpdir);
+		/* Bounded, so that the name provably fits. */
+		snprintf(tmpout, sizeof(tmpout), "%.*s/sweep.db",
+			 (int)(sizeof(tmpout) - sizeof("/sweep.db")), tmpdir);
 		out = tmpout;
 	}
 	sim_merge *m = NULL;
