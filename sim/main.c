@@ -65,6 +65,9 @@ static const char usage_sweep[] =
 	"  --seeds A..B          seed range (at most 10,000,000 runs)\n"
 	"  --jobs N              runs at once, 1 to 256 (default 1); the\n"
 	"                        trace is the same whatever N is\n"
+	"  --shard I/N           run only shard I of N (1 <= I <= N): the\n"
+	"                        seeds A+I-1, A+I-1+N, ...; 'tlsim merge' of\n"
+	"                        all N shards' traces equals the whole sweep\n"
 	"  --trace FILE          append the runs to the SQLite trace FILE in\n"
 	"                        seed order (FILE.slotK.tmp are scratch)\n"
 	"  --set KEY=VALUE       scenario parameter (repeatable)\n"
@@ -184,6 +187,7 @@ typedef struct run_args {
 	int have_seeds; /* sweep only: --seeds, --jobs */
 	uint64_t seed_first, seed_last;
 	uint64_t jobs;
+	uint64_t shard_index, shard_count; /* sweep only: --shard I/N */
 } run_args;
 
 static void run_args_free(run_args *a)
@@ -194,6 +198,26 @@ static void run_args_free(run_args *a)
 }
 
 /* Parses "A..B". */
+/* parse_shard reads "I/N" with 1 <= I <= N <= 1,000,000. */
+static int parse_shard(const char *v, uint64_t *index, uint64_t *count)
+{
+	char *end;
+	if (v == NULL || *v < '0' || *v > '9') {
+		return -1;
+	}
+	unsigned long long i = strtoull(v, &end, 10);
+	if (*end != '/' || end[1] < '0' || end[1] > '9') {
+		return -1;
+	}
+	unsigned long long n = strtoull(end + 1, &end, 10);
+	if (*end != '\0' || i < 1 || i > n || n > 1000000) {
+		return -1;
+	}
+	*index = i;
+	*count = n;
+	return 0;
+}
+
 static int parse_range(const char *s, uint64_t *a, uint64_t *b)
 {
 	const char *dots = s ? strstr(s, "..") : NULL;
@@ -253,6 +277,16 @@ static int parse_args(const char *cmd, int argc, char **argv, run_args *a)
 				    v ? v : "");
 			}
 			a->have_seeds = 1;
+			i++;
+		} else if (sweep && strcmp(arg, "--shard") == 0) {
+			if (parse_shard(v, &a->shard_index, &a->shard_count) !=
+			    0) {
+				return usage_error(
+				    cmd,
+				    "--shard needs I/N with 1 <= I <= N, "
+				    "got '%s'",
+				    v ? v : "");
+			}
 			i++;
 		} else if (sweep && strcmp(arg, "--jobs") == 0) {
 			if (parse_u64(v, &a->jobs) != 0 || a->jobs == 0 ||
@@ -454,6 +488,8 @@ static int cmd_sweep(int argc, char **argv)
 			     .seed_first = a.seed_first,
 			     .seed_last = a.seed_last,
 			     .jobs = (int)a.jobs,
+			     .shard_index = a.shard_count ? a.shard_index - 1 : 0,
+			     .shard_count = a.shard_count ? a.shard_count : 1,
 			     .trace_path = a.trace_path,
 			     .quiet = a.o.verbosity == 0};
 	status = sim_sweep(&so);

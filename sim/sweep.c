@@ -394,10 +394,14 @@ static int print_table(const sim_sweep_opts *o, const char *path, int64_t lo,
 			printf(" --set %s=%s", o->run.set_key[i],
 			       o->run.set_val[i]);
 		}
-		printf(", seeds %llu..%llu: %llu runs\n",
-		       (unsigned long long)o->seed_first,
-		       (unsigned long long)o->seed_last,
-		       (unsigned long long)total);
+		printf(", seeds %llu..%llu", (unsigned long long)o->seed_first,
+		       (unsigned long long)o->seed_last);
+		if (o->shard_count > 1) {
+			printf(" shard %llu/%llu",
+			       (unsigned long long)o->shard_index + 1,
+			       (unsigned long long)o->shard_count);
+		}
+		printf(": %llu runs\n", (unsigned long long)total);
 		printf("  %-8s %7s %7s\n", "outcome", "runs", "%");
 	}
 	/* pass, fail, error, crash first, then anything else by name. */
@@ -495,11 +499,17 @@ int sim_sweep(const sim_sweep_opts *o)
 	char err[1024];
 	char tmpdir[PATH_MAX] = "", tmpout[PATH_MAX];
 	const char *out = o->trace_path;
-	uint64_t total = o->seed_last - o->seed_first + 1;
+	uint64_t span = o->seed_last - o->seed_first + 1;
+	uint64_t shards = o->shard_count ? o->shard_count : 1;
+	uint64_t shard = o->shard_index;
+	/* The seeds of this shard: first + shard + k * shards. */
+	uint64_t total = shard < span ? (span - shard + shards - 1) / shards : 0;
 	int status = SIM_STATUS_INTERNAL;
 	if (o->jobs < 1 || o->jobs > SIM_SWEEP_MAX_JOBS ||
-	    o->seed_last < o->seed_first || total > SIM_SWEEP_MAX_RUNS) {
-		fprintf(stderr, "tlsim sweep: bad jobs or seed range\n");
+	    o->seed_last < o->seed_first || total > SIM_SWEEP_MAX_RUNS ||
+	    total == 0) {
+		fprintf(stderr, "tlsim sweep: bad jobs, seed range or shard "
+				"(a shard with no seeds)\n");
 		return SIM_STATUS_INPUT;
 	}
 	if (out == NULL) {
@@ -558,7 +568,8 @@ int sim_sweep(const sim_sweep_opts *o)
 			if (slots[k].pid != 0) {
 				continue;
 			}
-			if (spawn(o, &slots[k], o->seed_first + launched) !=
+			if (spawn(o, &slots[k],
+				  o->seed_first + shard + launched * shards) !=
 			    0) {
 				snprintf(err, sizeof(err),
 					 "cannot start a run: %s",

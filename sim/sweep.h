@@ -26,6 +26,9 @@ typedef struct sim_sweep_opts {
 			     verbosity are set per run */
 	uint64_t seed_first, seed_last; /* inclusive */
 	int jobs;                       /* 1..SIM_SWEEP_MAX_JOBS */
+	/* Shard |shard_index| (0-based) of |shard_count|: only the seeds
+	 * seed_first + shard_index + k * shard_count. 0/1: every seed. */
+	uint64_t shard_index, shard_count;
 	const char *trace_path;         /* NULL: a temporary trace, deleted */
 	int quiet;                      /* no progress, no table */
 } sim_sweep_opts;

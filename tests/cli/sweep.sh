@@ -107,6 +107,19 @@ lockpid=$!
 sleep 1
 bad "^tlsim: $TMP/a.db: locked by another writer" merge "$TMP/m.db" "$TMP/a.db"
 wait $lockpid
+# Shards: three invocations cover 1..16 exactly once, and their merged
+# traces hold the same seed/digest pairs as one sweep.
+for i in 1 2 3; do
+	"$TLSIM" sweep "$RACE" --seeds 1..16 --set variant=tail --shard $i/3 --trace "$TMP/sh$i.db" -q </dev/null >/dev/null 2>&1
+done
+"$TLSIM" merge "$TMP/shards.db" "$TMP/sh1.db" "$TMP/sh2.db" "$TMP/sh3.db" >/dev/null 2>&1 </dev/null
+check "shard sizes" "$(for i in 1 2 3; do sqlite3 "$TMP/sh$i.db" "SELECT count(*) FROM run"; done | tr '\n' ' ')" "6 5 5 "
+check "merged shards equal one sweep" \
+	"$(sqlite3 "$TMP/shards.db" "SELECT group_concat(seed || ':' || digest) FROM (SELECT seed, digest FROM run ORDER BY seed)")" \
+	"$(sqlite3 "$TMP/j1.db" "SELECT group_concat(seed || ':' || digest) FROM (SELECT seed, digest FROM run ORDER BY seed)")"
+bad "^tlsim sweep: --shard needs I/N with 1 <= I <= N, got .4/3." sweep "$RACE" --seeds 1..4 --shard 4/3
+bad "^tlsim sweep: --shard needs I/N with 1 <= I <= N, got .x." sweep "$RACE" --seeds 1..4 --shard x
+bad "^tlsim sweep: bad jobs, seed range or shard \(a shard with no seeds\)" sweep "$RACE" --seeds 1..2 --shard 3/3
 check "help lists sweep and merge" "$("$TLSIM" --help | grep -Ec '^  (sweep|merge) ')" 2
 
 finish
