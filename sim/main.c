@@ -6,11 +6,14 @@
 #include <string.h>
 
 #include <openssl/sha.h>
+#include <sqlite3.h>
+#include <unistd.h>
 
 #include "sim/entropy.h"
 #include "sim/err.h"
 #include "sim/lua.h"
 #include "sim/merge.h"
+#include "sim/rowdiff.h"
 #include "sim/sweep.h"
 #include "sim/trace.h"
 
@@ -27,6 +30,7 @@ static const char usage_main[] =
 	"  sweep SCENARIO.lua --seeds A..B [options]\n"
 	"                               run it for every seed in A..B\n"
 	"  merge OUT.db IN.db...        append the runs of traces to OUT\n"
+	"  replay TRACE.db --run ID     re-run a recorded run, check its digest\n"
 	"\n"
 	"  tlsim --help, tlsim COMMAND --help, tlsim --version\n"
 	"\n"
@@ -78,6 +82,17 @@ static const char usage_sweep[] =
 	"\n"
 	"exit status: 0 every run passed, 1 a run failed, errored or\n"
 	"crashed, 2 usage or input error, 3 internal error.\n";
+
+static const char usage_replay[] =
+	"usage: tlsim replay TRACE.db --run ID [-q]\n"
+	"\n"
+	"Re-runs run ID of the trace (its scenario file, seed and --set\n"
+	"parameters, as recorded) and checks that the new run's digest equals\n"
+	"the recorded one. Refuses if the scenario file changed since (by\n"
+	"SHA-256). On a mismatch, names the first row that differs.\n"
+	"\n"
+	"exit status: 0 the digest matches, 1 it does not, 2 usage or input\n"
+	"error (no such run, scenario changed or missing), 3 internal error.\n";
 
 static const char usage_merge[] =
 	"usage: tlsim merge OUT.db IN.db...\n"
@@ -552,6 +567,195 @@ static int cmd_merge(int argc, char **argv)
 	return 0;
 }
 
+/* The recorded facts replay needs from a run row. */
+typedef struct recorded {
+	char scenario[4096], sha[65], digest[65];
+	uint64_t seed;
+	char *params; /* "key=value\n" lines */
+} recorded;
+
+static int read_recorded(const char *path, int64_t run, recorded *r,
+			 char *err, size_t errlen)
+{
+	sqlite3 *db = NULL;
+	sqlite3_stmt *st = NULL;
+	int rc = SIM_STATUS_INPUT;
+	if (sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL) !=
+		    SQLITE_OK ||
+	    sqlite3_prepare_v2(db,
+			       "SELECT scenario, scenario_sha256, seed, "
+			       "params, digest FROM run WHERE id = ?1",
+			       -1, &st, NULL) != SQLITE_OK) {
+		snprintf(err, errlen, "%s: not a readable tlsim trace (%s)",
+			 path, sqlite3_errmsg(db));
+	} else {
+		sqlite3_bind_int64(st, 1, run);
+		if (sqlite3_step(st) != SQLITE_ROW) {
+			snprintf(err, errlen, "%s: no run %lld", path,
+				 (long long)run);
+		} else if (sqlite3_column_type(st, 4) == SQLITE_NULL) {
+			snprintf(err, errlen,
+				 "%s: run %lld has no digest (a crash row)",
+				 path, (long long)run);
+		} else {
+			const char *t;
+			t = (const char *)sqlite3_column_text(st, 0);
+			snprintf(r->scenario, sizeof(r->scenario), "%s",
+				 t ? t : "");
+			t = (const char *)sqlite3_column_text(st, 1);
+			snprintf(r->sha, sizeof(r->sha), "%s", t ? t : "");
+			r->seed = (uint64_t)sqlite3_column_int64(st, 2);
+			t = (const char *)sqlite3_column_text(st, 3);
+			r->params = strdup(t ? t : "");
+			t = (const char *)sqlite3_column_text(st, 4);
+			snprintf(r->digest, sizeof(r->digest), "%s", t ? t : "");
+			rc = r->params != NULL ? 0 : SIM_STATUS_INTERNAL;
+		}
+	}
+	sqlite3_finalize(st);
+	sqlite3_close(db);
+	return rc;
+}
+
+static int cmd_replay(int argc, char **argv)
+{
+	const char *path = NULL;
+	int64_t run = -1;
+	int quiet = 0;
+	for (int i = 0; i < argc; i++) {
+		uint64_t v;
+		if (strcmp(argv[i], "-h") == 0 ||
+		    strcmp(argv[i], "--help") == 0) {
+			fputs(usage_replay, stdout);
+			return 0;
+		} else if (strcmp(argv[i], "--run") == 0) {
+			if (i + 1 >= argc || parse_u64(argv[i + 1], &v) != 0 ||
+			    v == 0 || v > INT64_MAX) {
+				return usage_error("replay",
+						   "--run needs a run id, got "
+						   "'%s'",
+						   i + 1 < argc ? argv[i + 1]
+								: "");
+			}
+			run = (int64_t)v;
+			i++;
+		} else if (strcmp(argv[i], "-q") == 0 ||
+			   strcmp(argv[i], "--quiet") == 0) {
+			quiet = 1;
+		} else if (argv[i][0] == '-') {
+			return usage_error("replay", "unknown option '%s'",
+					   argv[i]);
+		} else if (path == NULL) {
+			path = argv[i];
+		} else {
+			return usage_error("replay", "unexpected argument '%s'",
+					   argv[i]);
+		}
+	}
+	if (path == NULL || run < 0) {
+		return usage_error("replay", "needs TRACE.db and --run ID%s",
+				   "");
+	}
+	char err[2048];
+	recorded rec = {0};
+	int status = read_recorded(path, run, &rec, err, sizeof(err));
+	if (status != 0) {
+		fprintf(stderr, "tlsim: %s\n", err);
+		return status;
+	}
+	sim_lua_opts o = {.path = rec.scenario,
+			  .have_seed = 1,
+			  .seed = rec.seed,
+			  .verbosity = 0};
+	char sha[65];
+	status = load_scenario(&o, sha);
+	if (status == 0 && strcmp(sha, rec.sha) != 0) {
+		fprintf(stderr,
+			"tlsim: %s changed since run %lld was recorded "
+			"(sha256 %.16s..., recorded %.16s...); not replaying\n",
+			rec.scenario, (long long)run, sha, rec.sha);
+		status = SIM_STATUS_INPUT;
+	}
+	/* The parameters, from their canonical "key=value" lines. */
+	for (char *line = rec.params, *next; status == 0 && *line != '\0';
+	     line = next) {
+		next = strchr(line, '\n');
+		next = next ? (*next = '\0', next + 1) : line + strlen(line);
+		char *eq = strchr(line, '=');
+		if (eq == NULL || o.nset == SIM_LUA_MAX_SET) {
+			fprintf(stderr, "tlsim: run %lld: bad parameters\n",
+				(long long)run);
+			status = SIM_STATUS_INPUT;
+			break;
+		}
+		*eq = '\0';
+		o.set_key[o.nset] = line;
+		o.set_val[o.nset++] = eq + 1;
+	}
+	char tmpdir[PATH_MAX] = "", tpath[PATH_MAX + 16];
+	sim_trace *trace = NULL;
+	if (status == 0) {
+		const char *t = getenv("TMPDIR");
+		snprintf(tmpdir, sizeof(tmpdir), "%s/tlsim-replay.XXXXXX",
+			 t && *t ? t : "/tmp");
+		if (mkdtemp(tmpdir) == NULL) {
+			fprintf(stderr, "tlsim: cannot create %s: %s\n", tmpdir,
+				strerror(errno));
+			status = SIM_STATUS_INTERNAL;
+			tmpdir[0] = '\0';
+		}
+	}
+	if (status == 0) {
+		snprintf(tpath, sizeof(tpath), "%s/replay.db", tmpdir);
+		if (sim_trace_open(tpath, &trace, err, sizeof(err)) != 0) {
+			fprintf(stderr, "tlsim: %s\n", err);
+			status = SIM_STATUS_INTERNAL;
+		}
+	}
+	if (status == 0) {
+		o.trace = trace;
+		sim_lua_result r;
+		int rs = sim_lua_run(&o, &r);
+		sim_trace_close(trace);
+		if (r.run_id <= 0) {
+			fprintf(stderr, "tlsim: the replay did not record a run"
+					" (%s)\n",
+				rs == SIM_STATUS_PASS ? "?" : r.message);
+			status = SIM_STATUS_INTERNAL;
+		} else if (strcmp(r.digest, rec.digest) == 0) {
+			if (!quiet) {
+				printf("run %lld of %s replayed: digest %.16s "
+				       "matches (%s)\n",
+				       (long long)run, path, r.digest,
+				       r.outcome);
+			}
+		} else {
+			int d = sim_rowdiff(path, run, tpath, r.run_id, err,
+					    sizeof(err));
+			printf("run %lld of %s replayed: digest %.16s, "
+			       "recorded %.16s: DIFFERENT\n",
+			       (long long)run, path, r.digest, rec.digest);
+			printf("first difference (recorded, then replayed): "
+			       "%s\n",
+			       d == 1 ? err : d == 0 ? "none in the rows" : err);
+			status = SIM_STATUS_FAIL;
+		}
+	}
+	if (tmpdir[0] != '\0') {
+		char f[PATH_MAX + 32];
+		static const char *const sfx[] = {"", "-wal", "-shm",
+						  "-journal"};
+		for (size_t i = 0; i < 4; i++) {
+			snprintf(f, sizeof(f), "%s%s", tpath, sfx[i]);
+			unlink(f);
+		}
+		rmdir(tmpdir);
+	}
+	free((char *)o.source);
+	free(rec.params);
+	return status;
+}
+
 int main(int argc, char **argv)
 {
 	if (argc < 2) {
@@ -572,7 +776,8 @@ int main(int argc, char **argv)
 	if (strcmp(cmd, "merge") == 0) {
 		return cmd_merge(argc - 2, argv + 2);
 	}
-	if (strcmp(cmd, "run") == 0 || strcmp(cmd, "sweep") == 0) {
+	if (strcmp(cmd, "run") == 0 || strcmp(cmd, "sweep") == 0 ||
+	    strcmp(cmd, "replay") == 0) {
 		/* BoringSSL reads OPENSSL_ia32cap when it loads: re-execute
 		 * once with RDRAND switched off so that all of its entropy
 		 * comes from the run seed. */
@@ -582,6 +787,9 @@ int main(int argc, char **argv)
 				"OPENSSL_ia32cap set: %s\n",
 				strerror(errno));
 			return SIM_STATUS_INTERNAL;
+		}
+		if (strcmp(cmd, "replay") == 0) {
+			return cmd_replay(argc - 2, argv + 2);
 		}
 		return strcmp(cmd, "run") == 0 ? cmd_run(argc - 2, argv + 2)
 					       : cmd_sweep(argc - 2, argv + 2);
