@@ -61,6 +61,7 @@
 #include <string.h>
 
 #include "sim/err.h"
+#include "sim/schedule.h"
 
 #define INFLIGHT_MAX 1000000 /* packets in flight per link */
 #define SCRIPT_MAX 4096      /* partitions / drop_nth entries per direction */
@@ -127,6 +128,7 @@ typedef struct side {
 struct sim_link {
 	sim_world *w;
 	char *name;
+	int index; /* in creation order: how schedules name it */
 	int deliver_kind;
 	direction d[2];
 	side s[2];
@@ -223,6 +225,7 @@ sim_link *sim_link_new(sim_world *w, const char *name,
 		return NULL;
 	}
 	l->w = w;
+	l->index = w->nlinks++;
 	l->deliver_kind = kind;
 	for (int dir = 0; dir < 2; dir++) {
 		l->d[dir].p = *params;
@@ -612,6 +615,52 @@ static int64_t drop(sim_link *l, int dir, sim_packet *pkt, const char *reason)
 	return id;
 }
 
+/* Records |pf| when a schedule is attached (sim/schedule.h). */
+static void note_faults(sim_link *l, int dir, const sim_packet_faults *pf)
+{
+	sim_schedule *sch = l->w->schedule;
+	if (sch == NULL) {
+		return;
+	}
+	int rc = sim_schedule_note_faults(sch, l->index, dir,
+					  l->d[dir].st.submitted, pf);
+	if (rc != 0) {
+		sim_world_fail(l->w, "link %s: recording the schedule: %s",
+			       l->name, sim_strerror(rc));
+	}
+}
+
+/* The flipped bits of |mask| (len bytes) into pf->bits, in offset order. */
+static void bits_from_mask(sim_packet_faults *pf, const uint8_t *mask,
+			   size_t len)
+{
+	pf->nbits = 0;
+	for (size_t i = 0; i < len && pf->nbits < SIM_SCHEDULE_MAX_BITS; i++) {
+		for (int b = 0; b < 8 && mask[i] != 0; b++) {
+			if ((mask[i] & (1u << b)) &&
+			    pf->nbits < SIM_SCHEDULE_MAX_BITS) {
+				pf->bits[pf->nbits++] = (uint32_t)(i * 8 + b);
+			}
+		}
+	}
+}
+
+/* pf->bits into |mask|; offsets past the packet are skipped. Returns how
+ * many bits it sets. */
+static uint64_t mask_from_bits(const sim_packet_faults *pf, uint8_t *mask,
+			       size_t len)
+{
+	uint64_t k = 0;
+	for (uint32_t i = 0; i < pf->nbits; i++) {
+		uint32_t t = pf->bits[i];
+		if (t / 8 < len && !(mask[t / 8] & (1u << (t % 8)))) {
+			mask[t / 8] |= (uint8_t)(1u << (t % 8));
+			k++;
+		}
+	}
+	return k;
+}
+
 static void append(char *buf, const char *item)
 {
 	size_t n = strlen(buf);
@@ -681,9 +730,22 @@ int64_t sim_link_submit(sim_link *l, int from_side, sim_packet *pkt)
 		return drop(l, dir, pkt, "mtu");
 	}
 	/* 3. loss */
-	int burst;
-	if (draw_loss(d, &burst)) {
-		return drop(l, dir, pkt, burst ? "burst_loss" : "loss");
+	sim_schedule *sch = w->schedule;
+	int forced = sch != NULL && sim_schedule_faults_forced(sch);
+	sim_packet_faults pf; /* this packet's random faults */
+	if (forced) {
+		sim_schedule_packet_faults(sch, l->index, dir, d->st.submitted,
+					   &pf);
+	} else {
+		int burst;
+		memset(&pf, 0, sizeof(pf));
+		if (draw_loss(d, &burst)) {
+			pf.lost = burst ? 2 : 1;
+		}
+	}
+	if (pf.lost) {
+		note_faults(l, dir, &pf);
+		return drop(l, dir, pkt, pf.lost == 2 ? "burst_loss" : "loss");
 	}
 	if (l->inflight >= INFLIGHT_MAX) {
 		return drop(l, dir, pkt, "inflight_cap");
@@ -707,46 +769,58 @@ int64_t sim_link_submit(sim_link *l, int from_side, sim_packet *pkt)
 	}
 	/* 5. latency + jitter */
 	sim_time at = add_sat(done, p->latency_ns);
-	if (p->jitter_ns > 0) {
-		at = add_sat(at, (sim_time)sim_rng_below(
-					 &d->rng[F_JITTER],
-					 (uint64_t)p->jitter_ns + 1));
+	if (!forced && p->jitter_ns > 0) {
+		pf.delay_ns = (sim_time)sim_rng_below(
+			&d->rng[F_JITTER], (uint64_t)p->jitter_ns + 1);
 	}
+	at = add_sat(at, pf.delay_ns);
 	at = add_sat(at, filter_delay);
 	/* 6. reorder */
-	int reordered = 0;
-	if (sim_rng_chance(&d->rng[F_REORDER], p->reorder)) {
-		reordered = 1;
-		at = add_sat(at, p->reorder_delay_ns);
+	if (!forced && sim_rng_chance(&d->rng[F_REORDER], p->reorder)) {
+		pf.reorder = 1;
+		pf.reorder_ns = p->reorder_delay_ns;
+	}
+	if (pf.reorder) {
+		at = add_sat(at, pf.reorder_ns);
 		append(reason, "reorder");
 	}
 	/* 7. corruption: bits chosen now, flipped after the rows are written
 	 * so that they hold the bytes as sent. */
 	uint8_t *mask = NULL;
 	uint64_t flipped = 0;
-	if (sim_rng_chance(&d->rng[F_CORRUPT], p->corrupt) && pkt->len > 0) {
+	int corrupt = forced ? pf.nbits > 0
+			     : sim_rng_chance(&d->rng[F_CORRUPT], p->corrupt);
+	if (corrupt && pkt->len > 0) {
 		mask = calloc(1, pkt->len);
 		if (mask == NULL) {
 			drop(l, dir, pkt, "nomem");
 			return SIM_ENOMEM;
 		}
-		flipped = pick_bits(&d->rng[F_CORRUPT], mask, pkt->len,
-				    (uint64_t)p->corrupt_bits);
-		snprintf(item, sizeof(item), "corrupt:%llu bits",
-			 (unsigned long long)flipped);
-		append(reason, item);
+		if (forced) {
+			flipped = mask_from_bits(&pf, mask, pkt->len);
+		} else {
+			flipped = pick_bits(&d->rng[F_CORRUPT], mask, pkt->len,
+					    (uint64_t)p->corrupt_bits);
+			bits_from_mask(&pf, mask, pkt->len);
+		}
+		if (flipped > 0) {
+			snprintf(item, sizeof(item), "corrupt:%llu bits",
+				 (unsigned long long)flipped);
+			append(reason, item);
+		}
 	}
 	/* 8. duplication */
-	int want_dup = sim_rng_chance(&d->rng[F_DUP], p->dup);
-	sim_time dup_at = 0;
-	if (want_dup) {
-		sim_time extra = p->jitter_ns > 0
-					 ? 1 + (sim_time)sim_rng_below(
-						       &d->rng[F_DUP],
-						       (uint64_t)p->jitter_ns)
-					 : SIM_US;
-		dup_at = add_sat(at, extra);
+	if (!forced && sim_rng_chance(&d->rng[F_DUP], p->dup)) {
+		pf.dup = 1;
+		pf.dup_after_ns = p->jitter_ns > 0
+					  ? 1 + (sim_time)sim_rng_below(
+							&d->rng[F_DUP],
+							(uint64_t)p->jitter_ns)
+					  : SIM_US;
 	}
+	int want_dup = pf.dup;
+	sim_time dup_at = want_dup ? add_sat(at, pf.dup_after_ns) : 0;
+	note_faults(l, dir, &pf);
 
 	int64_t id = pkt->id;
 	size_t len = pkt->len;
@@ -765,11 +839,11 @@ int64_t sim_link_submit(sim_link *l, int from_side, sim_packet *pkt)
 	if (flipped > 0) {
 		d->st.corrupted++;
 	}
-	if (reordered) {
+	if (pf.reorder) {
 		d->st.reordered++;
 	}
 	const char *fate = flipped > 0 ? "corrupted"
-			   : reordered ? "reordered"
+			   : pf.reorder ? "reordered"
 				       : "delivered";
 	trace_row(l, dir, pkt, pkt->data, at, fate,
 		  reason[0] ? reason : NULL);

@@ -19,6 +19,7 @@
 #include "sim/err.h"
 #include "sim/link.h"
 #include "sim/rng.h"
+#include "sim/schedule.h"
 #include "sim/world.h"
 
 #define WORLD_MT "tlsim.world"
@@ -368,6 +369,10 @@ static int l_world(lua_State *L)
 	if (!trace_events) {
 		sim_sched_set_hooks(c->w.sched, NULL);
 	}
+	if (c->o->schedule != NULL) {
+		c->w.schedule = c->o->schedule;
+		sim_schedule_attach(c->o->schedule, c->w.sched);
+	}
 	/* --livelock-events overrides the scenario's livelock_events. */
 	c->livelock_events = (uint64_t)opt_int(L, 1, "livelock_events",
 					       "tlsim.world", 1000000, 100,
@@ -583,6 +588,7 @@ static int schedule(lua_State *L, ctx *c, sim_time at)
 	t->c = c;
 	lua_pushvalue(L, 3);
 	t->fn_ref = luaL_ref(L, LUA_REGISTRYINDEX);
+	sim_sched_new_chain(c->w.sched); /* a timer is its own thread */
 	t->ev = sim_sched_at(c->w.sched, at, c->script_node, c->script_kind,
 			     fire_timer, t);
 	if (t->ev == 0) {
@@ -2334,7 +2340,11 @@ static void *run_thread(void *arg)
 	 * is committed. */
 	teardown(c);
 	if (c->have_world && o->trace != NULL) {
+		char *sched = o->schedule != NULL
+				      ? sim_schedule_replay_text(o->schedule)
+				      : NULL;
 		sim_run_result res = {
+			.schedule = sched,
 			.outcome = r->outcome,
 			.reason = r->status == SIM_STATUS_PASS ? NULL
 							       : r->message,
@@ -2345,6 +2355,7 @@ static void *run_thread(void *arg)
 		};
 		r->trace_err = sim_trace_end(o->trace, &res, r->digest,
 					     &r->run_id);
+		free(sched);
 	}
 	lua_close(L);
 	sim_entropy_end();

@@ -34,6 +34,9 @@ typedef struct sim_lua_opts {
 	uint64_t max_instructions; /* 0: default 200,000,000 */
 	size_t max_memory;         /* 0: default 512 MiB */
 	uint64_t livelock_events;  /* 0: default 1,000,000 */
+	/* Choices and faults to force or explore, recorded as the run goes
+	 * (sim/schedule.h); NULL: the seed decides. Borrowed. */
+	struct sim_schedule *schedule;
 } sim_lua_opts;
 
 /* Exit statuses, shared with the command line. */

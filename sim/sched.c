@@ -20,6 +20,7 @@ typedef struct hent {
 typedef struct slot {
 	uint64_t key; /* tie key */
 	uint64_t seq; /* insertion order */
+	uint64_t chain;
 	sim_event_fn fn; /* NULL: cancelled (or free) */
 	void *arg;
 	uint32_t gen;
@@ -55,6 +56,16 @@ struct sim_sched {
 	sim_rng tiebreak;
 	sim_sched_hooks hooks;
 	int have_hooks;
+
+	/* choice points (sim_sched_set_chooser) */
+	sim_sched_choose_fn choose;
+	void *choose_ud;
+	hent *group;          /* the candidates of one choice point */
+	sim_sched_cand *cands;
+	size_t group_cap;
+	uint64_t cur_chain;   /* chain of the running event */
+	uint64_t next_chain;  /* last chain handed out */
+	int fresh_chain;      /* the next event starts a chain */
 
 	/* livelock detection */
 	uint64_t livelock_limit;
@@ -148,6 +159,8 @@ void sim_sched_del(sim_sched *s)
 	}
 	free(s->heap);
 	free(s->slots);
+	free(s->group);
+	free(s->cands);
 	free(s->culprit_counts);
 	names_free(&s->nodes);
 	names_free(&s->kinds);
@@ -305,6 +318,12 @@ sim_event_id sim_sched_at(sim_sched *s, sim_time t, int node, int kind,
 			  ? s->hooks.tiebreak(s->hooks.user_data, t, node, kind)
 			  : sim_rng_next(&s->tiebreak);
 	sl->seq = s->seq++;
+	if (s->fresh_chain) {
+		sl->chain = ++s->next_chain;
+		s->fresh_chain = 0;
+	} else {
+		sl->chain = s->running ? s->cur_chain : 0;
+	}
 	hent *e = &s->heap[s->nheap];
 	e->time = t;
 	e->pass = (s->running && t == s->now) ? s->cur_pass + 1 : 0;
@@ -385,6 +404,107 @@ void sim_sched_set_hooks(sim_sched *s, const sim_sched_hooks *hooks)
 	}
 }
 
+void sim_sched_set_chooser(sim_sched *s, sim_sched_choose_fn fn,
+			   void *user_data)
+{
+	s->choose = fn;
+	s->choose_ud = user_data;
+}
+
+void sim_sched_new_chain(sim_sched *s)
+{
+	s->fresh_chain = 1;
+}
+
+uint64_t sim_sched_current_chain(const sim_sched *s)
+{
+	return s->running ? s->cur_chain : 0;
+}
+
+/* Pops the heap's top entry, freeing cancelled ones on the way; returns
+ * 0 when the heap is empty. */
+static int pop_live(sim_sched *s, hent *out)
+{
+	while (s->nheap > 0) {
+		hent top = s->heap[0];
+		s->heap[0] = s->heap[--s->nheap];
+		if (s->nheap > 0) {
+			sift_down(s->slots, s->heap, s->nheap, 0);
+		}
+		if (s->slots[top.slot].fn == NULL) {
+			slot_free(s, top.slot);
+			continue;
+		}
+		*out = top;
+		return 1;
+	}
+	return 0;
+}
+
+static void push_back(sim_sched *s, hent e)
+{
+	s->heap[s->nheap] = e; /* fits: it was in the heap a moment ago */
+	sift_up(s->slots, s->heap, s->nheap++);
+}
+
+/* choose_among: |top| (live) was about to run. Collects every live event
+ * due at the same (time, pass), asks the chooser, puts the others back
+ * and returns the one to run. */
+static hent choose_among(sim_sched *s, hent top)
+{
+	size_t n = 0;
+	hent next;
+	for (;;) {
+		if (n == s->group_cap) {
+			size_t cap = s->group_cap ? 2 * s->group_cap : 16;
+			hent *g = realloc(s->group, cap * sizeof(*g));
+			if (g != NULL) {
+				s->group = g;
+			}
+			sim_sched_cand *c =
+				g ? realloc(s->cands, cap * sizeof(*c)) : NULL;
+			if (c == NULL) { /* no memory: the default order */
+				if (n == 0) {
+					return top;
+				}
+				push_back(s, top);
+				break;
+			}
+			s->cands = c;
+			s->group_cap = cap;
+		}
+		s->group[n++] = top;
+		if (!pop_live(s, &next)) {
+			break;
+		}
+		if (next.time != top.time || next.pass != top.pass) {
+			push_back(s, next);
+			break;
+		}
+		top = next;
+	}
+	size_t pick = 0;
+	if (n > 1) {
+		for (size_t i = 0; i < n; i++) {
+			const slot *sl = &s->slots[s->group[i].slot];
+			s->cands[i] = (sim_sched_cand){.seq = sl->seq,
+						       .chain = sl->chain,
+						       .node = sl->node,
+						       .kind = sl->kind};
+		}
+		pick = s->choose(s->choose_ud, top.time, s->cands, n);
+		if (pick >= n) {
+			pick = 0;
+		}
+	}
+	for (size_t i = 0; i < n; i++) {
+		if (i != pick) {
+			push_back(s, s->group[i]);
+		}
+	}
+	return s->group[pick];
+}
+
 /* Counts (node, kind) pairs over the second half of a same-time streak, so
  * that a livelock names the loop rather than whichever event tripped it. */
 static int livelock_note(sim_sched *s, int node, int kind)
@@ -455,6 +575,10 @@ enum sim_stop sim_sched_run(sim_sched *s, const sim_run_limits *lim)
 		if (s->nheap > 0) {
 			sift_down(s->slots, s->heap, s->nheap, 0);
 		}
+		if (s->choose != NULL) {
+			top = choose_among(s, top);
+			sl = &s->slots[top.slot];
+		}
 		assert(top.time >= s->now);
 		if (top.time != s->same_time || s->events == 0) {
 			s->same_time = top.time;
@@ -467,6 +591,7 @@ enum sim_stop sim_sched_run(sim_sched *s, const sim_run_limits *lim)
 		sim_event_fn fn = sl->fn;
 		void *arg = sl->arg;
 		int node = sl->node, kind = sl->kind;
+		s->cur_chain = sl->chain;
 		sim_event_id id =
 			((uint64_t)sl->gen << 32) | (uint64_t)(top.slot + 1);
 		slot_free(s, top.slot);

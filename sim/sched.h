@@ -16,6 +16,7 @@
 #ifndef TLSIM_SIM_SCHED_H
 #define TLSIM_SIM_SCHED_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 #include "sim/time.h"
@@ -136,5 +137,40 @@ typedef struct sim_sched_hooks {
 
 /* sim_sched_set_hooks installs |hooks| (copied). NULL restores defaults. */
 void sim_sched_set_hooks(sim_sched *s, const sim_sched_hooks *hooks);
+
+/* Choice points and chains, for exploring orderings (sim/schedule.h).
+ *
+ * A choice point is a moment when more than one live event is due at the
+ * same (time, pass). Without a chooser the tie keys decide; with one, the
+ * scheduler lists the candidates in that default order (tie key, then
+ * seq) and runs the one the chooser names. The remaining candidates stay
+ * due, so a group of k simultaneous events is k - 1 choice points.
+ *
+ * Every event belongs to a chain: the chain of the event that was running
+ * when it was scheduled (chain 0 outside any event), or a fresh one when
+ * the scheduler was told so with sim_sched_new_chain (the Lua layer starts
+ * one per script timer: each behaves as its own application thread).
+ * Within a chain, seq is program order. */
+typedef struct sim_sched_cand {
+	uint64_t seq;   /* insertion order */
+	uint64_t chain;
+	int node, kind;
+} sim_sched_cand;
+
+/* sim_sched_choose_fn returns the index (0 .. n-1) of the candidate to
+ * run; |cands| is in the default order. Out-of-range picks run 0. */
+typedef size_t (*sim_sched_choose_fn)(void *user_data, sim_time t,
+				      const sim_sched_cand *cands, size_t n);
+
+/* sim_sched_set_chooser installs |fn| (NULL: the tie keys decide). */
+void sim_sched_set_chooser(sim_sched *s, sim_sched_choose_fn fn,
+			   void *user_data);
+
+/* sim_sched_new_chain makes the next event scheduled start a new chain. */
+void sim_sched_new_chain(sim_sched *s);
+
+/* sim_sched_current_chain returns the chain of the running event (0 when
+ * none runs). */
+uint64_t sim_sched_current_chain(const sim_sched *s);
 
 #endif

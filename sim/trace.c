@@ -94,7 +94,8 @@ static const char RUN_SCHEMA[] =
     "CREATE TABLE run(id INTEGER PRIMARY KEY, scenario TEXT,"
     " scenario_sha256 TEXT, seed INTEGER, params TEXT, version TEXT,"
     " outcome TEXT, reason TEXT, end_ns INTEGER, events INTEGER,"
-    " rows INTEGER, checks INTEGER, checks_failed INTEGER, digest TEXT);";
+    " rows INTEGER, checks INTEGER, checks_failed INTEGER, digest TEXT,"
+    " schedule TEXT);";
 
 static const char RUN_SUMMARY_VIEW[] =
     "CREATE VIEW IF NOT EXISTS run_summary AS SELECT r.id AS run,"
@@ -109,8 +110,8 @@ static const char RUN_SUMMARY_VIEW[] =
 static const char RUN_INSERT[] =
     "INSERT INTO run(scenario, scenario_sha256, seed, params, version,"
     " outcome, reason, end_ns, events, rows, checks, checks_failed,"
-    " digest) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12,"
-    " ?13)";
+    " digest, schedule) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10,"
+    " ?11, ?12, ?13, ?14)";
 
 /* The growable buffer rows are serialised into. */
 typedef struct arena {
@@ -892,6 +893,26 @@ static int create_schema(sqlite3 *db)
 	return rc;
 }
 
+/* upgrade_schema brings a trace of an older schema version to this one,
+ * inside the caller's transaction. 1 -> 2: run.schedule. */
+static int upgrade_schema(sqlite3 *db)
+{
+	int64_t ver = 0;
+	int rc = query_int(db, "PRAGMA user_version", &ver);
+	if (rc == SQLITE_OK && ver < 2) {
+		rc = exec(db, "ALTER TABLE run ADD COLUMN schedule TEXT");
+	}
+	if (rc == SQLITE_OK && ver < SIM_TRACE_SCHEMA_VERSION) {
+		char sql[256];
+		snprintf(sql, sizeof(sql),
+			 "UPDATE meta SET value = '%d' WHERE key = "
+			 "'schema_version'; PRAGMA user_version = %d;",
+			 SIM_TRACE_SCHEMA_VERSION, SIM_TRACE_SCHEMA_VERSION);
+		rc = exec(db, sql);
+	}
+	return rc;
+}
+
 /* check_trace checks that |db| is a tlsim trace this build reads, with
  * PRAGMA quick_check when |quick|. Sets |*empty| for a database with no
  * schema and no application id: a new trace. Returns 0 or a SIM_E* code
@@ -1147,6 +1168,9 @@ static int open_db(sim_trace *t)
 	} else if (code == 0) {
 		/* Traces of schema 1 written before the view existed. */
 		rc = exec(t->db, RUN_SUMMARY_VIEW);
+		if (rc == SQLITE_OK) {
+			rc = upgrade_schema(t->db);
+		}
 	}
 	if (code == 0 && rc == SQLITE_OK) {
 		rc = exec(t->db, "COMMIT");
@@ -1411,6 +1435,9 @@ static int write_run(sim_trace *t, const sim_run_result *res,
 	sqlite3_bind_int64(st, 11, (sqlite3_int64)res->checks);
 	sqlite3_bind_int64(st, 12, (sqlite3_int64)res->checks_failed);
 	bind_text(st, 13, digest);
+	bind_text(st, 14, res->schedule != NULL && res->schedule[0] != '\0'
+				  ? res->schedule
+				  : NULL);
 	rc = step_reset(st);
 	if (rc != SQLITE_OK) {
 		return rc;

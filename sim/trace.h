@@ -26,7 +26,7 @@
 
 #include "sim/time.h"
 
-#define SIM_TRACE_SCHEMA_VERSION 1
+#define SIM_TRACE_SCHEMA_VERSION 2
 #define SIM_TRACE_APPLICATION_ID 0x544c534d /* "TLSM" */
 
 typedef struct sim_trace sim_trace;
@@ -70,6 +70,9 @@ typedef struct sim_run_result {
 	uint64_t events;
 	uint64_t checks;
 	uint64_t checks_failed;
+	const char *schedule; /* text that, forced, replays the run's choices
+				 and faults (sim/schedule.h); NULL: the
+				 seed alone */
 } sim_run_result;
 
 /* sim_trace_end finishes the run: computes the digest (hex into |digest|,

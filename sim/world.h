@@ -21,6 +21,8 @@ typedef struct sim_world {
 	int64_t next_packet_id;
 	int64_t next_op_id;
 	int trace_events;  /* write an event row per scheduler event */
+	struct sim_schedule *schedule; /* NULL: the seed decides everything */
+	int nlinks;        /* links made so far (their schedule index) */
 	int fatal;         /* a component hit an unrecoverable error */
 	char fatal_msg[256];
 } sim_world;

@@ -570,14 +570,14 @@ TEST(trace_schema)
 	CHECK_STR(s, "wal");
 	query_text(path, "SELECT value FROM meta WHERE key = 'schema_version'",
 		   s, sizeof(s));
-	CHECK_STR(s, "1");
+	CHECK_STR(s, "2");
 	/* Columns in schema order: the order of the canonical form. */
 	static const struct {
 		const char *table, *cols;
 	} want[] = {
 	    {"run", "id,scenario,scenario_sha256,seed,params,version,"
 		    "outcome,reason,end_ns,events,rows,checks,"
-		    "checks_failed,digest"},
+		    "checks_failed,digest,schedule"},
 	    {"node", "run,seq,id,name,kind"},
 	    {"event", "run,seq,time_ns,node,kind"},
 	    {"op", "run,seq,time_ns,node,op_id,op_type,action,depth,"
@@ -775,6 +775,37 @@ TEST(trace_refuses_other_application)
 	cleanup();
 }
 
+/* A trace of schema 1 (no run.schedule) is upgraded when opened for
+ * writing; its runs stay, new runs carry their schedule. */
+TEST(trace_upgrades_schema_1)
+{
+	char err[256], d[65];
+	int64_t id;
+	sim_trace *t;
+	const char *old = tmp_path("v1.db");
+	REQUIRE(sim_trace_open(old, &t, err, sizeof(err)) == 0);
+	REQUIRE(write_run(t, 0, d, &id) == 0);
+	sim_trace_close(t);
+	REQUIRE(sql(old, "ALTER TABLE run DROP COLUMN schedule;"
+			 "UPDATE meta SET value = '1' WHERE key = "
+			 "'schema_version'; PRAGMA user_version = 1") ==
+		SQLITE_OK);
+	REQUIRE(sim_trace_open(old, &t, err, sizeof(err)) == 0);
+	REQUIRE(sim_trace_begin(t, &run_info) == 0);
+	sim_run_result res = {.outcome = "pass", .schedule = "choice 3 1\n"};
+	REQUIRE(sim_trace_end(t, &res, d, &id) == 0);
+	sim_trace_close(t);
+	CHECK_INT(query(old, "PRAGMA user_version"), SIM_TRACE_SCHEMA_VERSION);
+	CHECK_INT(query(old, "SELECT count(*) FROM run"), 2);
+	CHECK_INT(query(old, "SELECT count(*) FROM run WHERE schedule = "
+			     "'choice 3 1' || char(10)"),
+		  1);
+	CHECK_INT(query(old, "SELECT value FROM meta WHERE key = "
+			     "'schema_version'"),
+		  SIM_TRACE_SCHEMA_VERSION);
+	cleanup();
+}
+
 TEST(trace_refuses_newer_schema)
 {
 	char err[256], d[65];
@@ -790,8 +821,8 @@ TEST(trace_refuses_newer_schema)
 	char want[512];
 	snprintf(want, sizeof(want),
 		 "%s: trace schema version 99 is newer than this tlsim "
-		 "(reads 1)",
-		 newer);
+		 "(reads %d)",
+		 newer, SIM_TRACE_SCHEMA_VERSION);
 	CHECK_STR(err, want);
 	CHECK(same_file(before, newer));
 	free(before.p);
