@@ -11,9 +11,11 @@
 
 #include "sim/entropy.h"
 #include "sim/err.h"
+#include "sim/explore.h"
 #include "sim/lua.h"
 #include "sim/merge.h"
 #include "sim/rowdiff.h"
+#include "sim/schedule.h"
 #include "sim/sweep.h"
 #include "sim/trace.h"
 
@@ -30,6 +32,8 @@ static const char usage_main[] =
 	"  sweep SCENARIO.lua --seeds A..B [options]\n"
 	"                               run it for every seed in A..B\n"
 	"  merge OUT.db IN.db...        append the runs of traces to OUT\n"
+	"  explore SCENARIO.lua [--strategy random|pct|exhaustive]\n"
+	"                               explore orderings of one seed\n"
 	"  replay TRACE.db --run ID     re-run a recorded run, check its digest\n"
 	"\n"
 	"  tlsim --help, tlsim COMMAND --help, tlsim --version\n"
@@ -39,8 +43,11 @@ static const char usage_main[] =
 
 static const char usage_run[] =
 	"usage: tlsim run SCENARIO.lua [options]\n"
+	"       tlsim run SCHEDULE [options]\n"
 	"\n"
-	"Runs the scenario once and prints a summary.\n"
+	"Runs the scenario once and prints a summary. A SCHEDULE file (as\n"
+	"'tlsim shrink' writes: first line '# tlsim schedule 1') names the\n"
+	"scenario, seed and parameters and forces its choices and faults.\n"
 	"\n"
 	"options:\n"
 	"  --seed N              run seed (overrides the scenario's; default:\n"
@@ -49,6 +56,8 @@ static const char usage_run[] =
 	"                        (created if missing; runs are appended)\n"
 	"  --set KEY=VALUE       scenario parameter, visible as arg.KEY\n"
 	"                        (repeatable)\n"
+	"  --schedule FILE       force the choices and link faults in FILE\n"
+	"                        (the text of a trace's run.schedule)\n"
 	"  -q, --quiet           print nothing but errors\n"
 	"  -v, --verbose         print endpoint events and passing checks\n"
 	"  --max-instructions N  Lua instruction budget (default 200000000)\n"
@@ -82,6 +91,39 @@ static const char usage_sweep[] =
 	"\n"
 	"exit status: 0 every run passed, 1 a run failed, errored or\n"
 	"crashed, 2 usage or input error, 3 internal error.\n";
+
+static const char usage_explore[] =
+	"usage: tlsim explore SCENARIO.lua [options]\n"
+	"\n"
+	"Keeps one seed (its link faults) and explores the orderings of\n"
+	"simultaneous events: at each choice point (several events due at\n"
+	"the same virtual time) which one runs first. Each schedule runs in\n"
+	"its own child process without tracing; every failing one is run\n"
+	"again into the trace with its choices, for 'tlsim replay'.\n"
+	"\n"
+	"options:\n"
+	"  --strategy S          random (default): a uniform pick at each\n"
+	"                        choice point; pct: chain priorities with\n"
+	"                        depth-1 change points; exhaustive: every\n"
+	"                        schedule at most --depth choices away from\n"
+	"                        the seed's, fewest first\n"
+	"  --runs N              schedules to try after the seed's own\n"
+	"                        (default 1000)\n"
+	"  --depth D             pct: bug depth (default 3); exhaustive:\n"
+	"                        deviations (default 1); 1 to 16\n"
+	"  --seed N              the seed (default: the scenario's)\n"
+	"  --jobs N              runs at once, 1 to 256 (default 1); the\n"
+	"                        results are the same whatever N is\n"
+	"  --trace FILE          where failing schedules are saved\n"
+	"                        (default explore.db)\n"
+	"  --stop-first          stop at the first failing schedule\n"
+	"  --set KEY=VALUE       scenario parameter (repeatable)\n"
+	"  -q, --quiet           no progress and no table\n"
+	"  --max-instructions N, --max-memory BYTES, --livelock-events N\n"
+	"                        as for 'tlsim run'\n"
+	"\n"
+	"exit status: 0 every schedule passed, 1 one failed, 2 usage or\n"
+	"input error, 3 internal error.\n";
 
 static const char usage_replay[] =
 	"usage: tlsim replay TRACE.db --run ID [-q]\n"
@@ -203,12 +245,23 @@ typedef struct run_args {
 	uint64_t seed_first, seed_last;
 	uint64_t jobs;
 	uint64_t shard_index, shard_count; /* sweep only: --shard I/N */
+	const char *schedule_path;         /* run only: --schedule FILE */
+	int strategy, depth, stop_first;   /* explore only */
+	uint64_t runs;
+	sim_schedule *schedule;
+	sim_schedule_file file; /* SCENARIO was a schedule file */
+	char file_path[PATH_MAX];
+	int have_file;
 } run_args;
 
 static void run_args_free(run_args *a)
 {
 	for (int i = 0; i < a->o.nset; i++) {
 		free(a->setbuf[i]);
+	}
+	sim_schedule_del(a->schedule);
+	if (a->have_file) {
+		sim_schedule_file_free(&a->file);
 	}
 }
 
@@ -254,8 +307,12 @@ static int parse_args(const char *cmd, int argc, char **argv, run_args *a)
 {
 	sim_lua_opts *op = &a->o;
 	int sweep = strcmp(cmd, "sweep") == 0;
+	int explore = strcmp(cmd, "explore") == 0;
+	int run = !sweep && !explore;
 	op->verbosity = 1;
 	a->jobs = 1;
+	a->runs = 1000;
+	a->depth = -1;
 	for (int i = 0; i < argc; i++) {
 		const char *arg = argv[i];
 		const char *v = i + 1 < argc ? argv[i + 1] : NULL;
@@ -271,13 +328,16 @@ static int parse_args(const char *cmd, int argc, char **argv, run_args *a)
 			i--; /* no separate value to skip */
 		}
 		if (strcmp(arg, "-h") == 0 || strcmp(arg, "--help") == 0) {
-			fputs(sweep ? usage_sweep : usage_run, stdout);
+			fputs(sweep ? usage_sweep
+				    : explore ? usage_explore
+					      : usage_run,
+			      stdout);
 			return 0;
 		} else if (strcmp(arg, "-q") == 0 ||
 			   strcmp(arg, "--quiet") == 0) {
 			op->verbosity = 0;
-		} else if (!sweep && (strcmp(arg, "-v") == 0 ||
-				      strcmp(arg, "--verbose") == 0)) {
+		} else if (run && (strcmp(arg, "-v") == 0 ||
+				   strcmp(arg, "--verbose") == 0)) {
 			op->verbosity = 2;
 		} else if (sweep && strcmp(arg, "--seeds") == 0) {
 			if (parse_range(v, &a->seed_first, &a->seed_last) !=
@@ -303,7 +363,42 @@ static int parse_args(const char *cmd, int argc, char **argv, run_args *a)
 				    v ? v : "");
 			}
 			i++;
-		} else if (sweep && strcmp(arg, "--jobs") == 0) {
+		} else if (explore && strcmp(arg, "--strategy") == 0) {
+			a->strategy =
+				v ? sim_explore_strategy_parse(v) : -1;
+			if (a->strategy < 0) {
+				return usage_error(
+				    cmd,
+				    "--strategy must be random, pct or "
+				    "exhaustive, got '%s'",
+				    v ? v : "");
+			}
+			i++;
+		} else if (explore && strcmp(arg, "--runs") == 0) {
+			if (parse_u64(v, &a->runs) != 0 || a->runs == 0 ||
+			    a->runs > SIM_EXPLORE_MAX_RUNS) {
+				return usage_error(
+				    cmd,
+				    "--runs needs an integer from 1 to "
+				    "10000000, got '%s'",
+				    v ? v : "");
+			}
+			i++;
+		} else if (explore && strcmp(arg, "--depth") == 0) {
+			uint64_t d;
+			if (parse_u64(v, &d) != 0 || d < 1 ||
+			    d > SIM_SCHEDULE_MAX_DEPTH) {
+				return usage_error(
+				    cmd,
+				    "--depth needs an integer from 1 to 16, "
+				    "got '%s'",
+				    v ? v : "");
+			}
+			a->depth = (int)d;
+			i++;
+		} else if (explore && strcmp(arg, "--stop-first") == 0) {
+			a->stop_first = 1;
+		} else if ((sweep || explore) && strcmp(arg, "--jobs") == 0) {
 			if (parse_u64(v, &a->jobs) != 0 || a->jobs == 0 ||
 			    a->jobs > SIM_SWEEP_MAX_JOBS) {
 				return usage_error(
@@ -322,6 +417,13 @@ static int parse_args(const char *cmd, int argc, char **argv, run_args *a)
 				    v ? v : "");
 			}
 			op->have_seed = 1;
+			i++;
+		} else if (run && strcmp(arg, "--schedule") == 0) {
+			if (v == NULL || *v == '\0') {
+				return usage_error(
+				    cmd, "--schedule needs a file%s", "");
+			}
+			a->schedule_path = v;
 			i++;
 		} else if (strcmp(arg, "--trace") == 0) {
 			if (v == NULL || *v == '\0') {
@@ -416,12 +518,158 @@ static int load_scenario(sim_lua_opts *o, char sha[65])
 	return 0;
 }
 
+/* The first non-option argument of run (the scenario or schedule file). */
+static const char *argv_path(int argc, char **argv)
+{
+	for (int i = 0; i < argc; i++) {
+		if (argv[i][0] != '-') {
+			return argv[i];
+		}
+		if (strchr(argv[i], '=') == NULL && i + 1 < argc &&
+		    strcmp(argv[i], "-q") != 0 && strcmp(argv[i], "-v") != 0 &&
+		    strcmp(argv[i], "--quiet") != 0 &&
+		    strcmp(argv[i], "--verbose") != 0) {
+			i++; /* the option's value */
+		}
+	}
+	return "?";
+}
+
+/* The directory part of |path| ("." for none) into |dir|. */
+static void dir_of(const char *path, char *dir, size_t n)
+{
+	const char *slash = strrchr(path, '/');
+	if (slash == NULL) {
+		snprintf(dir, n, ".");
+	} else {
+		snprintf(dir, n, "%.*s", (int)(slash - path + (slash == path)),
+			 path);
+	}
+}
+
+/* load_schedule_file: o->source is a schedule file. Loads the scenario it
+ * names (as written, else relative to the file's directory), checks its
+ * hash, and takes its seed, parameters and plan. Returns 0 or prints the
+ * error and returns the exit status. */
+static int load_schedule_file(run_args *a, char sha[65])
+{
+	sim_lua_opts *o = &a->o;
+	char err[1024];
+	char *text = (char *)o->source;
+	const char *origin = o->path;
+	a->have_file = 1;
+	int rc = sim_schedule_file_parse(&a->file, text, origin, err,
+					 sizeof(err));
+	if (rc != 0) {
+		fprintf(stderr, "tlsim: %s\n", err);
+		return SIM_STATUS_INPUT;
+	}
+	if (o->have_seed || o->nset > 0 || a->schedule_path != NULL) {
+		fprintf(stderr,
+			"tlsim: %s: a schedule file fixes the seed, the "
+			"parameters and the schedule; drop --seed, --set and "
+			"--schedule\n",
+			origin);
+		return SIM_STATUS_INPUT;
+	}
+	const char *scen = a->file.scenario;
+	snprintf(a->file_path, sizeof(a->file_path), "%s", scen);
+	if (scen[0] != '/' && access(scen, F_OK) != 0) {
+		char dir[PATH_MAX];
+		dir_of(origin, dir, sizeof(dir));
+		if (snprintf(a->file_path, sizeof(a->file_path), "%s/%s", dir,
+			     scen) >= (int)sizeof(a->file_path)) {
+			fprintf(stderr, "tlsim: %s: scenario path too long\n",
+				origin);
+			return SIM_STATUS_INPUT;
+		}
+	}
+	o->path = a->file_path;
+	free(text);
+	o->source = NULL;
+	size_t len;
+	char *src = read_file(o->path, &len, err, sizeof(err));
+	if (src == NULL) {
+		fprintf(stderr, "tlsim: %s (named by %s)\n", err, origin);
+		return SIM_STATUS_INPUT;
+	}
+	sha256_hex(src, len, sha);
+	o->source = src;
+	o->source_len = len;
+	o->sha256 = sha;
+	if (a->file.sha256[0] != '\0' && strcmp(a->file.sha256, sha) != 0) {
+		fprintf(stderr,
+			"tlsim: %s changed since %s was written (sha256 "
+			"%.16s..., recorded %.16s...); its choice and fault "
+			"numbers may no longer mean anything\n",
+			o->path, origin, sha, a->file.sha256);
+		return SIM_STATUS_INPUT;
+	}
+	o->have_seed = 1;
+	o->seed = a->file.seed;
+	for (int i = 0; i < a->file.nset; i++) {
+		o->set_key[i] = a->file.set_key[i];
+		o->set_val[i] = a->file.set_val[i];
+	}
+	o->nset = a->file.nset;
+	a->schedule = sim_schedule_new();
+	if (a->schedule == NULL ||
+	    sim_plan_copy(sim_schedule_plan(a->schedule), &a->file.plan) != 0) {
+		fprintf(stderr, "tlsim: out of memory\n");
+		return SIM_STATUS_INTERNAL;
+	}
+	o->schedule = a->schedule;
+	return 0;
+}
+
+/* load_schedule: --schedule FILE, a plan. */
+static int load_schedule(run_args *a)
+{
+	char err[1024];
+	size_t len;
+	char *text = read_file(a->schedule_path, &len, err, sizeof(err));
+	if (text == NULL) {
+		fprintf(stderr, "tlsim: --schedule: %s\n", err);
+		return SIM_STATUS_INPUT;
+	}
+	a->schedule = sim_schedule_new();
+	if (a->schedule == NULL) {
+		free(text);
+		fprintf(stderr, "tlsim: out of memory\n");
+		return SIM_STATUS_INTERNAL;
+	}
+	int rc = sim_plan_parse(sim_schedule_plan(a->schedule), text,
+				a->schedule_path, 1, err, sizeof(err));
+	free(text);
+	if (rc != 0) {
+		fprintf(stderr, "tlsim: %s\n", err);
+		return SIM_STATUS_INPUT;
+	}
+	a->o.schedule = a->schedule;
+	return 0;
+}
+
+/* load_run: the scenario (or schedule file) and --schedule of |a|. */
+static int load_run(run_args *a, char sha[65])
+{
+	int status = load_scenario(&a->o, sha);
+	if (status == 0 &&
+	    strncmp(a->o.source, SIM_SCHEDULE_MAGIC,
+		    strlen(SIM_SCHEDULE_MAGIC)) == 0) {
+		return load_schedule_file(a, sha);
+	}
+	if (status == 0 && a->schedule_path != NULL) {
+		status = load_schedule(a);
+	}
+	return status;
+}
+
 static int cmd_run(int argc, char **argv)
 {
 	run_args a = {0};
 	int status = parse_args("run", argc, argv, &a);
 	char sha[65], err[512];
-	if (status < 0 && (status = load_scenario(&a.o, sha)) == 0) {
+	if (status < 0 && (status = load_run(&a, sha)) == 0) {
 		status = -1;
 	}
 	if (status >= 0) {
@@ -479,7 +727,16 @@ static int cmd_run(int argc, char **argv)
 	}
 	if ((status == SIM_STATUS_FAIL || status == SIM_STATUS_INTERNAL) &&
 	    r.have_world) {
-		sim_sweep_reproduce(stderr, "  ", &o, r.seed);
+		if (a.have_file) {
+			fprintf(stderr, "  reproduce: tlsim run %s\n",
+				argv_path(argc, argv));
+		} else {
+			sim_sweep_reproduce(stderr, "  ", &o, r.seed);
+			if (a.schedule_path != NULL) {
+				fprintf(stderr, "    --schedule %s\n",
+					a.schedule_path);
+			}
+		}
 	}
 	sim_trace_close(trace);
 	free(src);
@@ -508,6 +765,35 @@ static int cmd_sweep(int argc, char **argv)
 			     .trace_path = a.trace_path,
 			     .quiet = a.o.verbosity == 0};
 	status = sim_sweep(&so);
+	free((char *)a.o.source);
+	run_args_free(&a);
+	return status;
+}
+
+static int cmd_explore(int argc, char **argv)
+{
+	run_args a = {0};
+	int status = parse_args("explore", argc, argv, &a);
+	char sha[65];
+	if (status < 0 && (status = load_scenario(&a.o, sha)) == 0) {
+		status = -1;
+	}
+	if (status >= 0) {
+		run_args_free(&a);
+		return status;
+	}
+	sim_explore_opts eo = {
+	    .run = a.o,
+	    .strategy = (enum sim_explore_strategy)a.strategy,
+	    .runs = a.runs,
+	    .depth = a.depth > 0 ? a.depth
+		     : a.strategy == SIM_EXPLORE_EXHAUSTIVE ? 1
+							    : 3,
+	    .jobs = (int)a.jobs,
+	    .trace_path = a.trace_path ? a.trace_path : "explore.db",
+	    .quiet = a.o.verbosity == 0,
+	    .stop_first = a.stop_first};
+	status = sim_explore(&eo);
 	free((char *)a.o.source);
 	run_args_free(&a);
 	return status;
@@ -571,7 +857,8 @@ static int cmd_merge(int argc, char **argv)
 typedef struct recorded {
 	char scenario[4096], sha[65], digest[65];
 	uint64_t seed;
-	char *params; /* "key=value\n" lines */
+	char *params;   /* "key=value\n" lines */
+	char *schedule; /* run.schedule, NULL when none */
 } recorded;
 
 static int read_recorded(const char *path, int64_t run, recorded *r,
@@ -582,10 +869,15 @@ static int read_recorded(const char *path, int64_t run, recorded *r,
 	int rc = SIM_STATUS_INPUT;
 	if (sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL) !=
 		    SQLITE_OK ||
-	    sqlite3_prepare_v2(db,
-			       "SELECT scenario, scenario_sha256, seed, "
-			       "params, digest FROM run WHERE id = ?1",
-			       -1, &st, NULL) != SQLITE_OK) {
+	    (sqlite3_prepare_v2(db,
+				"SELECT scenario, scenario_sha256, seed, "
+				"params, digest, schedule FROM run WHERE id "
+				"= ?1",
+				-1, &st, NULL) != SQLITE_OK &&
+	     sqlite3_prepare_v2(db, /* schema 1: no schedule column */
+				"SELECT scenario, scenario_sha256, seed, "
+				"params, digest, NULL FROM run WHERE id = ?1",
+				-1, &st, NULL) != SQLITE_OK)) {
 		snprintf(err, errlen, "%s: not a readable tlsim trace (%s)",
 			 path, sqlite3_errmsg(db));
 	} else {
@@ -609,7 +901,11 @@ static int read_recorded(const char *path, int64_t run, recorded *r,
 			r->params = strdup(t ? t : "");
 			t = (const char *)sqlite3_column_text(st, 4);
 			snprintf(r->digest, sizeof(r->digest), "%s", t ? t : "");
-			rc = r->params != NULL ? 0 : SIM_STATUS_INTERNAL;
+			t = (const char *)sqlite3_column_text(st, 5);
+			r->schedule = t ? strdup(t) : NULL;
+			rc = r->params != NULL && (t == NULL || r->schedule)
+				     ? 0
+				     : SIM_STATUS_INTERNAL;
 		}
 	}
 	sqlite3_finalize(st);
@@ -692,6 +988,22 @@ static int cmd_replay(int argc, char **argv)
 		o.set_key[o.nset] = line;
 		o.set_val[o.nset++] = eq + 1;
 	}
+	sim_schedule *sched = NULL;
+	if (status == 0 && rec.schedule != NULL) {
+		char origin[64];
+		snprintf(origin, sizeof(origin), "run %lld schedule",
+			 (long long)run);
+		sched = sim_schedule_new();
+		if (sched == NULL) {
+			status = SIM_STATUS_INTERNAL;
+		} else if (sim_plan_parse(sim_schedule_plan(sched),
+					  rec.schedule, origin, 1, err,
+					  sizeof(err)) != 0) {
+			fprintf(stderr, "tlsim: %s: %s\n", path, err);
+			status = SIM_STATUS_INPUT;
+		}
+		o.schedule = sched;
+	}
 	char tmpdir[PATH_MAX] = "", tpath[PATH_MAX + 16];
 	sim_trace *trace = NULL;
 	if (status == 0) {
@@ -753,6 +1065,8 @@ static int cmd_replay(int argc, char **argv)
 	}
 	free((char *)o.source);
 	free(rec.params);
+	free(rec.schedule);
+	sim_schedule_del(sched);
 	return status;
 }
 
@@ -777,7 +1091,7 @@ int main(int argc, char **argv)
 		return cmd_merge(argc - 2, argv + 2);
 	}
 	if (strcmp(cmd, "run") == 0 || strcmp(cmd, "sweep") == 0 ||
-	    strcmp(cmd, "replay") == 0) {
+	    strcmp(cmd, "replay") == 0 || strcmp(cmd, "explore") == 0) {
 		/* BoringSSL reads OPENSSL_ia32cap when it loads: re-execute
 		 * once with RDRAND switched off so that all of its entropy
 		 * comes from the run seed. */
@@ -790,6 +1104,9 @@ int main(int argc, char **argv)
 		}
 		if (strcmp(cmd, "replay") == 0) {
 			return cmd_replay(argc - 2, argv + 2);
+		}
+		if (strcmp(cmd, "explore") == 0) {
+			return cmd_explore(argc - 2, argv + 2);
 		}
 		return strcmp(cmd, "run") == 0 ? cmd_run(argc - 2, argv + 2)
 					       : cmd_sweep(argc - 2, argv + 2);

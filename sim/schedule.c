@@ -433,77 +433,229 @@ static int parse_fault(sim_plan *p, const char *s, const char *origin,
 	return 0;
 }
 
+/* plan_line parses one line (comments stripped) into |p|. Returns 0, 1
+ * for a directive that is not a plan's (left to the caller), or
+ * SIM_EINVAL with the message in |err|. */
+static int plan_line(sim_plan *p, const char *q, const char *origin,
+		     int line, char *err, size_t errlen)
+{
+	char word[32];
+	if (read_word(&q, word, sizeof(word)) != 0) {
+		return 0; /* blank */
+	}
+	if (strcmp(word, "order") == 0) {
+		char v[16];
+		if (read_word(&q, v, sizeof(v)) != 0 || !at_end(q) ||
+		    (strcmp(v, "keys") != 0 && strcmp(v, "fifo") != 0)) {
+			return perr(err, errlen, origin, line,
+				    "order must be keys or fifo");
+		}
+		p->order = v[0] == 'f' ? SIM_ORDER_FIFO : SIM_ORDER_KEYS;
+	} else if (strcmp(word, "faults") == 0) {
+		char v[16];
+		if (read_word(&q, v, sizeof(v)) != 0 || !at_end(q) ||
+		    (strcmp(v, "random") != 0 && strcmp(v, "forced") != 0)) {
+			return perr(err, errlen, origin, line,
+				    "faults must be random or forced");
+		}
+		p->faults_forced = v[0] == 'f';
+	} else if (strcmp(word, "choice") == 0) {
+		uint64_t point, index;
+		if (read_u64(&q, &point) != 0 || read_u64(&q, &index) != 0 ||
+		    index > UINT32_MAX || !at_end(q)) {
+			return perr(err, errlen, origin, line,
+				    "choice: expected POINT INDEX");
+		}
+		int rc = sim_plan_add_choice(p, point, (uint32_t)index);
+		if (rc != 0) {
+			return perr(err, errlen, origin, line, "choice: %s",
+				    sim_strerror(rc));
+		}
+	} else if (strcmp(word, "fault") == 0) {
+		return parse_fault(p, q, origin, line, err, errlen);
+	} else {
+		return 1;
+	}
+	return 0;
+}
+
+/* Copies the next line of |*s| into |buf| without its comment and
+ * advances; returns -1 when the line is too long. */
+static int next_line(const char **s, char *buf, size_t n)
+{
+	const char *eol = strchr(*s, '\n');
+	size_t len = eol ? (size_t)(eol - *s) : strlen(*s);
+	if (len >= n) {
+		*s += len + (eol != NULL);
+		return -1;
+	}
+	memcpy(buf, *s, len);
+	buf[len] = '\0';
+	*s += len + (eol != NULL);
+	char *hash = strchr(buf, '#');
+	if (hash != NULL) {
+		*hash = '\0';
+	}
+	return 0;
+}
+
 int sim_plan_parse(sim_plan *p, const char *text, const char *origin,
 		   int line0, char *err, size_t errlen)
 {
 	sim_plan_free(p);
 	int line = line0;
 	for (const char *s = text; *s != '\0'; line++) {
-		const char *eol = strchr(s, '\n');
-		size_t len = eol ? (size_t)(eol - s) : strlen(s);
 		char buf[1024];
-		if (len >= sizeof(buf)) {
+		if (next_line(&s, buf, sizeof(buf)) != 0) {
 			return perr(err, errlen, origin, line,
 				    "line too long");
 		}
-		memcpy(buf, s, len);
-		buf[len] = '\0';
-		s += len + (eol != NULL);
-		char *hash = strchr(buf, '#');
-		if (hash != NULL) {
-			*hash = '\0';
-		}
-		const char *q = buf;
-		char word[32];
-		if (read_word(&q, word, sizeof(word)) != 0) {
-			continue; /* blank */
-		}
-		if (strcmp(word, "order") == 0) {
-			char v[16];
-			if (read_word(&q, v, sizeof(v)) != 0 || !at_end(q) ||
-			    (strcmp(v, "keys") != 0 &&
-			     strcmp(v, "fifo") != 0)) {
-				return perr(err, errlen, origin, line,
-					    "order must be keys or fifo");
-			}
-			p->order = v[0] == 'f' ? SIM_ORDER_FIFO
-					       : SIM_ORDER_KEYS;
-		} else if (strcmp(word, "faults") == 0) {
-			char v[16];
-			if (read_word(&q, v, sizeof(v)) != 0 || !at_end(q) ||
-			    (strcmp(v, "random") != 0 &&
-			     strcmp(v, "forced") != 0)) {
-				return perr(err, errlen, origin, line,
-					    "faults must be random or forced");
-			}
-			p->faults_forced = v[0] == 'f';
-		} else if (strcmp(word, "choice") == 0) {
-			uint64_t point, index;
-			if (read_u64(&q, &point) != 0 ||
-			    read_u64(&q, &index) != 0 || index > UINT32_MAX ||
-			    !at_end(q)) {
-				return perr(err, errlen, origin, line,
-					    "choice: expected POINT INDEX");
-			}
-			int rc = sim_plan_add_choice(p, point,
-						     (uint32_t)index);
-			if (rc != 0) {
-				return perr(err, errlen, origin, line,
-					    "choice: %s", sim_strerror(rc));
-			}
-		} else if (strcmp(word, "fault") == 0) {
-			int rc = parse_fault(p, q, origin, line, err, errlen);
-			if (rc != 0) {
-				return rc;
-			}
-		} else {
+		int rc = plan_line(p, buf, origin, line, err, errlen);
+		if (rc == 1) {
+			const char *q = buf;
+			char word[32];
+			read_word(&q, word, sizeof(word));
 			return perr(err, errlen, origin, line,
 				    "unknown directive '%s' (order, choice, "
 				    "faults, fault)",
 				    word);
 		}
+		if (rc != 0) {
+			return rc;
+		}
 	}
 	return 0;
+}
+
+/* --- schedule files ------------------------------------------------------ */
+
+void sim_schedule_file_free(sim_schedule_file *f)
+{
+	free(f->scenario);
+	for (int i = 0; i < f->nset; i++) {
+		free(f->set_key[i]);
+	}
+	sim_plan_free(&f->plan);
+	memset(f, 0, sizeof(*f));
+}
+
+int sim_schedule_file_parse(sim_schedule_file *f, const char *text,
+			    const char *origin, char *err, size_t errlen)
+{
+	memset(f, 0, sizeof(*f));
+	sim_plan_init(&f->plan);
+	if (strncmp(text, SIM_SCHEDULE_MAGIC, strlen(SIM_SCHEDULE_MAGIC)) !=
+	    0) {
+		return perr(err, errlen, origin, 1,
+			    "not a schedule file (the first line must start "
+			    "with '%s')",
+			    SIM_SCHEDULE_MAGIC);
+	}
+	int line = 1, rc = 0;
+	for (const char *s = text; rc == 0 && *s != '\0'; line++) {
+		char buf[8192];
+		if (next_line(&s, buf, sizeof(buf)) != 0) {
+			rc = perr(err, errlen, origin, line, "line too long");
+			break;
+		}
+		rc = plan_line(&f->plan, buf, origin, line, err, errlen);
+		if (rc != 1) {
+			continue;
+		}
+		rc = 0;
+		const char *q = buf;
+		char word[32];
+		read_word(&q, word, sizeof(word));
+		while (*q == ' ' || *q == '\t') {
+			q++;
+		}
+		size_t len = strlen(q);
+		while (len > 0 && (q[len - 1] == ' ' || q[len - 1] == '\r')) {
+			len--;
+		}
+		if (strcmp(word, "scenario") == 0 && len > 0 &&
+		    f->scenario == NULL) {
+			f->scenario = strndup(q, len);
+			if (f->scenario == NULL) {
+				rc = SIM_ENOMEM;
+			}
+		} else if (strcmp(word, "sha256") == 0 && len == 64) {
+			memcpy(f->sha256, q, 64);
+			f->sha256[64] = '\0';
+		} else if (strcmp(word, "seed") == 0) {
+			if (read_u64(&q, &f->seed) != 0 || !at_end(q)) {
+				rc = perr(err, errlen, origin, line,
+					  "seed: expected a non-negative "
+					  "integer");
+			}
+			f->have_seed = 1;
+		} else if (strcmp(word, "set") == 0) {
+			const char *eq = memchr(q, '=', len);
+			if (eq == NULL || eq == q) {
+				rc = perr(err, errlen, origin, line,
+					  "set: expected KEY=VALUE");
+			} else if (f->nset == SIM_SCHEDULE_MAX_SET) {
+				rc = perr(err, errlen, origin, line,
+					  "set: more than %d parameters",
+					  SIM_SCHEDULE_MAX_SET);
+			} else {
+				char *kv = strndup(q, len);
+				if (kv == NULL) {
+					rc = SIM_ENOMEM;
+				} else {
+					kv[eq - q] = '\0';
+					f->set_key[f->nset] = kv;
+					f->set_val[f->nset++] = kv + (eq - q) + 1;
+				}
+			}
+		} else {
+			rc = perr(err, errlen, origin, line,
+				  "unknown or repeated directive '%s' "
+				  "(scenario, sha256, seed, set, order, "
+				  "choice, faults, fault)",
+				  word);
+		}
+	}
+	if (rc == SIM_ENOMEM) {
+		snprintf(err, errlen, "%s: out of memory", origin);
+	} else if (rc == 0 && (f->scenario == NULL || !f->have_seed)) {
+		rc = perr(err, errlen, origin, line - 1,
+			  "a schedule file needs 'scenario PATH' and "
+			  "'seed N'");
+	}
+	return rc;
+}
+
+char *sim_schedule_file_format(const sim_schedule_file *f,
+			       const char *comment)
+{
+	char *plan = sim_plan_format(&f->plan);
+	if (plan == NULL) {
+		return NULL;
+	}
+	sbuf b = {0};
+	sb_printf(&b, "%s\n", SIM_SCHEDULE_MAGIC);
+	for (const char *c = comment; c != NULL && *c != '\0';) {
+		const char *eol = strchr(c, '\n');
+		int len = eol ? (int)(eol - c) : (int)strlen(c);
+		sb_printf(&b, "# %.*s\n", len, c);
+		c += len + (eol != NULL);
+	}
+	sb_printf(&b, "scenario %s\n", f->scenario);
+	if (f->sha256[0] != '\0') {
+		sb_printf(&b, "sha256 %s\n", f->sha256);
+	}
+	sb_printf(&b, "seed %" PRIu64 "\n", f->seed);
+	for (int i = 0; i < f->nset; i++) {
+		sb_printf(&b, "set %s=%s\n", f->set_key[i], f->set_val[i]);
+	}
+	sb_printf(&b, "%s", plan);
+	free(plan);
+	if (b.oom) {
+		free(b.p);
+		return NULL;
+	}
+	return b.p;
 }
 
 /* --- the running schedule ------------------------------------------------ */

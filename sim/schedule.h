@@ -193,4 +193,42 @@ char *sim_plan_format(const sim_plan *p);
  * random faults. */
 int sim_plan_is_plain(const sim_plan *p);
 
+/* Schedule files: a plan plus the run it belongs to, what `tlsim shrink`
+ * writes and `tlsim run FILE` accepts in place of a scenario:
+ *
+ *     # tlsim schedule 1
+ *     # comments
+ *     scenario PATH        (as given when it was written)
+ *     sha256 HEX           (optional: the scenario's hash then)
+ *     seed N
+ *     set KEY=VALUE        (repeatable)
+ *     ...the plan's directives... */
+#define SIM_SCHEDULE_MAGIC "# tlsim schedule 1"
+#define SIM_SCHEDULE_MAX_SET 64
+
+typedef struct sim_schedule_file {
+	char *scenario;
+	char sha256[65]; /* "" when absent */
+	int have_seed;
+	uint64_t seed;
+	int nset;
+	char *set_key[SIM_SCHEDULE_MAX_SET]; /* owned; values point inside */
+	const char *set_val[SIM_SCHEDULE_MAX_SET];
+	sim_plan plan;
+} sim_schedule_file;
+
+/* sim_schedule_file_parse reads |text| (which must start with
+ * SIM_SCHEDULE_MAGIC) into |f|. Returns 0, or a SIM_E* code with
+ * "ORIGIN:LINE: what is wrong" in |err|; free |f| either way. */
+int sim_schedule_file_parse(sim_schedule_file *f, const char *text,
+			    const char *origin, char *err, size_t errlen);
+
+/* sim_schedule_file_format returns the text of |f| with |comment| (may be
+ * NULL; lines become '#' lines) after the magic line; malloc'd, NULL on
+ * allocation failure. */
+char *sim_schedule_file_format(const sim_schedule_file *f,
+			       const char *comment);
+
+void sim_schedule_file_free(sim_schedule_file *f);
+
 #endif
