@@ -495,6 +495,8 @@ static int w_expect(lua_State *L)
 			snprintf(c->r->message, sizeof(c->r->message),
 				 "%s: expectation failed: %s%s%s", loc, msg,
 				 detail ? ": " : "", detail ? detail : "");
+			snprintf(c->r->first_check, sizeof(c->r->first_check),
+				 "%s: %s", loc, msg);
 		}
 		if (c->o->verbosity > 0) {
 			fprintf(stderr, "FAIL %s: %s%s%s\n", loc, msg,

@@ -51,6 +51,8 @@ typedef struct sim_lua_result {
 	int status;          /* enum sim_status */
 	char outcome[16];    /* pass, fail, error */
 	char message[1024];  /* the error, or the first failed expectation */
+	char first_check[512]; /* "FILE:LINE: name" of the first failed
+				  expectation, without its detail */
 	int have_world;
 	uint64_t seed;
 	sim_time end_ns;

@@ -16,6 +16,7 @@
 #include "sim/merge.h"
 #include "sim/rowdiff.h"
 #include "sim/schedule.h"
+#include "sim/shrink.h"
 #include "sim/sweep.h"
 #include "sim/trace.h"
 
@@ -34,6 +35,8 @@ static const char usage_main[] =
 	"  merge OUT.db IN.db...        append the runs of traces to OUT\n"
 	"  explore SCENARIO.lua [--strategy random|pct|exhaustive]\n"
 	"                               explore orderings of one seed\n"
+	"  shrink SCENARIO.lua --seed N smallest schedule of faults and\n"
+	"                               choices that still fails the same way\n"
 	"  replay TRACE.db --run ID     re-run a recorded run, check its digest\n"
 	"\n"
 	"  tlsim --help, tlsim COMMAND --help, tlsim --version\n"
@@ -125,6 +128,30 @@ static const char usage_explore[] =
 	"exit status: 0 every schedule passed, 1 one failed, 2 usage or\n"
 	"input error, 3 internal error.\n";
 
+static const char usage_shrink[] =
+	"usage: tlsim shrink SCENARIO.lua --seed N [options]\n"
+	"\n"
+	"Records the failing run of seed N as a schedule (every random link\n"
+	"fault it drew and every simultaneous-event choice its tie keys made\n"
+	"out of scheduling order) and removes decisions (delta debugging)\n"
+	"until removing any one more makes the run pass or fail otherwise.\n"
+	"Writes a schedule file that 'tlsim run FILE' runs.\n"
+	"\n"
+	"options:\n"
+	"  --seed N              the failing seed (required)\n"
+	"  -o, --out FILE        the schedule file (default NAME-seedN.sched\n"
+	"                        in the current directory)\n"
+	"  --jobs N              candidate runs at once, 1 to 256 (default\n"
+	"                        1); the result is the same whatever N is\n"
+	"  --max-runs N          budget of candidate runs (default 5000)\n"
+	"  --set KEY=VALUE       scenario parameter (repeatable)\n"
+	"  -q, --quiet           print nothing but errors\n"
+	"  --max-instructions N, --max-memory BYTES, --livelock-events N\n"
+	"                        as for 'tlsim run'\n"
+	"\n"
+	"exit status: 0 written and checked, 2 usage or input error (e.g.\n"
+	"the seed passes), 3 internal error.\n";
+
 static const char usage_replay[] =
 	"usage: tlsim replay TRACE.db --run ID [-q]\n"
 	"\n"
@@ -193,11 +220,14 @@ static int parse_size(const char *s, uint64_t *out)
 	return 0;
 }
 
-static char *read_file(const char *path, size_t *len, char *err, size_t errlen)
+/* read_file reads |path| (at most MAX_SCENARIO_BYTES); |what| names it in
+ * messages ("scenario", "schedule"). */
+static char *read_file(const char *path, const char *what, size_t *len,
+		       char *err, size_t errlen)
 {
 	FILE *f = fopen(path, "rb");
 	if (f == NULL) {
-		snprintf(err, errlen, "cannot read scenario '%s': %s", path,
+		snprintf(err, errlen, "cannot read %s '%s': %s", what, path,
 			 strerror(errno));
 		return NULL;
 	}
@@ -211,13 +241,13 @@ static char *read_file(const char *path, size_t *len, char *err, size_t errlen)
 	int bad = ferror(f);
 	fclose(f);
 	if (bad) {
-		snprintf(err, errlen, "cannot read scenario '%s': %s", path,
+		snprintf(err, errlen, "cannot read %s '%s': %s", what, path,
 			 strerror(errno));
 		free(buf);
 		return NULL;
 	}
 	if (n > MAX_SCENARIO_BYTES) {
-		snprintf(err, errlen, "scenario '%s' is larger than %u bytes",
+		snprintf(err, errlen, "%s '%s' is larger than %u bytes", what,
 			 path, MAX_SCENARIO_BYTES);
 		free(buf);
 		return NULL;
@@ -248,6 +278,7 @@ typedef struct run_args {
 	const char *schedule_path;         /* run only: --schedule FILE */
 	int strategy, depth, stop_first;   /* explore only */
 	uint64_t runs;
+	const char *out_path;              /* shrink only: -o FILE */
 	sim_schedule *schedule;
 	sim_schedule_file file; /* SCENARIO was a schedule file */
 	char file_path[PATH_MAX];
@@ -308,7 +339,8 @@ static int parse_args(const char *cmd, int argc, char **argv, run_args *a)
 	sim_lua_opts *op = &a->o;
 	int sweep = strcmp(cmd, "sweep") == 0;
 	int explore = strcmp(cmd, "explore") == 0;
-	int run = !sweep && !explore;
+	int shrink = strcmp(cmd, "shrink") == 0;
+	int run = !sweep && !explore && !shrink;
 	op->verbosity = 1;
 	a->jobs = 1;
 	a->runs = 1000;
@@ -328,9 +360,10 @@ static int parse_args(const char *cmd, int argc, char **argv, run_args *a)
 			i--; /* no separate value to skip */
 		}
 		if (strcmp(arg, "-h") == 0 || strcmp(arg, "--help") == 0) {
-			fputs(sweep ? usage_sweep
-				    : explore ? usage_explore
-					      : usage_run,
+			fputs(sweep	? usage_sweep
+			      : explore ? usage_explore
+			      : shrink	? usage_shrink
+					: usage_run,
 			      stdout);
 			return 0;
 		} else if (strcmp(arg, "-q") == 0 ||
@@ -374,13 +407,22 @@ static int parse_args(const char *cmd, int argc, char **argv, run_args *a)
 				    v ? v : "");
 			}
 			i++;
-		} else if (explore && strcmp(arg, "--runs") == 0) {
+		} else if (shrink && (strcmp(arg, "-o") == 0 ||
+				      strcmp(arg, "--out") == 0)) {
+			if (v == NULL || *v == '\0') {
+				return usage_error(cmd, "-o needs a file%s",
+						   "");
+			}
+			a->out_path = v;
+			i++;
+		} else if ((explore && strcmp(arg, "--runs") == 0) ||
+			   (shrink && strcmp(arg, "--max-runs") == 0)) {
 			if (parse_u64(v, &a->runs) != 0 || a->runs == 0 ||
 			    a->runs > SIM_EXPLORE_MAX_RUNS) {
 				return usage_error(
 				    cmd,
-				    "--runs needs an integer from 1 to "
-				    "10000000, got '%s'",
+				    "--runs and --max-runs need an integer "
+				    "from 1 to 10000000, got '%s'",
 				    v ? v : "");
 			}
 			i++;
@@ -398,7 +440,8 @@ static int parse_args(const char *cmd, int argc, char **argv, run_args *a)
 			i++;
 		} else if (explore && strcmp(arg, "--stop-first") == 0) {
 			a->stop_first = 1;
-		} else if ((sweep || explore) && strcmp(arg, "--jobs") == 0) {
+		} else if ((sweep || explore || shrink) &&
+			   strcmp(arg, "--jobs") == 0) {
 			if (parse_u64(v, &a->jobs) != 0 || a->jobs == 0 ||
 			    a->jobs > SIM_SWEEP_MAX_JOBS) {
 				return usage_error(
@@ -497,6 +540,10 @@ static int parse_args(const char *cmd, int argc, char **argv, run_args *a)
 	if (sweep && !a->have_seeds) {
 		return usage_error(cmd, "missing --seeds A..B%s", "");
 	}
+	if (shrink && !op->have_seed) {
+		return usage_error(cmd, "missing --seed N (the failing seed)%s",
+				   "");
+	}
 	return -1;
 }
 
@@ -506,7 +553,7 @@ static int load_scenario(sim_lua_opts *o, char sha[65])
 {
 	char err[512];
 	size_t len;
-	char *src = read_file(o->path, &len, err, sizeof(err));
+	char *src = read_file(o->path, "scenario", &len, err, sizeof(err));
 	if (src == NULL) {
 		fprintf(stderr, "tlsim: %s\n", err);
 		return SIM_STATUS_INPUT;
@@ -588,7 +635,7 @@ static int load_schedule_file(run_args *a, char sha[65])
 	free(text);
 	o->source = NULL;
 	size_t len;
-	char *src = read_file(o->path, &len, err, sizeof(err));
+	char *src = read_file(o->path, "scenario", &len, err, sizeof(err));
 	if (src == NULL) {
 		fprintf(stderr, "tlsim: %s (named by %s)\n", err, origin);
 		return SIM_STATUS_INPUT;
@@ -627,9 +674,9 @@ static int load_schedule(run_args *a)
 {
 	char err[1024];
 	size_t len;
-	char *text = read_file(a->schedule_path, &len, err, sizeof(err));
+	char *text = read_file(a->schedule_path, "schedule", &len, err, sizeof(err));
 	if (text == NULL) {
-		fprintf(stderr, "tlsim: --schedule: %s\n", err);
+		fprintf(stderr, "tlsim: %s\n", err);
 		return SIM_STATUS_INPUT;
 	}
 	a->schedule = sim_schedule_new();
@@ -794,6 +841,43 @@ static int cmd_explore(int argc, char **argv)
 	    .quiet = a.o.verbosity == 0,
 	    .stop_first = a.stop_first};
 	status = sim_explore(&eo);
+	free((char *)a.o.source);
+	run_args_free(&a);
+	return status;
+}
+
+static int cmd_shrink(int argc, char **argv)
+{
+	run_args a = {0};
+	a.runs = 5000;
+	int status = parse_args("shrink", argc, argv, &a);
+	char sha[65], out[PATH_MAX];
+	if (status < 0 && (status = load_scenario(&a.o, sha)) == 0) {
+		status = -1;
+	}
+	if (status >= 0) {
+		run_args_free(&a);
+		return status;
+	}
+	if (a.out_path == NULL) {
+		/* NAME-seedN.sched in the current directory. */
+		const char *base = strrchr(a.o.path, '/');
+		base = base ? base + 1 : a.o.path;
+		size_t len = strlen(base);
+		if (len > 4 && strcmp(base + len - 4, ".lua") == 0) {
+			len -= 4;
+		}
+		snprintf(out, sizeof(out), "%.*s-seed%llu.sched",
+			 (int)(len < 200 ? len : 200), base,
+			 (unsigned long long)a.o.seed);
+		a.out_path = out;
+	}
+	sim_shrink_opts so = {.run = a.o,
+			      .out_path = a.out_path,
+			      .jobs = (int)a.jobs,
+			      .max_runs = a.runs,
+			      .quiet = a.o.verbosity == 0};
+	status = sim_shrink(&so);
 	free((char *)a.o.source);
 	run_args_free(&a);
 	return status;
@@ -1091,7 +1175,8 @@ int main(int argc, char **argv)
 		return cmd_merge(argc - 2, argv + 2);
 	}
 	if (strcmp(cmd, "run") == 0 || strcmp(cmd, "sweep") == 0 ||
-	    strcmp(cmd, "replay") == 0 || strcmp(cmd, "explore") == 0) {
+	    strcmp(cmd, "replay") == 0 || strcmp(cmd, "explore") == 0 ||
+	    strcmp(cmd, "shrink") == 0) {
 		/* BoringSSL reads OPENSSL_ia32cap when it loads: re-execute
 		 * once with RDRAND switched off so that all of its entropy
 		 * comes from the run seed. */
@@ -1107,6 +1192,9 @@ int main(int argc, char **argv)
 		}
 		if (strcmp(cmd, "explore") == 0) {
 			return cmd_explore(argc - 2, argv + 2);
+		}
+		if (strcmp(cmd, "shrink") == 0) {
+			return cmd_shrink(argc - 2, argv + 2);
 		}
 		return strcmp(cmd, "run") == 0 ? cmd_run(argc - 2, argv + 2)
 					       : cmd_sweep(argc - 2, argv + 2);
