@@ -1520,11 +1520,12 @@ static int commit_run(sim_trace *t, const sim_run_result *res,
 
 /* A spooled run is one arena record with the table byte SPOOL_TAG: the
  * run's fields in canonical form (scenario, scenario_sha256, seed, params,
- * digest, rows, then the outcome fields exactly as put_outcome writes
+ * schedule, digest, rows, then the outcome fields exactly as put_outcome writes
  * them, which the digest starts with), followed by the run's kept records
  * as they were in the arena. */
 #define SPOOL_TAG 0xff
-#define SPOOL_FIELDS 12 /* 6 + the 6 outcome fields */
+#define SPOOL_FIELDS 13 /* 7 + the 6 outcome fields */
+#define SPOOL_OUTCOME 7 /* the first outcome field */
 
 int sim_trace_open_spool(sim_trace **out, char *err, size_t errlen)
 {
@@ -1544,6 +1545,9 @@ static int spool_run(sim_trace *t, const sim_run_result *res, const char *hex)
 	put_text(&b, t->scenario_sha256);
 	put_int(&b, (int64_t)t->seed);
 	put_text(&b, t->params);
+	put_text(&b, res->schedule != NULL && res->schedule[0] != '\0'
+			 ? res->schedule
+			 : NULL);
 	put_text(&b, hex);
 	put_int(&b, (int64_t)t->rows);
 	put_outcome(&b, res->outcome, res->reason, res->end_ns,
@@ -1704,17 +1708,17 @@ int sim_trace_store_spooled(sim_trace *t, const void *rec, size_t len,
 	value f[SPOOL_FIELDS];
 	int bad = 0;
 	for (int i = 0; i < SPOOL_FIELDS && !bad; i++) {
-		if (i == 6) {
+		if (i == SPOOL_OUTCOME) {
 			outcome_at = v;
 		}
 		bad = next_value(&v, fields_end, &f[i]) != 0;
 	}
-	static const int int_fields[] = {2, 5, 8, 9, 10, 11};
+	static const int int_fields[] = {2, 6, 9, 10, 11, 12};
 	for (size_t i = 0; i < ARRAY_LEN(int_fields) && !bad; i++) {
 		bad = f[int_fields[i]].tag != TAG_INT;
 	}
-	if (bad || v != fields_end || f[4].tag != TAG_TEXT || f[4].n != 64 ||
-	    f[5].i < 0) {
+	if (bad || v != fields_end || f[5].tag != TAG_TEXT || f[5].n != 64 ||
+	    f[6].i < 0) {
 		return set_err(t, SIM_ECORRUPT,
 			       "%s: a spooled run is malformed (run fields)",
 			       label(t));
@@ -1734,24 +1738,25 @@ int sim_trace_store_spooled(sim_trace *t, const void *rec, size_t len,
 	}
 	char hex[65];
 	digest_final(outcome_at, (size_t)(fields_end - outcome_at), sha, hex);
-	if (rows != (uint64_t)f[5].i || memcmp(hex, f[4].p, 64) != 0) {
+	if (rows != (uint64_t)f[6].i || memcmp(hex, f[5].p, 64) != 0) {
 		return set_err(t, SIM_ECORRUPT,
 			       "%s: a spooled run of seed %llu holds %llu of "
 			       "its %lld rows, hashing to %.16s, not to its "
 			       "digest %.16s",
 			       label(t), (unsigned long long)f[2].i,
-			       (unsigned long long)rows, (long long)f[5].i,
-			       hex, (const char *)f[4].p);
+			       (unsigned long long)rows, (long long)f[6].i,
+			       hex, (const char *)f[5].p);
 	}
-	char *outcome = NULL, *reason = NULL;
+	char *outcome = NULL, *reason = NULL, *schedule = NULL;
 	size_t nrec = (size_t)(end - fields_end);
 	int rc = text_copy(&f[0], &t->scenario) | text_copy(&f[1],
 							     &t->scenario_sha256) |
-		 text_copy(&f[3], &t->params) | text_copy(&f[6], &outcome) |
-		 text_copy(&f[7], &reason);
+		 text_copy(&f[3], &t->params) | text_copy(&f[4], &schedule) |
+		 text_copy(&f[7], &outcome) | text_copy(&f[8], &reason);
 	if (rc != 0 || reserve(&t->a, nrec) != 0) {
 		free(outcome);
 		free(reason);
+		free(schedule);
 		clear_run(t);
 		return set_err(t, SIM_ENOMEM,
 			       "%s: out of memory (or a malformed text field) "
@@ -1767,13 +1772,15 @@ int sim_trace_store_spooled(sim_trace *t, const void *rec, size_t len,
 	t->seed = (uint64_t)f[2].i;
 	sim_run_result res = {.outcome = outcome,
 			      .reason = reason,
-			      .end_ns = f[8].i,
-			      .events = (uint64_t)f[9].i,
-			      .checks = (uint64_t)f[10].i,
-			      .checks_failed = (uint64_t)f[11].i};
+			      .end_ns = f[9].i,
+			      .events = (uint64_t)f[10].i,
+			      .checks = (uint64_t)f[11].i,
+			      .checks_failed = (uint64_t)f[12].i,
+			      .schedule = schedule};
 	int err = commit_run(t, &res, hex, run_id);
 	free(outcome);
 	free(reason);
+	free(schedule);
 	clear_run(t);
 	return err;
 }
