@@ -90,7 +90,9 @@ int sim_entropy_run_thread(void *(*fn)(void *), void *arg, uint64_t seed,
 
 /* sim_entropy_reexec must be the first thing main() does. If OPENSSL_ia32cap
  * is already SIM_ENTROPY_IA32CAP it returns 0. Otherwise it sets it (a
- * different value is replaced) and re-executes this program with |argv|
+ * different value is replaced), sets LD_BIND_NOW=1 unless it is set (a
+ * forked child then finds every symbol bound) and re-executes this
+ * program with |argv|
  * (NULL-terminated, |argc| entries): execv() of the path /proc/self/exe
  * links to (which valgrind virtualises, so `valgrind --trace-children=yes`
  * follows), or of /proc/self/exe itself if that path is gone. It returns
