@@ -937,6 +937,28 @@ static int read_slot(slot *s, result *results, uint64_t window)
 	return 1;
 }
 
+/* fill_slots starts runs in the free slots, as far as the window allows.
+ * Returns 0, or 1 with sw->err set. */
+static int fill_slots(sweep *sw, slot *slots, uint64_t *launched,
+		      uint64_t consumed, uint64_t window)
+{
+	for (int k = 0; k < sw->o->jobs && *launched < sw->total &&
+			*launched < consumed + window;
+	     k++) {
+		if (slots[k].pid != 0) {
+			continue;
+		}
+		if (spawn(sw, &slots[k], *launched) != 0) {
+			snprintf(sw->err, sizeof(sw->err),
+				 "tlsim sweep: cannot start a run: %s",
+				 strerror(errno));
+			return 1;
+		}
+		(*launched)++;
+	}
+	return 0;
+}
+
 int sim_sweep(const sim_sweep_opts *o)
 {
 	sweep *sw = calloc(1, sizeof(*sw));
@@ -1033,21 +1055,7 @@ int sim_sweep(const sim_sweep_opts *o)
 	uint64_t launched = 0, consumed = 0;
 	int broken = status != 0;
 	while (!broken && consumed < sw->total) {
-		for (int k = 0; k < o->jobs && launched < sw->total &&
-				launched < consumed + window;
-		     k++) {
-			if (slots[k].pid != 0) {
-				continue;
-			}
-			if (spawn(sw, &slots[k], launched) != 0) {
-				snprintf(sw->err, sizeof(sw->err),
-					 "tlsim sweep: cannot start a run: %s",
-					 strerror(errno));
-				broken = 1;
-				break;
-			}
-			launched++;
-		}
+		broken = fill_slots(sw, slots, &launched, consumed, window);
 		int np = 0;
 		for (int k = 0; k < o->jobs; k++) {
 			if (slots[k].pid != 0) {
@@ -1077,6 +1085,10 @@ int sim_sweep(const sim_sweep_opts *o)
 				broken = 1;
 			}
 		}
+		/* Start the next runs before storing and counting the
+		 * finished ones, so that those overlap the runs. */
+		broken = broken ||
+			 fill_slots(sw, slots, &launched, consumed, window);
 		while (!broken && consumed < sw->total &&
 		       results[consumed % window].ready) {
 			result *r = &results[consumed % window];
