@@ -46,13 +46,22 @@ for id in 1 16; do
 		"$(sqlite3 "$TMP/j1.db" "SELECT digest FROM run WHERE id = $id")"
 done
 
-# A sweep's runs are the runs `tlsim run --seed S --trace` makes.
-for s in 3 12; do
-	"$TLSIM" run "$RACE" --seed $s --set variant=tail --trace "$TMP/run$s.db" -q </dev/null >/dev/null 2>&1
-	check "seed $s: sweep digest = run digest" \
-		"$(sqlite3 "$TMP/j1.db" "SELECT digest FROM run WHERE seed = $s")" \
-		"$(sqlite3 "$TMP/run$s.db" "SELECT digest FROM run")"
+# A sweep's runs are the runs `tlsim run --seed S --trace` makes (the
+# children run on their main thread, sim_entropy_fresh_thread; `run` on
+# a fresh one): QUIC over every seed of the sweep, and TLS.
+for s in $(seq 1 16); do
+	"$TLSIM" run "$RACE" --seed $s --set variant=tail --trace "$TMP/runs.db" -q </dev/null >/dev/null 2>&1
 done
+check "sweep digests = run digests" \
+	"$(sqlite3 "$TMP/j1.db" "SELECT group_concat(seed || ':' || digest) FROM run")" \
+	"$(sqlite3 "$TMP/runs.db" "SELECT group_concat(seed || ':' || digest) FROM run")"
+"$TLSIM" sweep "$SC/tls_basic.lua" --seeds 5..7 --jobs 2 --trace "$TMP/tls.db" -q </dev/null >/dev/null 2>&1
+for s in 5 6 7; do
+	"$TLSIM" run "$SC/tls_basic.lua" --seed $s --trace "$TMP/tlsrun.db" -q </dev/null >/dev/null 2>&1
+done
+check "TLS sweep digests = run digests" \
+	"$(sqlite3 "$TMP/tls.db" "SELECT group_concat(seed || ':' || digest) FROM run")" \
+	"$(sqlite3 "$TMP/tlsrun.db" "SELECT group_concat(seed || ':' || digest) FROM run")"
 
 # Tracing off (no --trace): no rows are made, the same table (but for the
 # trace line), for any --jobs.
