@@ -668,8 +668,8 @@ static int consume(sweep *sw, uint64_t index, const result *res)
 		get_str(&fl, key, sizeof(key));
 		oom = groups_add(&sw->fails, key, seed, index);
 	}
-	if (!oom && (strcmp(outcome, "error") == 0 ||
-		     strcmp(outcome, "crash") == 0)) {
+	if (!oom &&
+	    (strcmp(outcome, "error") == 0 || strcmp(outcome, "crash") == 0)) {
 		oom = groups_add(&sw->errors, reason[0] ? reason : "(none)",
 				 seed, index);
 	}
@@ -699,7 +699,7 @@ static int load_query(query *q, char *err, size_t errlen)
 	if (s == NULL || bad || n > QUERY_BYTES_MAX) {
 		snprintf(err, errlen, "tlsim sweep: --query %s: %s", q->path,
 			 s == NULL ? "out of memory"
-			 : bad	   ? "cannot read it"
+			 : bad     ? "cannot read it"
 				   : "larger than 1 MiB");
 		free(s);
 		return s == NULL ? SIM_STATUS_INTERNAL : SIM_STATUS_INPUT;
@@ -708,8 +708,8 @@ static int load_query(query *q, char *err, size_t errlen)
 	for (char *line = s; *line != '\0';) {
 		char *nl = strchr(line, '\n');
 		if (*line == '.') {
-			memset(line, ' ', nl ? (size_t)(nl - line)
-					     : strlen(line));
+			memset(line, ' ',
+			       nl ? (size_t)(nl - line) : strlen(line));
 		}
 		line = nl ? nl + 1 : line + strlen(line);
 	}
@@ -719,9 +719,9 @@ static int load_query(query *q, char *err, size_t errlen)
 
 /* each_stmt prepares the statements of |q| one by one on |db| and calls
  * |fn| with each, checked: read-only, first column named run. */
-static int each_stmt(sqlite3 *db, const query *q, int (*fn)(sqlite3_stmt *,
-							      void *),
-		     void *arg, char *err, size_t errlen)
+static int each_stmt(sqlite3 *db, const query *q,
+		     int (*fn)(sqlite3_stmt *, void *), void *arg, char *err,
+		     size_t errlen)
 {
 	const char *p = q->sql;
 	int nstmt = 0;
@@ -829,8 +829,8 @@ static int run_queries(sweep *sw)
 	for (int i = 0; status == 0 && i < sw->o->nquery; i++) {
 		query *q = &sw->q[i];
 		memset(m.bits, 0, nbytes);
-		status = each_stmt(db, q, collect, &m, sw->err,
-				   sizeof(sw->err));
+		status =
+		    each_stmt(db, q, collect, &m, sw->err, sizeof(sw->err));
 		for (int64_t id = m.lo; status == 0 && id <= m.hi; id++) {
 			uint64_t k = (uint64_t)(id - m.lo);
 			if (!(m.bits[k / 8] & (1u << (k % 8)))) {
@@ -840,8 +840,8 @@ static int run_queries(sweep *sw)
 			if (q->g.nseeds < SEEDS_SHOWN) {
 				sqlite3_bind_int64(seed, 1, id);
 				if (sqlite3_step(seed) == SQLITE_ROW) {
-					s = (uint64_t)sqlite3_column_int64(
-					    seed, 0);
+					s = (uint64_t)sqlite3_column_int64(seed,
+									   0);
 				}
 				sqlite3_reset(seed);
 			}
@@ -896,8 +896,7 @@ static int print_table(sweep *sw)
 		}
 		if (o->trace_path != NULL) {
 			printf("trace: %s, runs %lld..%lld\n", o->trace_path,
-			       (long long)sw->first_id,
-			       (long long)sw->last_id);
+			       (long long)sw->first_id, (long long)sw->last_id);
 		}
 		if (sw->have_bad) {
 			sim_sweep_reproduce(stdout, "", &o->run,
@@ -1015,8 +1014,8 @@ int sim_sweep(const sim_sweep_opts *o)
 	}
 	if (status == 0 && sw->traced) {
 		char err[1024];
-		int rc = sim_trace_open(sw->out_path, &sw->out, err,
-					sizeof(err));
+		int rc =
+		    sim_trace_open(sw->out_path, &sw->out, err, sizeof(err));
 		if (rc != 0) {
 			snprintf(sw->err, sizeof(sw->err), "tlsim: %s", err);
 			status = rc == SIM_EINTERNAL || rc == SIM_ENOMEM
@@ -1076,8 +1075,8 @@ int sim_sweep(const sim_sweep_opts *o)
 			if (errno == EINTR) {
 				continue;
 			}
-			snprintf(sw->err, sizeof(sw->err), "tlsim sweep: poll: %s",
-				 strerror(errno));
+			snprintf(sw->err, sizeof(sw->err),
+				 "tlsim sweep: poll: %s", strerror(errno));
 			broken = 1;
 			break;
 		}
