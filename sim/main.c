@@ -343,7 +343,7 @@ static int parse_args(const char *cmd, int argc, char **argv, run_args *a)
 	int run = !sweep && !explore && !shrink;
 	op->verbosity = 1;
 	a->jobs = 1;
-	a->runs = 1000;
+	a->runs = shrink ? 5000 : 1000;
 	a->depth = -1;
 	for (int i = 0; i < argc; i++) {
 		const char *arg = argv[i];
@@ -791,16 +791,25 @@ static int cmd_run(int argc, char **argv)
 	return status;
 }
 
+/* prepare parses |cmd|'s arguments into |a| and loads the scenario.
+ * Returns -1 to go on, else the exit status (|a| freed). */
+static int prepare(const char *cmd, int argc, char **argv, run_args *a,
+		   char sha[65])
+{
+	int status = parse_args(cmd, argc, argv, a);
+	if (status < 0 && (status = load_scenario(&a->o, sha)) == 0) {
+		return -1;
+	}
+	run_args_free(a);
+	return status;
+}
+
 static int cmd_sweep(int argc, char **argv)
 {
 	run_args a = {0};
-	int status = parse_args("sweep", argc, argv, &a);
 	char sha[65];
-	if (status < 0 && (status = load_scenario(&a.o, sha)) == 0) {
-		status = -1;
-	}
+	int status = prepare("sweep", argc, argv, &a, sha);
 	if (status >= 0) {
-		run_args_free(&a);
 		return status;
 	}
 	sim_sweep_opts so = {.run = a.o,
@@ -820,13 +829,9 @@ static int cmd_sweep(int argc, char **argv)
 static int cmd_explore(int argc, char **argv)
 {
 	run_args a = {0};
-	int status = parse_args("explore", argc, argv, &a);
 	char sha[65];
-	if (status < 0 && (status = load_scenario(&a.o, sha)) == 0) {
-		status = -1;
-	}
+	int status = prepare("explore", argc, argv, &a, sha);
 	if (status >= 0) {
-		run_args_free(&a);
 		return status;
 	}
 	sim_explore_opts eo = {
@@ -849,14 +854,9 @@ static int cmd_explore(int argc, char **argv)
 static int cmd_shrink(int argc, char **argv)
 {
 	run_args a = {0};
-	a.runs = 5000;
-	int status = parse_args("shrink", argc, argv, &a);
 	char sha[65], out[PATH_MAX];
-	if (status < 0 && (status = load_scenario(&a.o, sha)) == 0) {
-		status = -1;
-	}
+	int status = prepare("shrink", argc, argv, &a, sha);
 	if (status >= 0) {
-		run_args_free(&a);
 		return status;
 	}
 	if (a.out_path == NULL) {
