@@ -287,6 +287,8 @@ typedef struct run_args {
 
 static void run_args_free(run_args *a)
 {
+	free((char *)a->o.source);
+	a->o.source = NULL;
 	for (int i = 0; i < a->o.nset; i++) {
 		free(a->setbuf[i]);
 	}
@@ -725,13 +727,11 @@ static int cmd_run(int argc, char **argv)
 	}
 	sim_lua_opts o = a.o;
 	const char *trace_path = a.trace_path;
-	char *src = (char *)o.source;
 
 	sim_trace *trace = NULL;
 	int rc = sim_trace_open(trace_path, &trace, err, sizeof(err));
 	if (rc != 0) {
 		fprintf(stderr, "tlsim: %s\n", err);
-		free(src);
 		run_args_free(&a);
 		return SIM_STATUS_INPUT;
 	}
@@ -786,7 +786,6 @@ static int cmd_run(int argc, char **argv)
 		}
 	}
 	sim_trace_close(trace);
-	free(src);
 	run_args_free(&a);
 	return status;
 }
@@ -821,7 +820,6 @@ static int cmd_sweep(int argc, char **argv)
 			     .trace_path = a.trace_path,
 			     .quiet = a.o.verbosity == 0};
 	status = sim_sweep(&so);
-	free((char *)a.o.source);
 	run_args_free(&a);
 	return status;
 }
@@ -846,7 +844,6 @@ static int cmd_explore(int argc, char **argv)
 	    .quiet = a.o.verbosity == 0,
 	    .stop_first = a.stop_first};
 	status = sim_explore(&eo);
-	free((char *)a.o.source);
 	run_args_free(&a);
 	return status;
 }
@@ -878,7 +875,6 @@ static int cmd_shrink(int argc, char **argv)
 			      .max_runs = a.runs,
 			      .quiet = a.o.verbosity == 0};
 	status = sim_shrink(&so);
-	free((char *)a.o.source);
 	run_args_free(&a);
 	return status;
 }
