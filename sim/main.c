@@ -14,6 +14,7 @@
 #include "sim/explore.h"
 #include "sim/lua.h"
 #include "sim/merge.h"
+#include "sim/pcap.h"
 #include "sim/rowdiff.h"
 #include "sim/schedule.h"
 #include "sim/shrink.h"
@@ -38,6 +39,7 @@ static const char usage_main[] =
 	"  shrink SCENARIO.lua --seed N smallest schedule of faults and\n"
 	"                               choices that still fails the same way\n"
 	"  replay TRACE.db --run ID     re-run a recorded run, check its digest\n"
+	"  pcap TRACE.db --run ID -o FILE.pcapng  export a run for Wireshark\n"
 	"\n"
 	"  tlsim --help, tlsim COMMAND --help, tlsim --version\n"
 	"\n"
@@ -933,6 +935,93 @@ static int cmd_merge(int argc, char **argv)
 	return 0;
 }
 
+static int cmd_pcap(int argc, char **argv)
+{
+	sim_pcap_opts o = {0};
+	int quiet = 0;
+	for (int i = 0; i < argc; i++) {
+		const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
+		uint64_t id;
+		if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0) {
+			fputs(sim_pcap_usage, stdout);
+			return 0;
+		} else if (strcmp(a, "--run") == 0) {
+			if (parse_u64(v, &id) != 0 || id == 0 ||
+			    id > INT64_MAX) {
+				return usage_error("pcap",
+						   "--run needs a run id, got "
+						   "'%s'",
+						   v ? v : "");
+			}
+			o.run_id = (int64_t)id;
+			i++;
+		} else if (strcmp(a, "-o") == 0 || strcmp(a, "--output") == 0 ||
+			   strcmp(a, "--keylog") == 0) {
+			if (v == NULL || *v == '\0') {
+				return usage_error("pcap", "%s needs a file",
+						   a);
+			}
+			if (strcmp(a, "--keylog") == 0) {
+				o.keylog_path = v;
+			} else {
+				o.out_path = v;
+			}
+			i++;
+		} else if (strcmp(a, "--at") == 0) {
+			if (v == NULL || (strcmp(v, "receiver") != 0 &&
+					  strcmp(v, "sender") != 0)) {
+				return usage_error("pcap",
+						   "--at needs receiver or "
+						   "sender, got '%s'",
+						   v ? v : "");
+			}
+			o.at = strcmp(v, "sender") == 0 ? SIM_PCAP_AT_SENDER
+							: SIM_PCAP_AT_RECEIVER;
+			i++;
+		} else if (strcmp(a, "-q") == 0 || strcmp(a, "--quiet") == 0) {
+			quiet = 1;
+		} else if (a[0] == '-' && a[1] != '\0') {
+			return usage_error("pcap", "unknown option '%s'", a);
+		} else if (o.trace_path == NULL) {
+			o.trace_path = a;
+		} else {
+			return usage_error("pcap", "unexpected argument '%s'",
+					   a);
+		}
+	}
+	if (o.trace_path == NULL || o.out_path == NULL) {
+		return usage_error("pcap", "needs TRACE.db and -o FILE%s", "");
+	}
+	char err[2048];
+	sim_pcap_stats st;
+	int rc = sim_pcap_export(&o, &st, err, sizeof(err));
+	if (rc != 0) {
+		fprintf(stderr, "tlsim: %s\n", err);
+		return rc == SIM_ENOMEM || rc == SIM_EINTERNAL
+			   ? SIM_STATUS_INTERNAL
+			   : SIM_STATUS_INPUT;
+	}
+	if (!quiet) {
+		printf("run %lld of %s: %llu packets at the %s to %s "
+		       "(%llu lost, %llu link duplicates, %llu in flight at "
+		       "the end, %llu not IP, %llu TCP checksums "
+		       "recomputed), %llu key log lines in its "
+		       "Decryption Secrets Block%s%s\n",
+		       (long long)st.run_id, o.trace_path,
+		       (unsigned long long)st.packets,
+		       o.at == SIM_PCAP_AT_SENDER ? "sender" : "receiver",
+		       o.out_path, (unsigned long long)st.lost,
+		       (unsigned long long)st.duplicates,
+		       (unsigned long long)st.in_flight,
+		       (unsigned long long)st.other,
+		       (unsigned long long)st.tcp_recomputed,
+		       (unsigned long long)st.keylog_lines,
+		       o.keylog_path ? " and in " : "",
+		       o.keylog_path ? o.keylog_path : "");
+	}
+	return 0;
+}
+
 /* The recorded facts replay needs from a run row. */
 typedef struct recorded {
 	char scenario[4096], sha[65], digest[65];
@@ -1169,6 +1258,9 @@ int main(int argc, char **argv)
 	}
 	if (strcmp(cmd, "merge") == 0) {
 		return cmd_merge(argc - 2, argv + 2);
+	}
+	if (strcmp(cmd, "pcap") == 0) {
+		return cmd_pcap(argc - 2, argv + 2);
 	}
 	if (strcmp(cmd, "run") == 0 || strcmp(cmd, "sweep") == 0 ||
 	    strcmp(cmd, "replay") == 0 || strcmp(cmd, "explore") == 0 ||
