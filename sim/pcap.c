@@ -99,45 +99,46 @@ typedef struct job {
 	int64_t run;
 	sim_time end_ns;
 	node *nodes; /* sorted by name */
-	size_t nnodes;
-	char **links; /* in order of their first packet: interface ids */
-	size_t nlinks;
+	size_t nnodes, nodes_cap;
+	uint32_t roles[3]; /* nodes of each role numbered so far */
+	char **links;      /* in order of their first packet: interface ids */
+	size_t nlinks, links_cap;
 	sub *subs; /* sorted by parent, then seq */
-	size_t nsubs;
+	size_t nsubs, subs_cap;
 	line *lines; /* key log lines in first-seen order, dup marked */
-	size_t nlines;
+	size_t nlines, lines_cap;
 	int64_t *order; /* packet row seqs in capture order */
-	size_t norder;
+	size_t norder, order_cap;
 	bytes blk, pkt;
 	output out, keylog;
 	sim_pcap_stats st;
 } job;
 
 const char sim_pcap_usage[] =
-	"usage: tlsim pcap TRACE.db [--run ID] -o FILE.pcapng [options]\n"
-	"\n"
-	"Writes the packets of a recorded run as a pcapng capture for\n"
-	"Wireshark: QUIC and echo datagrams as UDP over IPv4, the TLS stream\n"
-	"as TCP over IPv4, timestamps in virtual time (ns since the start of\n"
-	"the run), a comment on every packet (tlsim id, fate, frames), and the\n"
-	"run's TLS secrets in a Decryption Secrets Block, so the file alone\n"
-	"decrypts. The trace is only read.\n"
-	"\n"
-	"options:\n"
-	"  --run ID              the run (default: the trace's only run)\n"
-	"  -o, --output FILE     the pcapng file to write (replaced whole)\n"
-	"  --keylog FILE         also write the NSS key log (SSLKEYLOGFILE)\n"
-	"  --at receiver|sender  capture point (default receiver): every copy\n"
-	"                        that arrived, at its delivery time, lost\n"
-	"                        packets left out, link duplicates in; or\n"
-	"                        every packet sent, at its send time, lost\n"
-	"                        ones in (commented), link duplicates out\n"
-	"  -q, --quiet           print nothing but errors\n"
-	"  -h, --help            this help\n"
-	"\n"
-	"exit status: 0 written, 2 usage or input error (no such run, not a\n"
-	"tlsim trace, a run without packets, an output that cannot be\n"
-	"written), 3 internal error.\n";
+    "usage: tlsim pcap TRACE.db [--run ID] -o FILE.pcapng [options]\n"
+    "\n"
+    "Writes the packets of a recorded run as a pcapng capture for\n"
+    "Wireshark: QUIC and echo datagrams as UDP over IPv4, the TLS stream\n"
+    "as TCP over IPv4, timestamps in virtual time (ns since the start of\n"
+    "the run), a comment on every packet (tlsim id, fate, frames), and the\n"
+    "run's TLS secrets in a Decryption Secrets Block, so the file alone\n"
+    "decrypts. The trace is only read.\n"
+    "\n"
+    "options:\n"
+    "  --run ID              the run (default: the trace's only run)\n"
+    "  -o, --output FILE     the pcapng file to write (replaced whole)\n"
+    "  --keylog FILE         also write the NSS key log (SSLKEYLOGFILE)\n"
+    "  --at receiver|sender  capture point (default receiver): every copy\n"
+    "                        that arrived, at its delivery time, lost\n"
+    "                        packets left out, link duplicates in; or\n"
+    "                        every packet sent, at its send time, lost\n"
+    "                        ones in (commented), link duplicates out\n"
+    "  -q, --quiet           print nothing but errors\n"
+    "  -h, --help            this help\n"
+    "\n"
+    "exit status: 0 written, 2 usage or input error (no such run, not a\n"
+    "tlsim trace, a run without packets, an output that cannot be\n"
+    "written), 3 internal error.\n";
 
 static int fail(job *j, int code, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
@@ -159,11 +160,10 @@ static int fail(job *j, int code, const char *fmt, ...)
 static int sql_fail(job *j, const char *doing)
 {
 	int rc = sqlite3_errcode(j->db);
-	int code = rc == SQLITE_NOMEM		       ? SIM_ENOMEM
-		   : rc == SQLITE_BUSY || rc == SQLITE_LOCKED ? SIM_EBUSY
-		   : rc == SQLITE_CORRUPT || rc == SQLITE_NOTADB
-		       ? SIM_ECORRUPT
-		       : SIM_EIO;
+	int code = rc == SQLITE_NOMEM                            ? SIM_ENOMEM
+		   : rc == SQLITE_BUSY || rc == SQLITE_LOCKED    ? SIM_EBUSY
+		   : rc == SQLITE_CORRUPT || rc == SQLITE_NOTADB ? SIM_ECORRUPT
+								 : SIM_EIO;
 	return fail(j, code, "%s: %s: %s", j->o->trace_path, doing,
 		    sqlite3_errmsg(j->db));
 }
@@ -408,47 +408,94 @@ static void out_discard(output *out)
 
 /* --- reading the run ----------------------------------------------------- */
 
-static int find_run(job *j)
+/* each_row runs |sql| (its ?1 bound to the run id) and calls |fn| for each
+ * row until it returns non-zero. Returns 0, |fn|'s code, or a SIM_E* code
+ * for SQLite's failure, with |doing| in the message. */
+static int each_row(job *j, const char *sql, const char *doing,
+		    int (*fn)(job *j, sqlite3_stmt *st))
 {
 	sqlite3_stmt *st;
-	int64_t n = 0, only = 0;
-	if (sqlite3_prepare_v2(j->db, "SELECT count(*), max(id) FROM run", -1,
-			       &st, NULL) != SQLITE_OK) {
-		return sql_fail(j, "reading the runs");
+	if (sqlite3_prepare_v2(j->db, sql, -1, &st, NULL) != SQLITE_OK) {
+		return sql_fail(j, doing);
 	}
-	if (sqlite3_step(st) == SQLITE_ROW) {
-		n = sqlite3_column_int64(st, 0);
-		only = sqlite3_column_int64(st, 1);
+	if (sqlite3_bind_parameter_count(st) > 0) {
+		sqlite3_bind_int64(st, 1, j->run);
+	}
+	int rc, code = 0;
+	while (code == 0 && (rc = sqlite3_step(st)) == SQLITE_ROW) {
+		code = fn(j, st);
+	}
+	if (code == 0 && rc != SQLITE_DONE) {
+		code = sql_fail(j, doing);
 	}
 	sqlite3_finalize(st);
+	return code;
+}
+
+/* grow makes room for element |n| of the array whose pointer is at
+ * |arrayp| (a T **), of |size|-byte elements with capacity |*cap|
+ * (doubling), at most |max| elements (|what| names them in the message).
+ * Returns 0 or a SIM_E* code. The pointer is read and written with memcpy:
+ * a T * is not a void * to the aliasing rules. */
+static int grow(job *j, void *arrayp, size_t *cap, size_t n, size_t size,
+		size_t max, const char *what)
+{
+	if (n == max) {
+		return fail(j, SIM_ELIMIT, "%s: run %lld has more than %zu %s",
+			    j->o->trace_path, (long long)j->run, max, what);
+	}
+	if (n < *cap) {
+		return 0;
+	}
+	size_t c = *cap ? *cap * 2 : 16;
+	void *old, *q;
+	memcpy(&old, arrayp, sizeof(old));
+	if (c > SIZE_MAX / size || (q = realloc(old, c * size)) == NULL) {
+		return fail(j, SIM_ENOMEM, "out of memory");
+	}
+	memcpy(arrayp, &q, sizeof(q));
+	*cap = c;
+	return 0;
+}
+
+static int run_count_row(job *j, sqlite3_stmt *st)
+{
+	int64_t n = sqlite3_column_int64(st, 0);
 	if (n == 0) {
 		return fail(j, SIM_EINVAL, "%s: holds no runs",
 			    j->o->trace_path);
 	}
-	j->run = j->o->run_id;
-	if (j->run == 0) {
-		if (n > 1) {
-			return fail(j, SIM_EINVAL,
-				    "%s: holds %lld runs; say which with "
-				    "--run ID",
-				    j->o->trace_path, (long long)n);
-		}
-		j->run = only;
+	if (n > 1) {
+		return fail(j, SIM_EINVAL,
+			    "%s: holds %lld runs; say which with --run ID",
+			    j->o->trace_path, (long long)n);
 	}
-	if (sqlite3_prepare_v2(j->db, "SELECT end_ns FROM run WHERE id = ?1",
-			       -1, &st, NULL) != SQLITE_OK) {
-		return sql_fail(j, "reading the runs");
-	}
-	sqlite3_bind_int64(st, 1, j->run);
-	int found = sqlite3_step(st) == SQLITE_ROW;
-	j->end_ns = found ? sqlite3_column_int64(st, 0) : 0;
-	sqlite3_finalize(st);
-	if (!found) {
-		return fail(j, SIM_EINVAL, "%s: no run %lld (--run)",
-			    j->o->trace_path, (long long)j->run);
-	}
+	j->run = sqlite3_column_int64(st, 1);
+	return 0;
+}
+
+static int run_row(job *j, sqlite3_stmt *st)
+{
+	j->end_ns = sqlite3_column_int64(st, 0);
 	j->st.run_id = j->run;
 	return 0;
+}
+
+static int find_run(job *j)
+{
+	j->run = j->o->run_id;
+	int rc = j->run != 0 ? 0
+			     : each_row(j, "SELECT count(*), max(id) FROM run",
+					"reading the runs", run_count_row);
+	if (rc == 0) {
+		rc = each_row(j, "SELECT end_ns FROM run WHERE id = ?1",
+			      "reading the runs", run_row);
+	}
+	if (rc == 0 && j->st.run_id == 0) {
+		rc = fail(j, SIM_EINVAL, "%s: no run %lld (--run)",
+			  j->o->trace_path, (long long)j->run);
+	}
+	return rc;
 }
 
 static int cmp_node(const void *a, const void *b)
@@ -463,62 +510,45 @@ static int ends_with(const char *s, const char *suffix)
 }
 
 /* Addresses: the k-th client (node id order) 10.0.0.(2k+1), the k-th
- * server 10.0.0.(2k+2), others after both; see pcap.h. */
+ * server 10.0.0.(2k+2), others after both (read_nodes); see pcap.h. */
+static int node_row(job *j, sqlite3_stmt *st)
+{
+	int rc = grow(j, &j->nodes, &j->nodes_cap, j->nnodes, sizeof(node),
+		      SIM_PCAP_MAX_NODES, "nodes");
+	if (rc != 0) {
+		return rc;
+	}
+	node *n = &j->nodes[j->nnodes];
+	const char *kind = (const char *)sqlite3_column_text(st, 1);
+	kind = kind ? kind : "";
+	if ((n->name = dup_text(st, 0)) == NULL) {
+		return fail(j, SIM_ENOMEM, "out of memory");
+	}
+	j->nnodes++;
+	n->role = ends_with(kind, "_client")   ? R_CLIENT
+		  : ends_with(kind, "_server") ? R_SERVER
+					       : R_OTHER;
+	n->udp_port = n->role != R_SERVER             ? PORT_CLIENT
+		      : strncmp(kind, "echo", 4) == 0 ? PORT_ECHO
+						      : PORT_QUIC;
+	uint32_t k = j->roles[n->role]++;
+	n->addr = n->role == R_OTHER ? 0 : ADDR_BASE + 2 * k + 1 + n->role;
+	return 0;
+}
+
 static int read_nodes(job *j)
 {
-	sqlite3_stmt *st;
-	if (sqlite3_prepare_v2(j->db,
-			       "SELECT name, kind FROM node WHERE run = ?1 "
-			       "AND name IS NOT NULL ORDER BY id, seq",
-			       -1, &st, NULL) != SQLITE_OK) {
-		return sql_fail(j, "reading the nodes");
+	int rc = each_row(j,
+			  "SELECT name, kind FROM node WHERE run = ?1 AND "
+			  "name IS NOT NULL ORDER BY id, seq",
+			  "reading the nodes", node_row);
+	if (rc != 0) {
+		return rc;
 	}
-	sqlite3_bind_int64(st, 1, j->run);
-	size_t cap = 0, clients = 0, servers = 0;
-	int rc;
-	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-		if (j->nnodes == SIM_PCAP_MAX_NODES) {
-			sqlite3_finalize(st);
-			return fail(j, SIM_ELIMIT,
-				    "%s: run %lld has more than %d nodes",
-				    j->o->trace_path, (long long)j->run,
-				    SIM_PCAP_MAX_NODES);
-		}
-		if (j->nnodes == cap) {
-			cap = cap ? cap * 2 : 16;
-			node *p = realloc(j->nodes, cap * sizeof(*p));
-			if (p == NULL) {
-				sqlite3_finalize(st);
-				return fail(j, SIM_ENOMEM, "out of memory");
-			}
-			j->nodes = p;
-		}
-		node *n = &j->nodes[j->nnodes];
-		const char *kind = (const char *)sqlite3_column_text(st, 1);
-		kind = kind ? kind : "";
-		n->name = dup_text(st, 0);
-		if (n->name == NULL) {
-			sqlite3_finalize(st);
-			return fail(j, SIM_ENOMEM, "out of memory");
-		}
-		j->nnodes++;
-		n->role = ends_with(kind, "_client")   ? R_CLIENT
-			  : ends_with(kind, "_server") ? R_SERVER
-						       : R_OTHER;
-		n->udp_port = n->role != R_SERVER ? PORT_CLIENT
-			      : strncmp(kind, "echo", 4) == 0 ? PORT_ECHO
-							      : PORT_QUIC;
-		n->addr = n->role == R_CLIENT ? ADDR_BASE + 2 * clients++ + 1
-			  : n->role == R_SERVER ? ADDR_BASE + 2 * servers++ + 2
-						: 0;
-	}
-	sqlite3_finalize(st);
-	if (rc != SQLITE_DONE) {
-		return sql_fail(j, "reading the nodes");
-	}
-	uint32_t next = ADDR_BASE + 2 * (uint32_t)(clients > servers ? clients
-								   : servers) +
-			1;
+	uint32_t pairs = j->roles[R_CLIENT] > j->roles[R_SERVER]
+			     ? j->roles[R_CLIENT]
+			     : j->roles[R_SERVER];
+	uint32_t next = ADDR_BASE + 2 * pairs + 1;
 	for (size_t i = 0; i < j->nnodes; i++) {
 		if (j->nodes[i].role == R_OTHER) {
 			j->nodes[i].addr = next++;
@@ -531,49 +561,34 @@ static int read_nodes(job *j)
 static const node *find_node(const job *j, const char *name)
 {
 	node key = {.name = (char *)name};
-	return name == NULL ? NULL
-			    : bsearch(&key, j->nodes, j->nnodes, sizeof(node),
-				      cmp_node);
+	return name == NULL
+		   ? NULL
+		   : bsearch(&key, j->nodes, j->nnodes, sizeof(node), cmp_node);
+}
+
+static int link_row(job *j, sqlite3_stmt *st)
+{
+	int rc = grow(j, &j->links, &j->links_cap, j->nlinks, sizeof(char *),
+		      MAX_LINKS, "links");
+	if (rc == 0 && (j->links[j->nlinks] = dup_text(st, 0)) == NULL) {
+		rc = fail(j, SIM_ENOMEM, "out of memory");
+	}
+	j->nlinks += rc == 0;
+	return rc;
 }
 
 static int read_links(job *j)
 {
-	sqlite3_stmt *st;
-	if (sqlite3_prepare_v2(j->db,
-			       "SELECT coalesce(link, '') FROM packet WHERE "
-			       "run = ?1 AND parent IS NULL GROUP BY "
-			       "coalesce(link, '') ORDER BY min(seq)",
-			       -1, &st, NULL) != SQLITE_OK) {
-		return sql_fail(j, "reading the packets");
+	int rc = each_row(j,
+			  "SELECT coalesce(link, '') FROM packet WHERE run = "
+			  "?1 AND parent IS NULL GROUP BY coalesce(link, '') "
+			  "ORDER BY min(seq)",
+			  "reading the packets", link_row);
+	if (rc == 0 && j->nlinks == 0) {
+		rc = fail(j, SIM_EINVAL, "%s: run %lld has no packets",
+			  j->o->trace_path, (long long)j->run);
 	}
-	sqlite3_bind_int64(st, 1, j->run);
-	int rc;
-	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-		if (j->nlinks == MAX_LINKS) {
-			sqlite3_finalize(st);
-			return fail(j, SIM_ELIMIT,
-				    "%s: run %lld has more than %d links",
-				    j->o->trace_path, (long long)j->run,
-				    MAX_LINKS);
-		}
-		char **p = realloc(j->links, (j->nlinks + 1) * sizeof(*p));
-		if (p == NULL || (p[j->nlinks] = dup_text(st, 0)) == NULL) {
-			j->links = p ? p : j->links;
-			sqlite3_finalize(st);
-			return fail(j, SIM_ENOMEM, "out of memory");
-		}
-		j->links = p;
-		j->nlinks++;
-	}
-	sqlite3_finalize(st);
-	if (rc != SQLITE_DONE) {
-		return sql_fail(j, "reading the packets");
-	}
-	if (j->nlinks == 0) {
-		return fail(j, SIM_EINVAL, "%s: run %lld has no packets",
-			    j->o->trace_path, (long long)j->run);
-	}
-	return 0;
+	return rc;
 }
 
 static size_t link_index(const job *j, const char *name)
@@ -586,48 +601,37 @@ static size_t link_index(const job *j, const char *name)
 	return 0; /* not reached: read_links saw every link */
 }
 
+static int sub_row(job *j, sqlite3_stmt *st)
+{
+	int rc = grow(j, &j->subs, &j->subs_cap, j->nsubs, sizeof(sub),
+		      SIZE_MAX, "packets");
+	if (rc != 0) {
+		return rc;
+	}
+	char t[512], pn[32] = "";
+	if (sqlite3_column_type(st, 2) != SQLITE_NULL) {
+		snprintf(pn, sizeof(pn), " pn %lld",
+			 (long long)sqlite3_column_int64(st, 2));
+	}
+	snprintf(t, sizeof(t), "%s%s: %s",
+		 (const char *)sqlite3_column_text(st, 1), pn,
+		 (const char *)sqlite3_column_text(st, 3));
+	sub *s = &j->subs[j->nsubs];
+	s->parent = sqlite3_column_int64(st, 0);
+	if ((s->text = strdup(t)) == NULL) {
+		return fail(j, SIM_ENOMEM, "out of memory");
+	}
+	j->nsubs++;
+	return 0;
+}
+
 static int read_subs(job *j)
 {
-	sqlite3_stmt *st;
-	if (sqlite3_prepare_v2(
-		j->db,
-		"SELECT parent, coalesce(ptype, '?'), pn, coalesce(frames, '') "
-		"FROM packet WHERE run = ?1 AND parent IS NOT NULL "
-		"ORDER BY parent, seq",
-		-1, &st, NULL) != SQLITE_OK) {
-		return sql_fail(j, "reading the packets");
-	}
-	sqlite3_bind_int64(st, 1, j->run);
-	size_t cap = 0;
-	int rc;
-	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-		if (j->nsubs == cap) {
-			cap = cap ? cap * 2 : 64;
-			sub *p = realloc(j->subs, cap * sizeof(*p));
-			if (p == NULL) {
-				sqlite3_finalize(st);
-				return fail(j, SIM_ENOMEM, "out of memory");
-			}
-			j->subs = p;
-		}
-		char t[512], pn[32] = "";
-		if (sqlite3_column_type(st, 2) != SQLITE_NULL) {
-			snprintf(pn, sizeof(pn), " pn %lld",
-				 (long long)sqlite3_column_int64(st, 2));
-		}
-		snprintf(t, sizeof(t), "%s%s: %s",
-			 (const char *)sqlite3_column_text(st, 1), pn,
-			 (const char *)sqlite3_column_text(st, 3));
-		sub *s = &j->subs[j->nsubs];
-		s->parent = sqlite3_column_int64(st, 0);
-		if ((s->text = strdup(t)) == NULL) {
-			sqlite3_finalize(st);
-			return fail(j, SIM_ENOMEM, "out of memory");
-		}
-		j->nsubs++;
-	}
-	sqlite3_finalize(st);
-	return rc == SQLITE_DONE ? 0 : sql_fail(j, "reading the packets");
+	return each_row(j,
+			"SELECT parent, coalesce(ptype, '?'), pn, "
+			"coalesce(frames, '') FROM packet WHERE run = ?1 AND "
+			"parent IS NOT NULL ORDER BY parent, seq",
+			"reading the packets", sub_row);
 }
 
 /* Index of the first sub of |parent|, or nsubs. */
@@ -675,74 +679,76 @@ static int cmp_order(const void *a, const void *b)
 	return (x->order > y->order) - (x->order < y->order);
 }
 
+static int keylog_row(job *j, sqlite3_stmt *st)
+{
+	const char *t = (const char *)sqlite3_column_text(st, 0);
+	if (t == NULL || !keylog_line(t)) {
+		return 0;
+	}
+	int rc = grow(j, &j->lines, &j->lines_cap, j->nlines, sizeof(line),
+		      KEYLOG_MAX_LINES, "key log lines");
+	if (rc != 0) {
+		return rc;
+	}
+	line *l = &j->lines[j->nlines];
+	*l = (line){.text = strdup(t), .order = j->nlines};
+	if (l->text == NULL) {
+		return fail(j, SIM_ENOMEM, "out of memory");
+	}
+	j->nlines++;
+	return 0;
+}
+
 static int read_keylog(job *j)
 {
-	sqlite3_stmt *st;
-	if (sqlite3_prepare_v2(j->db,
-			       "SELECT detail FROM tls WHERE run = ?1 AND "
-			       "event IN ('keys', 'keylog') AND detail IS NOT "
-			       "NULL ORDER BY seq",
-			       -1, &st, NULL) != SQLITE_OK) {
-		return sql_fail(j, "reading the tls rows");
-	}
-	sqlite3_bind_int64(st, 1, j->run);
-	size_t cap = 0;
-	int rc;
-	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-		const char *t = (const char *)sqlite3_column_text(st, 0);
-		if (t == NULL || !keylog_line(t)) {
-			continue;
-		}
-		if (j->nlines == KEYLOG_MAX_LINES) {
-			sqlite3_finalize(st);
-			return fail(j, SIM_ELIMIT,
-				    "%s: run %lld has more than %u key log "
-				    "lines",
-				    j->o->trace_path, (long long)j->run,
-				    KEYLOG_MAX_LINES);
-		}
-		if (j->nlines == cap) {
-			cap = cap ? cap * 2 : 16;
-			line *p = realloc(j->lines, cap * sizeof(*p));
-			if (p == NULL) {
-				sqlite3_finalize(st);
-				return fail(j, SIM_ENOMEM, "out of memory");
-			}
-			j->lines = p;
-		}
-		line *l = &j->lines[j->nlines];
-		*l = (line){.text = strdup(t), .order = j->nlines};
-		if (l->text == NULL) {
-			sqlite3_finalize(st);
-			return fail(j, SIM_ENOMEM, "out of memory");
-		}
-		j->nlines++;
-	}
-	sqlite3_finalize(st);
-	if (rc != SQLITE_DONE) {
-		return sql_fail(j, "reading the tls rows");
+	int rc = each_row(j,
+			  "SELECT detail FROM tls WHERE run = ?1 AND event IN "
+			  "('keys', 'keylog') AND detail IS NOT NULL ORDER BY "
+			  "seq",
+			  "reading the tls rows", keylog_row);
+	if (rc != 0 || j->nlines == 0) {
+		return rc;
 	}
 	/* Both ends log the same secrets: keep each line's first copy. */
-	if (j->nlines > 0) {
-		qsort(j->lines, j->nlines, sizeof(line), cmp_line);
-		for (size_t i = 1; i < j->nlines; i++) {
-			j->lines[i].dup = strcmp(j->lines[i].text,
-						 j->lines[i - 1].text) == 0;
-		}
-		qsort(j->lines, j->nlines, sizeof(line), cmp_order);
+	qsort(j->lines, j->nlines, sizeof(line), cmp_line);
+	for (size_t i = 1; i < j->nlines; i++) {
+		j->lines[i].dup =
+		    strcmp(j->lines[i].text, j->lines[i - 1].text) == 0;
 	}
+	qsort(j->lines, j->nlines, sizeof(line), cmp_order);
 	for (size_t i = 0; i < j->nlines; i++) {
 		j->st.keylog_lines += !j->lines[i].dup;
 	}
 	return 0;
 }
 
-/* The packet rows to write, as seqs in capture order (see pcap.h). At the
- * receiver, packets that arrive at the same virtual time are in the order
- * they were sent: the link is the wire, and which one the receiver took
- * first is the scheduler's tie-break, recorded in the op table. (Taken in
- * that order instead, a Handshake datagram can come before the Initial
- * with the ServerHello, and Wireshark cannot decrypt it.) */
+static int order_row(job *j, sqlite3_stmt *st)
+{
+	if (sqlite3_column_int64(st, 1) > j->end_ns) {
+		j->st.in_flight++; /* arrives after the run ended */
+		return 0;
+	}
+	int rc = grow(j, &j->order, &j->order_cap, j->norder, sizeof(int64_t),
+		      SIZE_MAX, "packets");
+	if (rc == 0) {
+		j->order[j->norder++] = sqlite3_column_int64(st, 0);
+	}
+	return rc;
+}
+
+static int lost_row(job *j, sqlite3_stmt *st)
+{
+	j->st.lost = (uint64_t)sqlite3_column_int64(st, 0);
+	return 0;
+}
+
+/* The packet rows to write, as seqs in capture order (see pcap.h), and
+ * the count of lost ones. At the receiver, packets that arrive at the
+ * same virtual time are in the order they were sent: the link is the
+ * wire, and which one the receiver took first is the scheduler's
+ * tie-break, recorded in the op table. (Taken in that order instead, a
+ * Handshake datagram can come before the Initial with the ServerHello,
+ * and Wireshark cannot decrypt it.) */
 static int read_order(job *j)
 {
 	static const char *const sql[] = {
@@ -754,50 +760,13 @@ static int read_order(job *j)
 		"SELECT seq, send_ns FROM packet WHERE run = ?1 AND parent IS "
 		"NULL AND dup_of IS NULL ORDER BY send_ns, seq",
 	};
-	sqlite3_stmt *st;
-	if (sqlite3_prepare_v2(j->db, sql[j->o->at], -1, &st, NULL) !=
-	    SQLITE_OK) {
-		return sql_fail(j, "reading the packets");
-	}
-	sqlite3_bind_int64(st, 1, j->run);
-	size_t cap = 0;
-	int rc;
-	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-		if (sqlite3_column_int64(st, 1) > j->end_ns) {
-			j->st.in_flight++; /* arrives after the run ended */
-			continue;
-		}
-		if (j->norder == cap) {
-			cap = cap ? cap * 2 : 256;
-			int64_t *p = realloc(j->order, cap * sizeof(*p));
-			if (p == NULL) {
-				sqlite3_finalize(st);
-				return fail(j, SIM_ENOMEM, "out of memory");
-			}
-			j->order = p;
-		}
-		j->order[j->norder++] = sqlite3_column_int64(st, 0);
-	}
-	sqlite3_finalize(st);
-	return rc == SQLITE_DONE ? 0 : sql_fail(j, "reading the packets");
-}
-
-static int count_lost(job *j)
-{
-	sqlite3_stmt *st;
-	if (sqlite3_prepare_v2(j->db,
-			       "SELECT count(*) FROM packet WHERE run = ?1 AND "
-			       "parent IS NULL AND deliver_ns IS NULL AND "
-			       "dup_of IS NULL",
-			       -1, &st, NULL) != SQLITE_OK) {
-		return sql_fail(j, "reading the packets");
-	}
-	sqlite3_bind_int64(st, 1, j->run);
-	if (sqlite3_step(st) == SQLITE_ROW) {
-		j->st.lost = (uint64_t)sqlite3_column_int64(st, 0);
-	}
-	sqlite3_finalize(st);
-	return 0;
+	int rc = each_row(j, sql[j->o->at], "reading the packets", order_row);
+	return rc != 0 ? rc
+		       : each_row(j,
+				  "SELECT count(*) FROM packet WHERE run = ?1 "
+				  "AND parent IS NULL AND deliver_ns IS NULL "
+				  "AND dup_of IS NULL",
+				  "reading the packets", lost_row);
 }
 
 /* --- headers ------------------------------------------------------------- */
@@ -1025,17 +994,15 @@ static void comment(job *j, sqlite3_stmt *st, char *c, size_t cap)
 				      "them with the bits flipped)");
 	}
 	if (n < cap && (ptype != NULL || frames != NULL)) {
-		n += (size_t)snprintf(c + n, cap - n, "; %s%s%s",
-				      ptype ? ptype : "",
-				      ptype && frames ? " " : "",
-				      frames ? frames : "");
+		n += (size_t)snprintf(
+		    c + n, cap - n, "; %s%s%s", ptype ? ptype : "",
+		    ptype && frames ? " " : "", frames ? frames : "");
 	}
 	/* A copy's packets are its original's. */
 	int64_t parent = dup_of >= 0 ? dup_of : id;
 	for (size_t i = first_sub(j, parent);
 	     n < cap && i < j->nsubs && j->subs[i].parent == parent; i++) {
-		n += (size_t)snprintf(c + n, cap - n, "; %s",
-				      j->subs[i].text);
+		n += (size_t)snprintf(c + n, cap - n, "; %s", j->subs[i].text);
 	}
 }
 
@@ -1043,11 +1010,13 @@ static int write_packet(job *j, sqlite3_stmt *st)
 {
 	const char *proto = (const char *)sqlite3_column_text(st, 4);
 	int tcp = proto != NULL && strcmp(proto, "tcp") == 0;
-	int udp = proto != NULL && (strcmp(proto, "quic") == 0 ||
-				    strcmp(proto, "echo") == 0 ||
-				    strcmp(proto, "udp") == 0);
-	const node *src = find_node(j, (const char *)sqlite3_column_text(st, 2));
-	const node *dst = find_node(j, (const char *)sqlite3_column_text(st, 3));
+	int udp = proto != NULL &&
+		  (strcmp(proto, "quic") == 0 || strcmp(proto, "echo") == 0 ||
+		   strcmp(proto, "udp") == 0);
+	const node *src =
+	    find_node(j, (const char *)sqlite3_column_text(st, 2));
+	const node *dst =
+	    find_node(j, (const char *)sqlite3_column_text(st, 3));
 	if (src == NULL || dst == NULL) {
 		return fail(j, SIM_ECORRUPT,
 			    "%s: run %lld: packet %lld names a node that is "
@@ -1061,10 +1030,10 @@ static int write_packet(job *j, sqlite3_stmt *st)
 	int64_t id = sqlite3_column_int64(st, 0);
 	const uint8_t *data = sqlite3_column_blob(st, 12);
 	size_t len = (size_t)sqlite3_column_bytes(st, 12);
-	int rc = tcp || udp ? build(j, tcp, src, dst,
-				    (uint16_t)(dup_of >= 0 ? dup_of : id),
-				    data, len)
-			    : 1;
+	int rc = tcp || udp
+		     ? build(j, tcp, src, dst,
+			     (uint16_t)(dup_of >= 0 ? dup_of : id), data, len)
+		     : 1;
 	if (rc != 0) {
 		j->st.other += rc == 1;
 		return rc == 1 ? 0 : fail(j, rc, "out of memory");
@@ -1079,8 +1048,8 @@ static int write_packet(job *j, sqlite3_stmt *st)
 
 	bytes *b = &j->blk;
 	block_begin(b, BT_EPB);
-	b_u32(b, (uint32_t)link_index(j, (const char *)sqlite3_column_text(
-						 st, 1)));
+	b_u32(b, (uint32_t)link_index(
+		     j, (const char *)sqlite3_column_text(st, 1)));
 	b_u32(b, (uint32_t)(ts >> 32));
 	b_u32(b, (uint32_t)ts);
 	b_u32(b, (uint32_t)j->pkt.len);
@@ -1117,9 +1086,34 @@ static int write_packets(job *j)
 	return rc;
 }
 
+static int open_outputs(job *j)
+{
+	int rc = out_open(j, &j->out, j->o->out_path, "pcapng");
+	if (rc == 0 && j->o->keylog_path != NULL) {
+		rc = out_open(j, &j->keylog, j->o->keylog_path, "key log");
+	}
+	return rc;
+}
+
+/* Closes both outputs, then renames both into place. */
+static int finish_outputs(job *j)
+{
+	int rc = out_close(j, &j->out, "pcapng");
+	if (rc == 0) {
+		rc = out_close(j, &j->keylog, "key log");
+	}
+	if (rc == 0) {
+		rc = out_commit(j, &j->out, "pcapng");
+	}
+	return rc != 0 ? rc : out_commit(j, &j->keylog, "key log");
+}
+
 static int write_keylog(job *j)
 {
 	int rc = 0;
+	if (j->keylog.f == NULL) {
+		return 0;
+	}
 	for (size_t i = 0; rc == 0 && i < j->nlines; i++) {
 		if (!j->lines[i].dup) {
 			rc = out_write(j, &j->keylog, j->lines[i].text,
@@ -1170,63 +1164,25 @@ int sim_pcap_export(const sim_pcap_opts *o, sim_pcap_stats *stats, char *err,
 	    (o->at != SIM_PCAP_AT_RECEIVER && o->at != SIM_PCAP_AT_SENDER)) {
 		return fail(&j, SIM_EINVAL, "sim_pcap_export: bad options");
 	}
-	if (o->keylog_path != NULL && strcmp(o->keylog_path, o->out_path) == 0) {
+	if (o->keylog_path != NULL &&
+	    strcmp(o->keylog_path, o->out_path) == 0) {
 		return fail(&j, SIM_EINVAL,
 			    "--keylog %s is also the pcapng output (-o)",
 			    o->keylog_path);
 	}
-	int rc = sim_trace_open_readonly(o->trace_path, &j.db, &empty, err,
-					 errlen);
+	int rc =
+	    sim_trace_open_readonly(o->trace_path, &j.db, &empty, err, errlen);
 	if (rc == 0 && empty) {
 		rc = fail(&j, SIM_EINVAL, "%s: holds no runs", o->trace_path);
 	}
-	if (rc == 0) {
-		rc = find_run(&j);
-	}
-	if (rc == 0) {
-		rc = read_links(&j);
-	}
-	if (rc == 0) {
-		rc = read_nodes(&j);
-	}
-	if (rc == 0) {
-		rc = read_subs(&j);
-	}
-	if (rc == 0) {
-		rc = read_keylog(&j);
-	}
-	if (rc == 0) {
-		rc = read_order(&j);
-	}
-	if (rc == 0) {
-		rc = count_lost(&j);
-	}
-	if (rc == 0) {
-		rc = out_open(&j, &j.out, o->out_path, "pcapng");
-	}
-	if (rc == 0 && o->keylog_path != NULL) {
-		rc = out_open(&j, &j.keylog, o->keylog_path, "key log");
-	}
-	if (rc == 0) {
-		rc = write_header(&j);
-	}
-	if (rc == 0) {
-		rc = write_packets(&j);
-	}
-	if (rc == 0 && j.keylog.f != NULL) {
-		rc = write_keylog(&j);
-	}
-	if (rc == 0) {
-		rc = out_close(&j, &j.out, "pcapng");
-	}
-	if (rc == 0) {
-		rc = out_close(&j, &j.keylog, "key log");
-	}
-	if (rc == 0) {
-		rc = out_commit(&j, &j.out, "pcapng");
-	}
-	if (rc == 0) {
-		rc = out_commit(&j, &j.keylog, "key log");
+	static int (*const steps[])(job *) = {
+	    find_run,      read_links,   read_nodes,     read_subs,
+	    read_keylog,   read_order,   open_outputs,   write_header,
+	    write_packets, write_keylog, finish_outputs,
+	};
+	for (size_t i = 0; rc == 0 && i < sizeof(steps) / sizeof(steps[0]);
+	     i++) {
+		rc = steps[i](&j);
 	}
 	if (stats != NULL) {
 		*stats = j.st;

@@ -56,17 +56,17 @@ typedef struct sim_pcap_opts {
 } sim_pcap_opts;
 
 typedef struct sim_pcap_stats {
-	int64_t run_id;       /* the run exported */
-	uint64_t packets;     /* Enhanced Packet Blocks written */
-	uint64_t lost;        /* receiver: lost packets left out; sender:
-				 lost packets written (with a comment) */
-	uint64_t in_flight;   /* receiver: still in flight when the run
-				 ended, left out */
-	uint64_t duplicates;  /* receiver: link duplicates written; sender:
-				 left out */
-	uint64_t corrupted;   /* written with a comment, bytes as sent */
-	uint64_t other;       /* rows of other protocols or too big for
-				 IPv4, left out */
+	int64_t run_id;          /* the run exported */
+	uint64_t packets;        /* Enhanced Packet Blocks written */
+	uint64_t lost;           /* receiver: lost packets left out; sender:
+				    lost packets written (with a comment) */
+	uint64_t in_flight;      /* receiver: still in flight when the run
+				    ended, left out */
+	uint64_t duplicates;     /* receiver: link duplicates written; sender:
+				    left out */
+	uint64_t corrupted;      /* written with a comment, bytes as sent */
+	uint64_t other;          /* rows of other protocols or too big for
+				    IPv4, left out */
 	uint64_t tcp_recomputed; /* TCP checksums recomputed */
 	uint64_t keylog_lines;   /* distinct key log lines */
 } sim_pcap_stats;

@@ -5,7 +5,6 @@
  * scenario exports with tshark. */
 #define _GNU_SOURCE
 #include <dirent.h>
-#include <ftw.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -16,40 +15,6 @@
 #include "sim/pcap.h"
 #include "sim/trace.h"
 #include "tests/unit.h"
-
-static char dir[256];
-
-static const char *path(const char *name)
-{
-	static char buf[4][512];
-	static int k;
-	if (dir[0] == '\0') {
-		snprintf(dir, sizeof(dir), "/tmp/tlsim-pcap-XXXXXX");
-		if (mkdtemp(dir) == NULL) {
-			abort();
-		}
-	}
-	k = (k + 1) % 4;
-	snprintf(buf[k], sizeof(buf[k]), "%s/%s", dir, name);
-	return buf[k];
-}
-
-static int rm_one(const char *p, const struct stat *st, int flag, struct FTW *f)
-{
-	(void)st;
-	(void)flag;
-	(void)f;
-	remove(p);
-	return 0;
-}
-
-static void cleanup(void)
-{
-	if (dir[0] != '\0') {
-		nftw(dir, rm_one, 16, FTW_DEPTH | FTW_PHYS);
-		dir[0] = '\0';
-	}
-}
 
 static uint16_t get16(const uint8_t *p)
 {
@@ -114,15 +79,15 @@ static size_t tcp_seg(uint8_t *b, uint32_t src, uint32_t dst, size_t n,
 	return 28 + n;
 }
 
-#define KEYLINE                                                              \
-	"CLIENT_HANDSHAKE_TRAFFIC_SECRET "                                   \
-	"00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff "  \
+#define KEYLINE                                                                \
+	"CLIENT_HANDSHAKE_TRAFFIC_SECRET "                                     \
+	"00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff "    \
 	"aabb"
 
-static void packet(sim_trace *t, int64_t id, int64_t parent,
-		   const char *src, const char *dst, const char *proto,
-		   sim_time send, sim_time deliver, const char *fate,
-		   int64_t dup_of, const void *data, size_t len)
+static void packet(sim_trace *t, int64_t id, int64_t parent, const char *src,
+		   const char *dst, const char *proto, sim_time send,
+		   sim_time deliver, const char *fate, int64_t dup_of,
+		   const void *data, size_t len)
 {
 	sim_packet_row r = {.id = id,
 			    .parent = parent,
@@ -171,10 +136,8 @@ static int write_trace(const char *p)
 	sim_trace_node(t, 5, "tc", "tls_client");
 	/* sent 10, delivered 300; its copy at 310; a lost one */
 	packet(t, 1, -1, "qc", "qs", "quic", 10, 300, "delivered", -1, dg, 30);
-	packet(t, 2, 1, "qc", "qs", "quic", 10, 300, "delivered", -1, NULL,
-	       30);
-	packet(t, 3, -1, "qc", "qs", "quic", 10, 310, "duplicated", 1, dg,
-	       30);
+	packet(t, 2, 1, "qc", "qs", "quic", 10, 300, "delivered", -1, NULL, 30);
+	packet(t, 3, -1, "qc", "qs", "quic", 10, 310, "duplicated", 1, dg, 30);
 	packet(t, 4, -1, "qs", "qc", "quic", 20, -1, "lost", -1, dg, 30);
 	packet(t, 5, 4, "qs", "qc", "quic", 20, -1, "lost", -1, NULL, 30);
 	/* TCP: the checksum right for .3 -> .4, then a wrong one */
@@ -186,8 +149,11 @@ static int write_trace(const char *p)
 	packet(t, 8, -1, "ts", "tc", "tcp", 50, 2000, "delivered", -1, right,
 	       nr);
 	packet(t, 9, -1, "ts", "tc", "raw", 60, 100, "delivered", -1, dg, 3);
-	sim_tls_row k = {.time = 1, .node = "qc", .event = "keylog",
-			 .code = -1, .detail = KEYLINE};
+	sim_tls_row k = {.time = 1,
+			 .node = "qc",
+			 .event = "keylog",
+			 .code = -1,
+			 .detail = KEYLINE};
 	sim_trace_tls(t, &k);
 	k.node = "qs";
 	sim_trace_tls(t, &k); /* the same line from the other end */
@@ -256,8 +222,8 @@ static void parse(const uint8_t *b, size_t len, parsed *out)
 			}
 		} else if (type == 6 && out->epb < 8) {
 			int k = out->epb++;
-			out->ts[k] = (uint64_t)le32(body + 4) << 32 |
-				     le32(body + 8);
+			out->ts[k] =
+			    (uint64_t)le32(body + 4) << 32 | le32(body + 8);
 			size_t cap = le32(body + 12);
 			out->bad += cap != le32(body + 16);
 			out->pkt[k] = body + 20;
@@ -276,9 +242,9 @@ static void parse(const uint8_t *b, size_t len, parsed *out)
 static int export(const char *out, enum sim_pcap_at at, sim_pcap_stats *st,
 		  char *err, size_t errlen)
 {
-	sim_pcap_opts o = {.trace_path = path("t.db"),
+	sim_pcap_opts o = {.trace_path = unit_tmp_path("t.db"),
 			   .out_path = out,
-			   .keylog_path = path("keys.txt"),
+			   .keylog_path = unit_tmp_path("keys.txt"),
 			   .at = at};
 	return sim_pcap_export(&o, st, err, errlen);
 }
@@ -287,16 +253,16 @@ TEST(pcap_receiver)
 {
 	char err[512];
 	sim_pcap_stats st;
-	REQUIRE(write_trace(path("t.db")) == 0);
-	int rc = export(path("r.pcapng"), SIM_PCAP_AT_RECEIVER, &st, err,
-			sizeof(err));
+	REQUIRE(write_trace(unit_tmp_path("t.db")) == 0);
+	int rc = export(unit_tmp_path("r.pcapng"), SIM_PCAP_AT_RECEIVER, &st,
+			err, sizeof(err));
 	if (rc != 0) {
 		unit_fail(__FILE__, __LINE__, "%s", err);
-		cleanup();
+		unit_tmp_cleanup();
 		return;
 	}
 	size_t len;
-	uint8_t *b = slurp(path("r.pcapng"), &len);
+	uint8_t *b = slurp(unit_tmp_path("r.pcapng"), &len);
 	parsed p;
 	parse(b, len, &p);
 	CHECK_INT(p.bad, 0);
@@ -346,29 +312,29 @@ TEST(pcap_receiver)
 	CHECK(strstr(p.comment[3], "; initial pn 0: CRYPTO(0+10)") != NULL);
 	/* the key log file, and the same bytes from the same trace again */
 	size_t klen, len2;
-	uint8_t *k = slurp(path("keys.txt"), &klen);
+	uint8_t *k = slurp(unit_tmp_path("keys.txt"), &klen);
 	CHECK(klen == strlen(KEYLINE) + 1 &&
 	      memcmp(k, KEYLINE "\n", klen) == 0);
 	free(k);
-	CHECK_INT(export(path("r2.pcapng"), SIM_PCAP_AT_RECEIVER, NULL, err,
-			 sizeof(err)),
+	CHECK_INT(export(unit_tmp_path("r2.pcapng"), SIM_PCAP_AT_RECEIVER, NULL,
+			 err, sizeof(err)),
 		  0);
-	uint8_t *b2 = slurp(path("r2.pcapng"), &len2);
+	uint8_t *b2 = slurp(unit_tmp_path("r2.pcapng"), &len2);
 	CHECK(len == len2 && memcmp(b, b2, len) == 0);
 	free(b2);
 	free(b);
-	cleanup();
+	unit_tmp_cleanup();
 }
 
 TEST(pcap_sender)
 {
 	char err[512];
 	sim_pcap_stats st;
-	REQUIRE(write_trace(path("t.db")) == 0);
-	REQUIRE(export(path("s.pcapng"), SIM_PCAP_AT_SENDER, &st, err,
+	REQUIRE(write_trace(unit_tmp_path("t.db")) == 0);
+	REQUIRE(export(unit_tmp_path("s.pcapng"), SIM_PCAP_AT_SENDER, &st, err,
 		       sizeof(err)) == 0);
 	size_t len;
-	uint8_t *b = slurp(path("s.pcapng"), &len);
+	uint8_t *b = slurp(unit_tmp_path("s.pcapng"), &len);
 	parsed p;
 	parse(b, len, &p);
 	CHECK_INT(p.bad, 0);
@@ -382,45 +348,44 @@ TEST(pcap_sender)
 	CHECK_INT(st.duplicates, 0);
 	CHECK_INT(st.in_flight, 0);
 	free(b);
-	cleanup();
+	unit_tmp_cleanup();
 }
 
 TEST(pcap_refusals)
 {
 	char err[512];
-	REQUIRE(write_trace(path("t.db")) == 0);
+	REQUIRE(write_trace(unit_tmp_path("t.db")) == 0);
 	/* an existing output survives a failed export */
-	FILE *f = fopen(path("old.pcapng"), "w");
+	FILE *f = fopen(unit_tmp_path("old.pcapng"), "w");
 	REQUIRE(f != NULL);
 	fputs("old", f);
 	fclose(f);
-	sim_pcap_opts o = {.trace_path = path("t.db"),
-			   .out_path = path("old.pcapng"),
+	sim_pcap_opts o = {.trace_path = unit_tmp_path("t.db"),
+			   .out_path = unit_tmp_path("old.pcapng"),
 			   .run_id = 9};
 	CHECK_INT(sim_pcap_export(&o, NULL, err, sizeof(err)), SIM_EINVAL);
 	CHECK(strstr(err, "no run 9") != NULL);
 	size_t len;
-	uint8_t *b = slurp(path("old.pcapng"), &len);
+	uint8_t *b = slurp(unit_tmp_path("old.pcapng"), &len);
 	CHECK(len == 3 && memcmp(b, "old", 3) == 0);
 	free(b);
 	o.run_id = 1;
-	o.out_path = path("t.db");
+	o.out_path = unit_tmp_path("t.db");
 	CHECK_INT(sim_pcap_export(&o, NULL, err, sizeof(err)), SIM_EINVAL);
 	CHECK(strstr(err, "it is the trace being read") != NULL);
-	o.out_path = path("no/such/dir.pcapng");
+	o.out_path = unit_tmp_path("no/such/dir.pcapng");
 	CHECK_INT(sim_pcap_export(&o, NULL, err, sizeof(err)), SIM_ENOENT);
-	o.out_path = path("x.pcapng");
-	o.keylog_path = path("x.pcapng");
+	o.out_path = unit_tmp_path("x.pcapng");
+	o.keylog_path = unit_tmp_path("x.pcapng");
 	CHECK_INT(sim_pcap_export(&o, NULL, err, sizeof(err)), SIM_EINVAL);
 	o.keylog_path = NULL;
-	o.trace_path = path("old.pcapng");
-	CHECK_INT(sim_pcap_export(&o, NULL, err, sizeof(err)),
-		  SIM_ENOTTRACE);
-	o.trace_path = path("missing.db");
+	o.trace_path = unit_tmp_path("old.pcapng");
+	CHECK_INT(sim_pcap_export(&o, NULL, err, sizeof(err)), SIM_ENOTTRACE);
+	o.trace_path = unit_tmp_path("missing.db");
 	CHECK_INT(sim_pcap_export(&o, NULL, err, sizeof(err)), SIM_ENOENT);
 	/* nothing but the trace (and its -wal, -shm) and the old file */
 	int files = 0;
-	DIR *d = opendir(dir);
+	DIR *d = opendir(unit_tmp_dir());
 	REQUIRE(d != NULL);
 	for (struct dirent *e; (e = readdir(d)) != NULL;) {
 		files += e->d_name[0] != '.' &&
@@ -429,5 +394,5 @@ TEST(pcap_refusals)
 	}
 	closedir(d);
 	CHECK_INT(files, 0);
-	cleanup();
+	unit_tmp_cleanup();
 }
