@@ -1005,8 +1005,7 @@ static int cmd_pcap(int argc, char **argv)
 		printf("run %lld of %s: %llu packets at the %s to %s "
 		       "(%llu lost, %llu link duplicates, %llu in flight at "
 		       "the end, %llu not IP, %llu TCP checksums "
-		       "recomputed), %llu key log lines in its "
-		       "Decryption Secrets Block%s%s\n",
+		       "recomputed), %llu key log lines%s%s%s\n",
 		       (long long)st.run_id, o.trace_path,
 		       (unsigned long long)st.packets,
 		       o.at == SIM_PCAP_AT_SENDER ? "sender" : "receiver",
@@ -1016,7 +1015,9 @@ static int cmd_pcap(int argc, char **argv)
 		       (unsigned long long)st.other,
 		       (unsigned long long)st.tcp_recomputed,
 		       (unsigned long long)st.keylog_lines,
-		       o.keylog_path ? " and in " : "",
+		       st.keylog_lines ? " in its Decryption Secrets Block"
+				       : "",
+		       o.keylog_path ? ", key log file " : "",
 		       o.keylog_path ? o.keylog_path : "");
 	}
 	return 0;
