@@ -39,7 +39,7 @@ static const char usage_main[] =
 	"  shrink SCENARIO.lua --seed N smallest schedule of faults and\n"
 	"                               choices that still fails the same way\n"
 	"  replay TRACE.db --run ID     re-run a recorded run, check its digest\n"
-	"  pcap TRACE.db --run ID -o FILE.pcapng  export a run for Wireshark\n"
+	"  pcap TRACE.db -o OUT.pcapng  a run as a capture for Wireshark\n"
 	"\n"
 	"  tlsim --help, tlsim COMMAND --help, tlsim --version\n"
 	"\n"

@@ -231,5 +231,5 @@ expect_run 2 "^tlsim pcap: --at needs receiver or sender, got 'middle'" -- pcap 
 expect_run 2 "^tlsim pcap: --run needs a run id, got '0'" -- pcap "$DB" --run 0 -o "$TMP/x.pcapng"
 expect_run 2 "^tlsim pcap: unknown option '--bogus'" -- pcap "$DB" --bogus
 expect_run 0 "usage: tlsim pcap" -- pcap --help
-expect_run 0 "pcap TRACE.db" -- --help
+expect_run 0 "pcap TRACE.db -o OUT.pcapng" -- --help
 finish
