@@ -3,6 +3,7 @@
  * cases with the CLI and sqlite3 are in tests/cli/trace_*.sh. */
 #define _GNU_SOURCE
 #include <errno.h>
+#include <ftw.h>
 #include <grp.h>
 #include <sqlite3.h>
 #include <stdio.h>
@@ -18,6 +19,43 @@
 #include "tests/unit.h"
 
 /* --- helpers ------------------------------------------------------------- */
+
+static char dir[256];
+
+static const char *tmp_path(const char *name)
+{
+	static char buf[8][512];
+	static int k;
+	if (dir[0] == '\0') {
+		snprintf(dir, sizeof(dir), "/tmp/tlsim-trace-XXXXXX");
+		if (mkdtemp(dir) == NULL) {
+			abort();
+		}
+	}
+	k = (k + 1) % 8;
+	snprintf(buf[k], sizeof(buf[k]), "%s/%s", dir, name);
+	return buf[k];
+}
+
+static int rm_one(const char *p, const struct stat *st, int flag, struct FTW *f)
+{
+	(void)st;
+	(void)flag;
+	(void)f;
+	chmod(p, 0700);
+	remove(p);
+	return 0;
+}
+
+/* cleanup removes the test's scratch directory (run at each test's end). */
+static void cleanup(void)
+{
+	if (dir[0] != '\0') {
+		chmod(dir, 0700);
+		nftw(dir, rm_one, 16, FTW_DEPTH | FTW_PHYS);
+		dir[0] = '\0';
+	}
+}
 
 /* Writes one small run, touching every table and every NULL convention,
  * whose content depends on |salt|. */
@@ -203,7 +241,7 @@ static int one_line_naming(const char *err, const char *path)
 
 TEST(trace_runs_and_digests)
 {
-	const char *path = unit_tmp_path("a.db");
+	const char *path = tmp_path("a.db");
 	char err[256], d1[65], d2[65], d[65], again[65];
 	int64_t id1, id2, id;
 	sim_trace *t;
@@ -279,8 +317,7 @@ TEST(trace_runs_and_digests)
 
 	/* Same rows in a fresh file: same digest (the run id is not in
 	 * it). Without a database and with rows off: same digest too. */
-	REQUIRE(sim_trace_open(unit_tmp_path("b.db"), &t, err, sizeof(err)) ==
-		0);
+	REQUIRE(sim_trace_open(tmp_path("b.db"), &t, err, sizeof(err)) == 0);
 	REQUIRE(write_run(t, 0, d, &id) == 0);
 	CHECK_STR(d, d1);
 	CHECK_INT(id, 1);
@@ -292,7 +329,7 @@ TEST(trace_runs_and_digests)
 	REQUIRE(write_run(t, 1, d, &id) == 0);
 	CHECK_STR(d, d2);
 	sim_trace_close(t);
-	const char *b = unit_tmp_path("b.db");
+	const char *b = tmp_path("b.db");
 	CHECK_INT(query(b, "SELECT count(*) FROM op WHERE run = 2"), 0);
 	CHECK_INT(query(b, "SELECT rows FROM run WHERE id = 2"), RUN_ROWS);
 	/* A run written with rows off cannot be re-derived: an error, not
@@ -311,7 +348,7 @@ TEST(trace_runs_and_digests)
 	REQUIRE(write_run(t, 1, d, &id) == 0);
 	CHECK_STR(d, d2);
 	sim_trace_close(t);
-	unit_tmp_cleanup();
+	cleanup();
 }
 
 /* An independent encoder of the canonical form (trace.h, docs/trace.md):
@@ -402,7 +439,7 @@ TEST(trace_canonical_form)
  * many pages per run) are stored whole. */
 TEST(trace_commit_row_source)
 {
-	const char *path = unit_tmp_path("rs.db");
+	const char *path = tmp_path("rs.db");
 	char err[256], d[65], d1[65], again[65];
 	int64_t id;
 	sim_trace *t;
@@ -468,12 +505,12 @@ TEST(trace_commit_row_source)
 	char s[64];
 	query_text(path, "PRAGMA integrity_check", s, sizeof(s));
 	CHECK_STR(s, "ok");
-	unit_tmp_cleanup();
+	cleanup();
 }
 
 TEST(trace_digest_db_errors)
 {
-	const char *path = unit_tmp_path("e.db");
+	const char *path = tmp_path("e.db");
 	char err[256], d[65], again[65];
 	int64_t id;
 	sim_trace *t;
@@ -507,19 +544,19 @@ TEST(trace_digest_db_errors)
 		  SIM_ECORRUPT);
 	CHECK(strstr(err, "seq 3") != NULL);
 	/* Not a trace. */
-	const char *text = unit_tmp_path("e.txt");
+	const char *text = tmp_path("e.txt");
 	FILE *f = fopen(text, "w");
 	REQUIRE(f != NULL);
 	fputs("not a database at all\n", f);
 	fclose(f);
 	CHECK_INT(sim_trace_digest_db(text, 1, again, err, sizeof(err)),
 		  SIM_ENOTTRACE);
-	unit_tmp_cleanup();
+	cleanup();
 }
 
 TEST(trace_schema)
 {
-	const char *path = unit_tmp_path("s.db");
+	const char *path = tmp_path("s.db");
 	char err[256], d[65], s[512];
 	int64_t id;
 	sim_trace *t;
@@ -583,14 +620,14 @@ TEST(trace_schema)
 	CHECK_INT(id, 2);
 	sim_trace_close(t);
 	CHECK_INT(query(path, "SELECT count(*) FROM meta"), 2);
-	unit_tmp_cleanup();
+	cleanup();
 }
 
 /* --- atomicity ----------------------------------------------------------- */
 
 TEST(trace_unfinished_run_is_absent)
 {
-	const char *path = unit_tmp_path("c.db");
+	const char *path = tmp_path("c.db");
 	char err[256], d[65];
 	int64_t id;
 	sim_trace *t;
@@ -603,12 +640,12 @@ TEST(trace_unfinished_run_is_absent)
 	CHECK_INT(query(path, "SELECT count(*) FROM run"), 1);
 	CHECK_INT(query(path, "SELECT count(*) FROM log"), 1);
 	CHECK_INT(query(path, "SELECT count(*) FROM op WHERE run <> 1"), 0);
-	unit_tmp_cleanup();
+	cleanup();
 }
 
 TEST(trace_killed_writer_keeps_earlier_runs)
 {
-	const char *path = unit_tmp_path("d.db");
+	const char *path = tmp_path("d.db");
 	char err[256], d1[65], d[65], again[65];
 	int64_t id;
 	sim_trace *t;
@@ -658,7 +695,7 @@ TEST(trace_killed_writer_keeps_earlier_runs)
 	sim_trace_close(t);
 	REQUIRE(sim_trace_digest_db(path, 2, again, err, sizeof(err)) == 0);
 	CHECK_STR(again, d);
-	unit_tmp_cleanup();
+	cleanup();
 }
 
 /* --- files that are not ours --------------------------------------------- */
@@ -667,7 +704,7 @@ TEST(trace_refuses_text_file)
 {
 	char err[256];
 	sim_trace *t = (sim_trace *)&t;
-	const char *text = unit_tmp_path("text.db");
+	const char *text = tmp_path("text.db");
 	FILE *f = fopen(text, "w");
 	REQUIRE(f != NULL);
 	fputs("hello, not a database\n", f);
@@ -686,17 +723,16 @@ TEST(trace_refuses_text_file)
 	fclose(f);
 	CHECK_INT(sim_trace_open(text, &t, err, sizeof(err)), SIM_ENOTTRACE);
 	/* A directory. */
-	CHECK_INT(sim_trace_open(unit_tmp_dir(), &t, err, sizeof(err)),
-		  SIM_ENOTTRACE);
-	CHECK(one_line_naming(err, unit_tmp_dir()));
-	unit_tmp_cleanup();
+	CHECK_INT(sim_trace_open(dir, &t, err, sizeof(err)), SIM_ENOTTRACE);
+	CHECK(one_line_naming(err, dir));
+	cleanup();
 }
 
 TEST(trace_refuses_other_application)
 {
 	char err[256], s[64];
 	sim_trace *t;
-	const char *other = unit_tmp_path("other.db");
+	const char *other = tmp_path("other.db");
 	REQUIRE(sql(other, "CREATE TABLE foo(x); INSERT INTO foo VALUES(1);") ==
 		SQLITE_OK);
 	blob before = slurp(other);
@@ -710,33 +746,33 @@ TEST(trace_refuses_other_application)
 	CHECK_INT(query(other, "SELECT count(*) FROM sqlite_master"), 1);
 
 	/* Another application's id, in WAL mode, even with no tables. */
-	const char *wal = unit_tmp_path("otherwal.db");
+	const char *wal = tmp_path("otherwal.db");
 	REQUIRE(sql(wal, "PRAGMA journal_mode=WAL; PRAGMA application_id = 42;"
 			 " CREATE TABLE foo(x); DROP TABLE foo;") == SQLITE_OK);
 	before = slurp(wal);
 	CHECK_INT(sim_trace_open(wal, &t, err, sizeof(err)), SIM_ENOTTRACE);
 	CHECK(same_file(before, wal));
-	CHECK(!exists(unit_tmp_path("otherwal.db-wal")));
-	CHECK(!exists(unit_tmp_path("otherwal.db-shm")));
+	CHECK(!exists(tmp_path("otherwal.db-wal")));
+	CHECK(!exists(tmp_path("otherwal.db-shm")));
 	free(before.p);
 	CHECK_INT(query(wal, "PRAGMA application_id"), 42);
 
 	/* An empty SQLite database (no schema, no id) becomes a trace. */
-	const char *empty = unit_tmp_path("empty.db");
+	const char *empty = tmp_path("empty.db");
 	REQUIRE(sql(empty, "PRAGMA user_version = 0; VACUUM;") == SQLITE_OK);
 	REQUIRE(sim_trace_open(empty, &t, err, sizeof(err)) == 0);
 	sim_trace_close(t);
 	CHECK_INT(query(empty, "PRAGMA application_id"),
 		  SIM_TRACE_APPLICATION_ID);
 	/* So does an empty file. */
-	const char *zero = unit_tmp_path("zero.db");
+	const char *zero = tmp_path("zero.db");
 	FILE *f = fopen(zero, "w");
 	REQUIRE(f != NULL);
 	fclose(f);
 	REQUIRE(sim_trace_open(zero, &t, err, sizeof(err)) == 0);
 	sim_trace_close(t);
 	CHECK_INT(query(zero, "SELECT count(*) FROM run"), 0);
-	unit_tmp_cleanup();
+	cleanup();
 }
 
 /* A trace of schema 1 (no run.schedule) is upgraded when opened for
@@ -775,7 +811,7 @@ TEST(trace_refuses_newer_schema)
 	char err[256], d[65];
 	int64_t id;
 	sim_trace *t;
-	const char *newer = unit_tmp_path("newer.db");
+	const char *newer = tmp_path("newer.db");
 	REQUIRE(sim_trace_open(newer, &t, err, sizeof(err)) == 0);
 	REQUIRE(write_run(t, 0, d, &id) == 0);
 	sim_trace_close(t);
@@ -793,18 +829,18 @@ TEST(trace_refuses_newer_schema)
 	CHECK_INT(sim_trace_digest_db(newer, 1, d, err, sizeof(err)),
 		  SIM_ESCHEMA);
 	/* Our id but tables missing: not a trace this build can use. */
-	const char *half = unit_tmp_path("half.db");
+	const char *half = tmp_path("half.db");
 	REQUIRE(sim_trace_open(half, &t, err, sizeof(err)) == 0);
 	sim_trace_close(t);
 	REQUIRE(sql(half, "DROP TABLE tls") == SQLITE_OK);
 	CHECK_INT(sim_trace_open(half, &t, err, sizeof(err)), SIM_ECORRUPT);
 	CHECK(one_line_naming(err, half));
-	unit_tmp_cleanup();
+	cleanup();
 }
 
 TEST(trace_corrupt_file)
 {
-	const char *path = unit_tmp_path("corrupt.db");
+	const char *path = tmp_path("corrupt.db");
 	char err[256], d[65];
 	int64_t id;
 	sim_trace *t;
@@ -813,7 +849,7 @@ TEST(trace_corrupt_file)
 		REQUIRE(write_run(t, i, d, &id) == 0);
 	}
 	sim_trace_close(t);
-	REQUIRE(!exists(unit_tmp_path("corrupt.db-wal"))); /* all in the file */
+	REQUIRE(!exists(tmp_path("corrupt.db-wal"))); /* all in the file */
 	blob good = slurp(path);
 	REQUIRE(good.n >= 8 * 4096);
 	/* Overwrite the middle pages with garbage: the header and the
@@ -849,26 +885,26 @@ TEST(trace_corrupt_file)
 	CHECK(sim_trace_digest_db(path, 1, d, err, sizeof(err)) != 0);
 	free(before.p);
 	free(good.p);
-	unit_tmp_cleanup();
+	cleanup();
 }
 
 TEST(trace_missing_directory)
 {
 	char err[256];
 	sim_trace *t;
-	const char *p = unit_tmp_path("nodir/x.db");
+	const char *p = tmp_path("nodir/x.db");
 	CHECK_INT(sim_trace_open(p, &t, err, sizeof(err)), SIM_ENOENT);
 	CHECK(one_line_naming(err, p));
 	CHECK(strstr(err, "does not exist") != NULL);
 	/* A path through a regular file. */
-	const char *file = unit_tmp_path("f");
+	const char *file = tmp_path("f");
 	FILE *f = fopen(file, "w");
 	REQUIRE(f != NULL);
 	fclose(f);
-	CHECK_INT(sim_trace_open(unit_tmp_path("f/x.db"), &t, err, sizeof(err)),
+	CHECK_INT(sim_trace_open(tmp_path("f/x.db"), &t, err, sizeof(err)),
 		  SIM_ENOENT);
 	CHECK_INT(sim_trace_open("", &t, err, sizeof(err)), SIM_EINVAL);
-	unit_tmp_cleanup();
+	cleanup();
 }
 
 /* Opens |path| as user nobody in a child process; returns the child's
@@ -906,10 +942,10 @@ TEST(trace_unwritable)
 		  SIM_EPERM);
 	CHECK(one_line_naming(err, "/proc/tlsim-test.db"));
 
-	const char *ro = unit_tmp_path("ro");
+	const char *ro = tmp_path("ro");
 	REQUIRE(mkdir(ro, 0755) == 0);
-	const char *inro = unit_tmp_path("ro/x.db");
-	const char *rofile = unit_tmp_path("rofile.db");
+	const char *inro = tmp_path("ro/x.db");
+	const char *rofile = tmp_path("rofile.db");
 	REQUIRE(sim_trace_open(rofile, &t, err, sizeof(err)) == 0);
 	REQUIRE(write_run(t, 0, d, &id) == 0);
 	sim_trace_close(t);
@@ -927,7 +963,7 @@ TEST(trace_unwritable)
 		 * a child (a root-owned 0755 directory, a 0444 file in a
 		 * directory nobody may write). If this system will not let
 		 * us drop root, the /proc case above is the one check. */
-		REQUIRE(chmod(unit_tmp_dir(), 0777) == 0);
+		REQUIRE(chmod(dir, 0777) == 0);
 		int rc = open_as_nobody(inro);
 		if (rc != 1) {
 			CHECK_INT(rc, SIM_EPERM);
@@ -938,14 +974,14 @@ TEST(trace_unwritable)
 		}
 	}
 	CHECK(!exists(inro));
-	unit_tmp_cleanup();
+	cleanup();
 }
 
 /* --- locks --------------------------------------------------------------- */
 
 TEST(trace_locked_at_open)
 {
-	const char *path = unit_tmp_path("lo.db");
+	const char *path = tmp_path("lo.db");
 	char err[256], d[65];
 	int64_t id;
 	sim_trace *t;
@@ -963,7 +999,7 @@ TEST(trace_locked_at_open)
 	/* A brand-new trace being created by another writer: the same. */
 	sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
 	sqlite3_close(db);
-	const char *fresh = unit_tmp_path("fresh.db");
+	const char *fresh = tmp_path("fresh.db");
 	REQUIRE(sqlite3_open(fresh, &db) == SQLITE_OK);
 	REQUIRE(sqlite3_exec(db, "BEGIN EXCLUSIVE", NULL, NULL, NULL) ==
 		SQLITE_OK);
@@ -975,12 +1011,12 @@ TEST(trace_locked_at_open)
 	sim_trace_close(t);
 	REQUIRE(sim_trace_open(fresh, &t, err, sizeof(err)) == 0);
 	sim_trace_close(t);
-	unit_tmp_cleanup();
+	cleanup();
 }
 
 TEST(trace_locked_at_end)
 {
-	const char *path = unit_tmp_path("le.db");
+	const char *path = tmp_path("le.db");
 	char err[256], d[65], d1[65];
 	int64_t id;
 	sim_trace *t;
@@ -1008,14 +1044,14 @@ TEST(trace_locked_at_end)
 	CHECK_INT(id, 2);
 	CHECK_INT(sim_trace_error(t), 0);
 	sim_trace_close(t);
-	unit_tmp_cleanup();
+	cleanup();
 }
 
 /* --- caps, state, full disk ---------------------------------------------- */
 
 TEST(trace_row_cap)
 {
-	const char *path = unit_tmp_path("cap.db");
+	const char *path = tmp_path("cap.db");
 	char err[256], d[65], d1[65];
 	int64_t id;
 	sim_trace *t;
@@ -1051,7 +1087,7 @@ TEST(trace_row_cap)
 	REQUIRE(write_run(t, 0, d, &id) == 0);
 	CHECK_STR(d, d1);
 	sim_trace_close(t);
-	unit_tmp_cleanup();
+	cleanup();
 }
 
 TEST(trace_state_errors)
@@ -1193,7 +1229,7 @@ TEST(trace_disk_full)
 	full.xOpen = ff_open;
 	REQUIRE(sqlite3_vfs_register(&full, 1) == SQLITE_OK);
 
-	const char *path = unit_tmp_path("full.db");
+	const char *path = tmp_path("full.db");
 	char err[256], d1[65], d[65], again[65];
 	int64_t id;
 	sim_trace *t;
@@ -1233,5 +1269,5 @@ TEST(trace_disk_full)
 
 	sqlite3_vfs_register(real_vfs, 1);
 	sqlite3_vfs_unregister(&full);
-	unit_tmp_cleanup();
+	cleanup();
 }
