@@ -11,9 +11,11 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
+#include <sys/resource.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include <openssl/crypto.h>
 #include <openssl/rand.h>
 
 #include "sim/err.h"
@@ -220,11 +222,45 @@ static void warm_up(void)
 	warm_up_err = start_thread(&r);
 }
 
+/* Set by sim_entropy_fresh_thread on a thread that has never drawn. */
+static _Thread_local int fresh_here;
+
+void sim_entropy_fresh_thread(void)
+{
+	fresh_here = 1;
+}
+
+/* The main thread's stack may grow to RLIMIT_STACK: a run may take it
+ * only if that is at least what a run thread gets. */
+static int main_stack_ok(void)
+{
+	struct rlimit rl;
+	return getrlimit(RLIMIT_STACK, &rl) == 0 &&
+	       (rl.rlim_cur == RLIM_INFINITY ||
+	        rl.rlim_cur >= SIM_ENTROPY_STACK_BYTES);
+}
+
 int sim_entropy_run_thread(void *(*fn)(void *), void *arg, uint64_t seed,
                            void **ret)
 {
 	if (fn == NULL) {
 		return SIM_EINVAL;
+	}
+	if (fresh_here) {
+		fresh_here = 0;
+		if (main_stack_ok()) {
+			/* BoringSSL's one-time start-up (the getrandom
+			 * readiness probe, fork detection), without giving
+			 * this thread a DRBG: what the warm-up thread does. */
+			CRYPTO_pre_sandbox_init();
+			struct run r = {
+			    .fn = fn, .arg = arg, .seed = seed, .with_stream = 1};
+			run_main(&r);
+			if (ret != NULL) {
+				*ret = r.ret;
+			}
+			return 0;
+		}
 	}
 	pthread_once(&warm_up_once, warm_up);
 	if (warm_up_err != 0) {
@@ -248,6 +284,13 @@ int sim_entropy_reexec(int argc, char **argv)
 		return SIM_EINVAL;
 	}
 	if (setenv("OPENSSL_ia32cap", SIM_ENTROPY_IA32CAP, 1) != 0) {
+		return SIM_ENOMEM;
+	}
+	/* Bind every symbol of every library at start-up (unless the caller
+	 * chose): `tlsim sweep` forks a child per run, and with lazy binding
+	 * each child resolved the same symbols again and copied the GOT
+	 * pages it wrote them to (about 20 page faults per run). */
+	if (setenv("LD_BIND_NOW", "1", 0) != 0) {
 		return SIM_ENOMEM;
 	}
 	fflush(NULL);

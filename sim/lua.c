@@ -506,6 +506,9 @@ static int w_expect(lua_State *L)
 		fprintf(stderr, "ok   %s: %s\n", loc, msg);
 	}
 	sim_trace_check(c->w.trace, sim_world_now(&c->w), ok, msg, loc, detail);
+	if (c->o->on_check != NULL) {
+		c->o->on_check(c->o->user_data, ok, msg);
+	}
 	lua_pushboolean(L, ok);
 	return 1;
 }
@@ -716,6 +719,10 @@ static int w_run(lua_State *L)
 			}
 			sim_trace_check(c->w.trace, sim_world_now(&c->w), 0,
 					"no livelock", loc, c->stop_reason);
+			if (c->o->on_check != NULL) {
+				c->o->on_check(c->o->user_data, 0,
+					       "no livelock");
+			}
 		}
 	}
 	lua_pushstring(L, sim_stop_name(why));

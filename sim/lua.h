@@ -37,6 +37,11 @@ typedef struct sim_lua_opts {
 	/* Choices and faults to force or explore, recorded as the run goes
 	 * (sim/schedule.h); NULL: the seed decides. Borrowed. */
 	struct sim_schedule *schedule;
+	/* Optional: called for every expectation as it is evaluated (also
+	 * the implicit "no livelock"), with the message of its check row,
+	 * traced or not (`tlsim sweep` without a trace). */
+	void (*on_check)(void *user_data, int ok, const char *message);
+	void *user_data;
 } sim_lua_opts;
 
 /* Exit statuses, shared with the command line. */

@@ -87,7 +87,11 @@ static const char usage_sweep[] =
 	"                        seeds A+I-1, A+I-1+N, ...; 'tlsim merge' of\n"
 	"                        all N shards' traces equals the whole sweep\n"
 	"  --trace FILE          append the runs to the SQLite trace FILE in\n"
-	"                        seed order (FILE.slotK.tmp are scratch)\n"
+	"                        seed order (without it no rows are made)\n"
+	"  --query FILE.sql      after the runs, count the runs this race\n"
+	"                        query returns rows for (repeatable; its\n"
+	"                        first column is the run id; without\n"
+	"                        --trace the runs go to a temporary trace)\n"
 	"  --set KEY=VALUE       scenario parameter (repeatable)\n"
 	"  -q, --quiet           no progress and no table\n"
 	"  --max-instructions N, --max-memory BYTES, --livelock-events N\n"
@@ -285,6 +289,8 @@ typedef struct run_args {
 	sim_schedule_file file; /* SCENARIO was a schedule file */
 	char file_path[PATH_MAX];
 	int have_file;
+	const char *query[SIM_SWEEP_MAX_QUERIES]; /* sweep only: --query */
+	int nquery;
 } run_args;
 
 static void run_args_free(run_args *a)
@@ -444,6 +450,19 @@ static int parse_args(const char *cmd, int argc, char **argv, run_args *a)
 			i++;
 		} else if (explore && strcmp(arg, "--stop-first") == 0) {
 			a->stop_first = 1;
+		} else if (sweep && strcmp(arg, "--query") == 0) {
+			if (v == NULL || *v == '\0') {
+				return usage_error(cmd,
+						   "--query needs a .sql file%s",
+						   "");
+			}
+			if (a->nquery == SIM_SWEEP_MAX_QUERIES) {
+				return usage_error(
+				    cmd, "--query: at most 32 queries, got '%s'",
+				    v);
+			}
+			a->query[a->nquery++] = v;
+			i++;
 		} else if ((sweep || explore || shrink) &&
 			   strcmp(arg, "--jobs") == 0) {
 			if (parse_u64(v, &a->jobs) != 0 || a->jobs == 0 ||
@@ -821,6 +840,8 @@ static int cmd_sweep(int argc, char **argv)
 			     .shard_count = a.shard_count ? a.shard_count : 1,
 			     .trace_path = a.trace_path,
 			     .quiet = a.o.verbosity == 0};
+	memcpy(so.query, a.query, sizeof(so.query));
+	so.nquery = a.nquery;
 	status = sim_sweep(&so);
 	run_args_free(&a);
 	return status;

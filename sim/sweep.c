@@ -4,6 +4,7 @@
 
 #include <errno.h>
 #include <limits.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdlib.h>
@@ -14,25 +15,116 @@
 
 #include <sqlite3.h>
 
+#include "sim/entropy.h"
 #include "sim/err.h"
-#include "sim/merge.h"
 #include "sim/trace.h"
 
-#define REPORT_MAX 1200 /* < PIPE_BUF: a child's report never blocks */
 #define SEEDS_SHOWN 5
+#define WINDOW_PER_JOB 8  /* finished runs that may wait, per job */
+#define GROUPS_MAX 1024   /* distinct messages kept per list */
+#define KEY_MAX 1024      /* bytes of a message kept */
+#define FAILS_MAX 64      /* distinct failed expectations per run */
+#define BATCH_RUNS 256    /* runs per trace transaction, at most */
+#define BATCH_SECONDS 1.0 /* and for at most this long */
+#define QUERY_BYTES_MAX (1u << 20)
+#define READ_CHUNK 65536
 
-typedef struct slot {
-	pid_t pid; /* 0: free */
-	uint64_t seed;
-	int fd; /* read end of the child's report pipe */
-	char path[PATH_MAX];
-} slot;
+/* A growable byte buffer. */
+typedef struct buf {
+	uint8_t *p;
+	size_t len, cap;
+} buf;
 
-typedef struct run_ref {
-	uint64_t seed;
-	int64_t id;
-	int slot;
-} run_ref;
+static int buf_reserve(buf *b, size_t need)
+{
+	if (need <= b->cap) {
+		return 0;
+	}
+	size_t c = b->cap ? b->cap : 4096;
+	while (c < need) {
+		c *= 2;
+	}
+	uint8_t *p = realloc(b->p, c);
+	if (p == NULL) {
+		return -1;
+	}
+	b->p = p;
+	b->cap = c;
+	return 0;
+}
+
+static int buf_put(buf *b, const void *v, size_t n)
+{
+	if (buf_reserve(b, b->len + n) != 0) {
+		return -1;
+	}
+	if (n > 0) {
+		memcpy(b->p + b->len, v, n);
+	}
+	b->len += n;
+	return 0;
+}
+
+/* The report's fields: u32/u64 little-endian lengths, then bytes. */
+static int buf_put_u64(buf *b, uint64_t v)
+{
+	uint8_t x[8];
+	for (int i = 0; i < 8; i++) {
+		x[i] = (uint8_t)(v >> (8 * i));
+	}
+	return buf_put(b, x, 8);
+}
+
+static int buf_put_str(buf *b, const char *s)
+{
+	size_t n = s ? strlen(s) : 0;
+	return buf_put_u64(b, n) || buf_put(b, s, n);
+}
+
+/* A reader over a received report; |bad| is sticky. */
+typedef struct reader {
+	const uint8_t *p, *end;
+	int bad;
+} reader;
+
+static uint64_t get_u64(reader *r)
+{
+	if (r->bad || r->end - r->p < 8) {
+		r->bad = 1;
+		return 0;
+	}
+	uint64_t v = 0;
+	for (int i = 0; i < 8; i++) {
+		v |= (uint64_t)r->p[i] << (8 * i);
+	}
+	r->p += 8;
+	return v;
+}
+
+/* get_bytes returns |n| bytes (and moves past them), NULL if short. */
+static const uint8_t *get_bytes(reader *r, uint64_t n)
+{
+	if (r->bad || (uint64_t)(r->end - r->p) < n) {
+		r->bad = 1;
+		return NULL;
+	}
+	const uint8_t *p = r->p;
+	r->p += n;
+	return p;
+}
+
+/* get_str copies a string field into |out| (|len| bytes, truncated to
+ * fit, NUL-terminated). */
+static void get_str(reader *r, char *out, size_t len)
+{
+	uint64_t n = get_u64(r);
+	const uint8_t *p = get_bytes(r, n);
+	size_t k = p == NULL ? 0 : n < len ? (size_t)n : len - 1;
+	if (k > 0) {
+		memcpy(out, p, k);
+	}
+	out[k] = '\0';
+}
 
 /* Progress is about the operator's wait, so it reads the wall clock; no
  * run ever sees it (runs execute in the children, on virtual time). */
@@ -49,15 +141,15 @@ typedef struct progress {
 	uint64_t last_done;
 } progress;
 
-static void fmt_eta(double s, char *buf, size_t n)
+static void fmt_eta(double s, char *b, size_t n)
 {
 	long t = (long)(s + 0.5);
 	if (t >= 3600) {
-		snprintf(buf, n, "%ldh%02ldm", t / 3600, t / 60 % 60);
+		snprintf(b, n, "%ldh%02ldm", t / 3600, t / 60 % 60);
 	} else if (t >= 60) {
-		snprintf(buf, n, "%ldm%02lds", t / 60, t % 60);
+		snprintf(b, n, "%ldm%02lds", t / 60, t % 60);
 	} else {
-		snprintf(buf, n, "%lds", t);
+		snprintf(b, n, "%lds", t);
 	}
 }
 
@@ -118,127 +210,293 @@ void sim_sweep_reproduce(FILE *f, const char *indent, const sim_lua_opts *o,
 
 static void remove_trace(const char *path)
 {
-	char p[PATH_MAX + 8];
-	unlink(path);
-	snprintf(p, sizeof(p), "%s-wal", path);
-	unlink(p);
-	snprintf(p, sizeof(p), "%s-shm", path);
-	unlink(p);
-	snprintf(p, sizeof(p), "%s-journal", path);
-	unlink(p);
+	char p[PATH_MAX + 16];
+	static const char *const sfx[] = {"", "-wal", "-shm", "-journal"};
+	for (size_t i = 0; i < sizeof(sfx) / sizeof(sfx[0]); i++) {
+		snprintf(p, sizeof(p), "%s%s", path, sfx[i]);
+		unlink(p);
+	}
 }
 
-/* The child: one run, as `tlsim run --seed S --trace SLOT -q` would do
- * it. Reports "RUN_ID MESSAGE" on |fd| and exits with the run's status. */
-static void child(const sim_sweep_opts *o, const char *path, uint64_t seed,
-		  int fd)
+/* --- the child ----------------------------------------------------------- */
+
+/* The distinct messages of a run's failed expectations, in the order
+ * they first failed; kept in fixed storage allocated before the run. */
+typedef struct fails {
+	int n;
+	char msg[FAILS_MAX][KEY_MAX];
+} fails;
+
+static void on_check(void *user_data, int ok, const char *message)
 {
+	fails *f = user_data;
+	if (ok || f->n == FAILS_MAX) {
+		return;
+	}
+	char key[KEY_MAX];
+	snprintf(key, sizeof(key), "%s", message ? message : "expectation");
+	for (int i = 0; i < f->n; i++) {
+		if (strcmp(f->msg[i], key) == 0) {
+			return;
+		}
+	}
+	memcpy(f->msg[f->n++], key, sizeof(key));
+}
+
+static int write_all(int fd, const uint8_t *p, size_t n)
+{
+	while (n > 0) {
+		ssize_t k = write(fd, p, n);
+		if (k < 0 && errno == EINTR) {
+			continue;
+		}
+		if (k <= 0) {
+			return -1;
+		}
+		p += k;
+		n -= (size_t)k;
+	}
+	return 0;
+}
+
+/* The child: one run, as `tlsim run --seed S -q` would do it (with
+ * |traced|, as with --trace, its rows spooled rather than committed).
+ * Writes its report to |fd| and exits with the run's status. The report:
+ * u64 have_run (a run row stands for it), outcome, message (the error or
+ * first failed expectation), u64 n and n failed-expectation messages,
+ * then the spooled run (u64 length, bytes; empty untraced); strings as
+ * u64 length and bytes. */
+static void child(const sim_sweep_opts *o, int traced, uint64_t seed, int fd)
+{
+	/* Neither the parent nor this child has drawn from BoringSSL's RNG:
+	 * the run may take this thread (sim/entropy.h). */
+	sim_entropy_fresh_thread();
 	const char *hook = getenv("TLSIM_TEST_CRASH_SEED");
 	if (hook != NULL && strtoull(hook, NULL, 10) == seed) {
 		signal(SIGSEGV, SIG_DFL);
 		raise(SIGSEGV);
 	}
-	char err[512], report[REPORT_MAX];
+	char err[512];
 	sim_trace *t = NULL;
-	sim_lua_result r = {0};
-	int status;
-	if (sim_trace_open(path, &t, err, sizeof(err)) != 0) {
-		status = SIM_STATUS_INTERNAL;
-		snprintf(report, sizeof(report), "0 %s", err);
+	sim_lua_result *r = calloc(1, sizeof(*r));
+	fails *f = calloc(1, sizeof(*f));
+	buf rep = {0};
+	int status = SIM_STATUS_INTERNAL, have_run = 0;
+	const char *msg = "out of memory";
+	const void *rec = NULL;
+	size_t reclen = 0;
+	if (r == NULL || f == NULL) {
+		/* reported below */
+	} else if (traced && sim_trace_open_spool(&t, err, sizeof(err)) != 0) {
+		msg = err;
 	} else {
 		sim_lua_opts lo = o->run;
 		lo.seed = seed;
 		lo.have_seed = 1;
 		lo.trace = t;
 		lo.verbosity = 0;
-		status = sim_lua_run(&lo, &r);
-		const char *msg = r.message;
-		if (r.trace_err != 0) {
+		lo.on_check = on_check;
+		lo.user_data = f;
+		status = sim_lua_run(&lo, r);
+		msg = r->message;
+		have_run = r->have_world;
+		if (r->trace_err != 0) {
 			msg = sim_trace_errmsg(t);
-			status = r.trace_err == SIM_EINTERNAL
+			status = r->trace_err == SIM_EINTERNAL
 				     ? SIM_STATUS_INTERNAL
 				     : SIM_STATUS_INPUT;
+			have_run = 0;
 		}
-		snprintf(report, sizeof(report), "%lld %s", (long long)r.run_id,
-			 msg);
-	}
-	for (char *p = report; *p != '\0'; p++) {
-		if (*p == '\n') {
-			*p = ' ';
+		if (traced && have_run) {
+			rec = sim_trace_spooled(t, &reclen);
+			if (rec == NULL) {
+				msg = "the run was not spooled";
+				status = SIM_STATUS_INTERNAL;
+				have_run = 0;
+			}
 		}
 	}
-	size_t n = strlen(report);
-	if (write(fd, report, n) != (ssize_t)n) {
+	int bad = buf_put_u64(&rep, (uint64_t)have_run) ||
+		  buf_put_str(&rep, r ? r->outcome : "") ||
+		  buf_put_str(&rep, msg) ||
+		  buf_put_u64(&rep, f && have_run ? (uint64_t)f->n : 0);
+	for (int i = 0; !bad && have_run && i < f->n; i++) {
+		bad = buf_put_str(&rep, f->msg[i]);
+	}
+	bad = bad || buf_put_u64(&rep, have_run ? reclen : 0) ||
+	      buf_put(&rep, rec, have_run ? reclen : 0);
+	if (bad || write_all(fd, rep.p, rep.len) != 0) {
 		status = SIM_STATUS_INTERNAL;
 	}
-	sim_trace_close(t);
 	_exit(status);
 }
 
-/* A run that left no run row gets one saying why. */
-static int record_lost_run(const sim_sweep_opts *o, slot *s, int wstatus,
-			   const char *msg, char *err, size_t errlen)
+/* --- the closing table's counts ----------------------------------------- */
+
+#define OTHER_KEY "(further distinct messages, past the first 1023)"
+
+/* One line of the table: a message (or outcome, or query) and the runs
+ * it covers, with the first seeds. Runs are counted in seed order, so
+ * the first seeds are the smallest. */
+typedef struct group {
+	char *key;
+	uint64_t count;
+	uint64_t first; /* index of its first run: orders ties */
+	uint64_t seeds[SEEDS_SHOWN];
+	int nseeds;
+} group;
+
+typedef struct groups {
+	group *g;
+	size_t n, cap;
+} groups;
+
+static void group_count(group *g, uint64_t seed)
 {
-	char reason[REPORT_MAX + 64];
-	const char *outcome = "crash";
-	if (WIFSIGNALED(wstatus)) {
-		int sig = WTERMSIG(wstatus);
-		const char *name = sigabbrev_np(sig);
-		snprintf(reason, sizeof(reason), "signal %d (SIG%s)", sig,
-			 name ? name : "?");
-	} else {
-		int code = WEXITSTATUS(wstatus);
-		if (code == SIM_STATUS_INPUT) {
-			outcome = "error";
-		}
-		snprintf(reason, sizeof(reason), "exit %d: %s", code,
-			 *msg ? msg : "no run recorded");
+	if (g->nseeds < SEEDS_SHOWN) {
+		g->seeds[g->nseeds++] = seed;
 	}
-	char params[4096];
-	sim_lua_params(&o->run, params, sizeof(params));
-	sim_run_info info = {.scenario = o->run.path,
-			     .scenario_sha256 = o->run.sha256,
-			     .seed = s->seed,
-			     .params = params};
-	sim_run_result res = {.outcome = outcome, .reason = reason};
-	sim_trace *t = NULL;
-	int rc = sim_trace_open(s->path, &t, err, errlen);
-	if (rc == 0 && (rc = sim_trace_begin(t, &info)) == 0) {
-		rc = sim_trace_end(t, &res, NULL, NULL);
-	}
-	if (rc != 0 && t != NULL) {
-		snprintf(err, errlen, "%s", sim_trace_errmsg(t));
-	}
-	sim_trace_close(t);
-	return rc;
+	g->count++;
 }
 
-static int reap(const sim_sweep_opts *o, slot *s, int wstatus, char *err,
-		size_t errlen)
+/* groups_add counts run |index| (seed |seed|) under |key|; past
+ * GROUPS_MAX distinct keys, under OTHER_KEY. Returns 0 or -1 (no
+ * memory). */
+static int groups_add(groups *gs, const char *key, uint64_t seed,
+		      uint64_t index)
 {
-	char report[REPORT_MAX + 1];
-	size_t n = 0;
-	ssize_t k;
-	while (n < REPORT_MAX &&
-	       (k = read(s->fd, report + n, REPORT_MAX - n)) != 0) {
-		if (k < 0 && errno != EINTR) {
+	for (int pass = 0; pass < 2; pass++) {
+		for (size_t i = 0; i < gs->n; i++) {
+			if (strcmp(gs->g[i].key, key) == 0) {
+				group_count(&gs->g[i], seed);
+				return 0;
+			}
+		}
+		if (gs->n < GROUPS_MAX - 1 || pass == 1) {
 			break;
 		}
-		n += k > 0 ? (size_t)k : 0;
+		key = OTHER_KEY;
 	}
-	report[n] = '\0';
-	close(s->fd);
-	s->pid = 0;
-	char *msg = report;
-	long long run_id = strtoll(report, &msg, 10);
-	msg += *msg == ' ';
-	if (WIFEXITED(wstatus) && run_id > 0) {
-		return 0;
+	if (gs->n == gs->cap) {
+		size_t cap = gs->cap ? 2 * gs->cap : 8;
+		group *p = realloc(gs->g, cap * sizeof(*p));
+		if (p == NULL) {
+			return -1;
+		}
+		gs->g = p;
+		gs->cap = cap;
 	}
-	return record_lost_run(o, s, wstatus, msg, err, errlen);
+	group *g = &gs->g[gs->n];
+	memset(g, 0, sizeof(*g));
+	if ((g->key = strdup(key)) == NULL) {
+		return -1;
+	}
+	g->first = index;
+	gs->n++;
+	if (seed != UINT64_MAX) { /* UINT64_MAX: only create it */
+		group_count(g, seed);
+	}
+	return 0;
 }
 
-static int spawn(const sim_sweep_opts *o, slot *s, uint64_t seed)
+static void groups_free(groups *gs)
+{
+	for (size_t i = 0; i < gs->n; i++) {
+		free(gs->g[i].key);
+	}
+	free(gs->g);
+}
+
+static int cmp_count(const void *a, const void *b)
+{
+	const group *x = a, *y = b;
+	if (x->count != y->count) {
+		return x->count > y->count ? -1 : 1;
+	}
+	if (x->first != y->first) {
+		return x->first < y->first ? -1 : 1;
+	}
+	return strcmp(x->key, y->key); /* failed in the same run first */
+}
+
+static int cmp_key(const void *a, const void *b)
+{
+	return strcmp(((const group *)a)->key, ((const group *)b)->key);
+}
+
+static void print_group(const group *g, uint64_t total)
+{
+	printf("  %7llu %6.1f%%  %s\n", (unsigned long long)g->count,
+	       100.0 * (double)g->count / (double)total, g->key);
+	if (g->nseeds == 0) {
+		return;
+	}
+	printf("%18sseeds", "");
+	for (int i = 0; i < g->nseeds; i++) {
+		printf(" %llu", (unsigned long long)g->seeds[i]);
+	}
+	printf("%s\n", g->count > (uint64_t)g->nseeds ? " ..." : "");
+}
+
+/* One group list, most runs first. */
+static void print_groups(groups *gs, const char *title, uint64_t total)
+{
+	if (gs->n == 0) {
+		return;
+	}
+	qsort(gs->g, gs->n, sizeof(*gs->g), cmp_count);
+	printf("%s:\n", title);
+	for (size_t i = 0; i < gs->n; i++) {
+		print_group(&gs->g[i], total);
+	}
+}
+
+/* --- the sweep ----------------------------------------------------------- */
+
+/* A finished run waiting for its turn. */
+typedef struct result {
+	int ready;
+	int wstatus;
+	buf data; /* the child's report */
+} result;
+
+typedef struct slot {
+	pid_t pid;      /* 0: free */
+	uint64_t index; /* of its seed in the sweep */
+	int fd;         /* read end of the child's report pipe */
+	buf in;
+} slot;
+
+typedef struct query {
+	const char *path;
+	char *sql;
+	group g;
+} query;
+
+typedef struct sweep {
+	const sim_sweep_opts *o;
+	uint64_t total, shards, shard;
+	int traced;
+	const char *out_path; /* NULL untraced */
+	sim_trace *out;
+	char params[4096];
+	int64_t first_id, last_id;
+	uint64_t batch_runs;
+	double batch_start;
+	groups outcomes, fails, errors;
+	uint64_t pass;
+	int have_bad;
+	uint64_t first_bad_seed;
+	query q[SIM_SWEEP_MAX_QUERIES];
+	char err[1100];
+} sweep;
+
+static uint64_t seed_at(const sweep *sw, uint64_t index)
+{
+	return sw->o->seed_first + sw->shard + index * sw->shards;
+}
+
+static int spawn(sweep *sw, slot *s, uint64_t index)
 {
 	int p[2];
 	if (pipe(p) != 0) {
@@ -254,140 +512,353 @@ static int spawn(const sim_sweep_opts *o, slot *s, uint64_t seed)
 	}
 	if (pid == 0) {
 		close(p[0]);
-		child(o, s->path, seed, p[1]);
+		child(sw->o, sw->traced, seed_at(sw, index), p[1]);
 	}
 	close(p[1]);
 	s->pid = pid;
-	s->seed = seed;
+	s->index = index;
 	s->fd = p[0];
+	s->in.len = 0;
 	return 0;
 }
 
-static int cmp_ref(const void *a, const void *b)
+/* store_begin opens a batch of runs in the output if none is open. */
+static int store_begin(sweep *sw)
 {
-	const run_ref *x = a, *y = b;
-	if (x->seed != y->seed) {
-		return x->seed < y->seed ? -1 : 1;
+	if (sw->batch_runs > 0) {
+		return 0;
 	}
-	return x->slot - y->slot;
+	if (sim_trace_batch_begin(sw->out) != 0) {
+		snprintf(sw->err, sizeof(sw->err), "%s",
+			 sim_trace_errmsg(sw->out));
+		return -1;
+	}
+	sw->batch_start = wall_s();
+	return 0;
 }
 
-/* Lists the runs of every slot trace, sorted by seed. */
-static int list_runs(slot *slots, int jobs, run_ref **out, size_t *nout,
-		     char *err, size_t errlen)
+static int store_commit(sweep *sw)
 {
-	size_t n = 0, cap = 0;
-	run_ref *refs = NULL;
-	for (int k = 0; k < jobs; k++) {
-		if (access(slots[k].path, F_OK) != 0) {
-			continue; /* the slot never ran */
+	if (sw->batch_runs == 0) {
+		return 0;
+	}
+	sw->batch_runs = 0;
+	if (sim_trace_batch_commit(sw->out) != 0) {
+		snprintf(sw->err, sizeof(sw->err), "%s",
+			 sim_trace_errmsg(sw->out));
+		return -1;
+	}
+	return 0;
+}
+
+/* store_done notes a stored run; the batch commits when it is full or
+ * old (wall clock: it decides when runs become visible, not what). */
+static int store_done(sweep *sw, int64_t id)
+{
+	if (sw->first_id == 0) {
+		sw->first_id = id;
+	}
+	sw->last_id = id;
+	sw->batch_runs++;
+	if (sw->batch_runs >= BATCH_RUNS ||
+	    wall_s() - sw->batch_start >= BATCH_SECONDS) {
+		return store_commit(sw);
+	}
+	return 0;
+}
+
+/* store_lost records a run that left no report: a run row with its
+ * outcome and reason, no other rows. */
+static int store_lost(sweep *sw, uint64_t seed, const char *outcome,
+		      const char *reason)
+{
+	sim_run_info info = {.scenario = sw->o->run.path,
+			     .scenario_sha256 = sw->o->run.sha256,
+			     .seed = seed,
+			     .params = sw->params};
+	sim_run_result res = {.outcome = outcome, .reason = reason};
+	int64_t id = 0;
+	if (store_begin(sw) != 0) {
+		return -1;
+	}
+	if (sim_trace_begin(sw->out, &info) != 0 ||
+	    sim_trace_end(sw->out, &res, NULL, &id) != 0) {
+		snprintf(sw->err, sizeof(sw->err), "%s",
+			 sim_trace_errmsg(sw->out));
+		sw->batch_runs = 0; /* a failed write ended the batch */
+		return -1;
+	}
+	return store_done(sw, id);
+}
+
+static int store_spooled(sweep *sw, const uint8_t *rec, size_t len)
+{
+	int64_t id = 0;
+	if (store_begin(sw) != 0) {
+		return -1;
+	}
+	if (sim_trace_store_spooled(sw->out, rec, len, &id) != 0) {
+		snprintf(sw->err, sizeof(sw->err), "%s",
+			 sim_trace_errmsg(sw->out));
+		sw->batch_runs = 0;
+		return -1;
+	}
+	return store_done(sw, id);
+}
+
+/* consume takes the report of run |index|: counts it and, traced, stores
+ * it. Returns 0, or -1 with sw->err set. */
+static int consume(sweep *sw, uint64_t index, const result *res)
+{
+	uint64_t seed = seed_at(sw, index);
+	reader rd = {res->data.p, res->data.p + res->data.len, 0};
+	char outcome[32], msg[1024], reason[1100];
+	uint64_t have_run = get_u64(&rd);
+	get_str(&rd, outcome, sizeof(outcome));
+	get_str(&rd, msg, sizeof(msg));
+	reader fl = rd; /* the failed expectations */
+	uint64_t nfail = get_u64(&rd);
+	for (uint64_t i = 0; i < nfail && !rd.bad; i++) {
+		get_bytes(&rd, get_u64(&rd));
+	}
+	uint64_t reclen = get_u64(&rd);
+	const uint8_t *rec = get_bytes(&rd, reclen);
+	int ws = res->wstatus;
+	if (rd.bad || rd.p != rd.end || !WIFEXITED(ws) || !have_run) {
+		/* No run stands for it: say why. */
+		const char *oc = "crash";
+		for (char *p = msg; *p != '\0'; p++) {
+			*p = *p == '\n' ? ' ' : *p;
 		}
-		sqlite3 *db = NULL;
-		sqlite3_stmt *st = NULL;
-		if (sqlite3_open_v2(slots[k].path, &db, SQLITE_OPEN_READONLY,
-				    NULL) != SQLITE_OK ||
-		    sqlite3_prepare_v2(db, "SELECT seed, id FROM run", -1, &st,
-				       NULL) != SQLITE_OK) {
-			snprintf(err, errlen, "%s: %s", slots[k].path,
-				 sqlite3_errmsg(db));
-			sqlite3_close(db);
-			free(refs);
-			return SIM_EIO;
-		}
-		while (sqlite3_step(st) == SQLITE_ROW) {
-			if (n == cap) {
-				cap = cap ? 2 * cap : 256;
-				run_ref *p = realloc(refs, cap * sizeof(*p));
-				if (p == NULL) {
-					sqlite3_finalize(st);
-					sqlite3_close(db);
-					free(refs);
-					snprintf(err, errlen, "out of memory");
-					return SIM_ENOMEM;
-				}
-				refs = p;
+		if (WIFSIGNALED(ws)) {
+			int sig = WTERMSIG(ws);
+			const char *name = sigabbrev_np(sig);
+			snprintf(reason, sizeof(reason), "signal %d (SIG%s)",
+				 sig, name ? name : "?");
+		} else {
+			int code = WEXITSTATUS(ws);
+			if (code == SIM_STATUS_INPUT) {
+				oc = "error";
 			}
-			refs[n].seed = (uint64_t)sqlite3_column_int64(st, 0);
-			refs[n].id = sqlite3_column_int64(st, 1);
-			refs[n].slot = k;
-			n++;
+			snprintf(reason, sizeof(reason), "exit %d: %s", code,
+				 msg[0] ? msg : "no run recorded");
+		}
+		if (sw->traced && store_lost(sw, seed, oc, reason) != 0) {
+			return -1;
+		}
+		snprintf(outcome, sizeof(outcome), "%s", oc);
+		nfail = 0;
+	} else {
+		if (sw->traced && store_spooled(sw, rec, (size_t)reclen) != 0) {
+			return -1;
+		}
+		snprintf(reason, sizeof(reason), "%s", msg);
+	}
+	int oom = groups_add(&sw->outcomes, outcome, seed, index);
+	if (strcmp(outcome, "pass") == 0) {
+		sw->pass++;
+	} else if (!sw->have_bad) {
+		sw->have_bad = 1;
+		sw->first_bad_seed = seed;
+	}
+	fl.bad = 0;
+	get_u64(&fl);
+	for (uint64_t i = 0; i < nfail && !oom; i++) {
+		char key[KEY_MAX];
+		get_str(&fl, key, sizeof(key));
+		oom = groups_add(&sw->fails, key, seed, index);
+	}
+	if (!oom && (strcmp(outcome, "error") == 0 ||
+		     strcmp(outcome, "crash") == 0)) {
+		oom = groups_add(&sw->errors, reason[0] ? reason : "(none)",
+				 seed, index);
+	}
+	if (oom) {
+		snprintf(sw->err, sizeof(sw->err), "out of memory");
+		return -1;
+	}
+	return 0;
+}
+
+/* --- race queries -------------------------------------------------------- */
+
+/* load_query reads a query file with its sqlite3 dot-commands (lines
+ * starting with '.') blanked, so that SQLite's line numbers still match. */
+static int load_query(query *q, char *err, size_t errlen)
+{
+	FILE *f = fopen(q->path, "rb");
+	if (f == NULL) {
+		snprintf(err, errlen, "tlsim sweep: --query %s: %s", q->path,
+			 strerror(errno));
+		return SIM_STATUS_INPUT;
+	}
+	char *s = malloc(QUERY_BYTES_MAX + 1);
+	size_t n = s ? fread(s, 1, QUERY_BYTES_MAX + 1, f) : 0;
+	int bad = ferror(f);
+	fclose(f);
+	if (s == NULL || bad || n > QUERY_BYTES_MAX) {
+		snprintf(err, errlen, "tlsim sweep: --query %s: %s", q->path,
+			 s == NULL ? "out of memory"
+			 : bad	   ? "cannot read it"
+				   : "larger than 1 MiB");
+		free(s);
+		return s == NULL ? SIM_STATUS_INTERNAL : SIM_STATUS_INPUT;
+	}
+	s[n] = '\0';
+	for (char *line = s; *line != '\0';) {
+		char *nl = strchr(line, '\n');
+		if (*line == '.') {
+			memset(line, ' ', nl ? (size_t)(nl - line)
+					     : strlen(line));
+		}
+		line = nl ? nl + 1 : line + strlen(line);
+	}
+	q->sql = s;
+	return 0;
+}
+
+/* each_stmt prepares the statements of |q| one by one on |db| and calls
+ * |fn| with each, checked: read-only, first column named run. */
+static int each_stmt(sqlite3 *db, const query *q, int (*fn)(sqlite3_stmt *,
+							      void *),
+		     void *arg, char *err, size_t errlen)
+{
+	const char *p = q->sql;
+	int nstmt = 0;
+	while (p != NULL && *p != '\0') {
+		sqlite3_stmt *st = NULL;
+		const char *tail = NULL;
+		if (sqlite3_prepare_v2(db, p, -1, &st, &tail) != SQLITE_OK) {
+			snprintf(err, errlen, "tlsim sweep: --query %s: %s",
+				 q->path, sqlite3_errmsg(db));
+			return SIM_STATUS_INPUT;
+		}
+		p = tail;
+		if (st == NULL) {
+			continue; /* only comments or blanks were left */
+		}
+		nstmt++;
+		const char *col = sqlite3_column_count(st) > 0
+				      ? sqlite3_column_name(st, 0)
+				      : NULL;
+		if (!sqlite3_stmt_readonly(st)) {
+			snprintf(err, errlen,
+				 "tlsim sweep: --query %s: a statement "
+				 "writes; queries may only read",
+				 q->path);
+		} else if (col == NULL || strcasecmp(col, "run") != 0) {
+			snprintf(err, errlen,
+				 "tlsim sweep: --query %s: the first column "
+				 "of every statement must be the run id, "
+				 "named run (got %s)",
+				 q->path, col ? col : "no column");
+		} else if (fn == NULL || fn(st, arg) == 0) {
+			sqlite3_finalize(st);
+			continue;
+		} else {
+			snprintf(err, errlen, "tlsim sweep: --query %s: %s",
+				 q->path, sqlite3_errmsg(db));
 		}
 		sqlite3_finalize(st);
-		sqlite3_close(db);
+		return SIM_STATUS_INPUT;
 	}
-	qsort(refs, n, sizeof(*refs), cmp_ref);
-	*out = refs;
-	*nout = n;
+	if (nstmt == 0) {
+		snprintf(err, errlen,
+			 "tlsim sweep: --query %s: no SQL statement in it",
+			 q->path);
+		return SIM_STATUS_INPUT;
+	}
 	return 0;
 }
 
-static void print_seeds(sqlite3_stmt *st, const char *key, int64_t lo,
-			int64_t hi)
+/* The runs a query matched, as bits over the sweep's run ids. */
+typedef struct matches {
+	int64_t lo, hi;
+	uint8_t *bits;
+} matches;
+
+static int collect(sqlite3_stmt *st, void *arg)
 {
-	sqlite3_bind_text(st, 1, key, -1, SQLITE_TRANSIENT);
-	sqlite3_bind_int64(st, 2, lo);
-	sqlite3_bind_int64(st, 3, hi);
-	printf("%18sseeds", "");
-	int i = 0;
-	while (sqlite3_step(st) == SQLITE_ROW) {
-		if (i == SEEDS_SHOWN) {
-			printf(" ...");
-			break;
+	matches *m = arg;
+	int rc;
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		int64_t id = sqlite3_column_int64(st, 0);
+		if (sqlite3_column_type(st, 0) == SQLITE_INTEGER &&
+		    id >= m->lo && id <= m->hi) {
+			uint64_t k = (uint64_t)(id - m->lo);
+			m->bits[k / 8] |= (uint8_t)(1u << (k % 8));
 		}
-		printf(" %llu",
-		       (unsigned long long)sqlite3_column_int64(st, 0));
-		i++;
 	}
-	printf("\n");
-	sqlite3_reset(st);
+	return rc == SQLITE_DONE ? 0 : -1;
 }
 
-/* One group list: "count  pct%  key", then its first seeds. */
-static void print_groups(sqlite3 *db, const char *title, const char *groups,
-			 const char *seeds, int64_t lo, int64_t hi,
-			 uint64_t total)
+static int open_ro(const char *path, sqlite3 **db, char *err, size_t errlen)
 {
-	sqlite3_stmt *g = NULL, *s = NULL;
-	if (sqlite3_prepare_v2(db, groups, -1, &g, NULL) != SQLITE_OK ||
-	    sqlite3_prepare_v2(db, seeds, -1, &s, NULL) != SQLITE_OK) {
-		sqlite3_finalize(g);
-		return;
-	}
-	sqlite3_bind_int64(g, 1, lo);
-	sqlite3_bind_int64(g, 2, hi);
-	int first = 1;
-	while (sqlite3_step(g) == SQLITE_ROW) {
-		const char *key = (const char *)sqlite3_column_text(g, 0);
-		int64_t count = sqlite3_column_int64(g, 1);
-		if (first) {
-			printf("%s:\n", title);
-			first = 0;
-		}
-		printf("  %7lld %6.1f%%  %s\n", (long long)count,
-		       100.0 * (double)count / (double)total,
-		       key ? key : "(none)");
-		print_seeds(s, key ? key : "", lo, hi);
-	}
-	sqlite3_finalize(g);
-	sqlite3_finalize(s);
-}
-
-/* The closing table, from the runs lo..hi of the output trace. Returns
- * the exit status: 0 all passed, 1 not. */
-static int print_table(const sim_sweep_opts *o, const char *path, int64_t lo,
-		       int64_t hi, uint64_t total)
-{
-	sqlite3 *db = NULL;
-	sqlite3_stmt *st = NULL;
-	uint64_t pass = 0;
-	int64_t first_bad = -1;
-	uint64_t first_bad_seed = 0;
-	if (sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL) !=
+	if (sqlite3_open_v2(path, db, SQLITE_OPEN_READONLY, NULL) !=
 	    SQLITE_OK) {
-		fprintf(stderr, "tlsim: %s: %s\n", path, sqlite3_errmsg(db));
-		sqlite3_close(db);
+		snprintf(err, errlen, "tlsim: %s: %s", path,
+			 sqlite3_errmsg(*db));
 		return SIM_STATUS_INTERNAL;
 	}
+	sqlite3_busy_timeout(*db, 2000);
+	return 0;
+}
+
+/* run_queries counts, for each query, the swept runs it returns rows for,
+ * with their first seeds (looked up in the run table). */
+static int run_queries(sweep *sw)
+{
+	if (sw->o->nquery == 0 || sw->first_id == 0) {
+		return 0;
+	}
+	sqlite3 *db = NULL;
+	sqlite3_stmt *seed = NULL;
+	int status = open_ro(sw->out_path, &db, sw->err, sizeof(sw->err));
+	matches m = {.lo = sw->first_id, .hi = sw->last_id};
+	size_t nbytes = (size_t)((m.hi - m.lo) / 8 + 1);
+	if (status == 0 && ((m.bits = malloc(nbytes)) == NULL ||
+			    sqlite3_prepare_v2(db,
+					       "SELECT seed FROM run WHERE "
+					       "id = ?1",
+					       -1, &seed, NULL) != SQLITE_OK)) {
+		snprintf(sw->err, sizeof(sw->err), "tlsim: %s: %s",
+			 sw->out_path,
+			 m.bits ? sqlite3_errmsg(db) : "out of memory");
+		status = SIM_STATUS_INTERNAL;
+	}
+	for (int i = 0; status == 0 && i < sw->o->nquery; i++) {
+		query *q = &sw->q[i];
+		memset(m.bits, 0, nbytes);
+		status = each_stmt(db, q, collect, &m, sw->err,
+				   sizeof(sw->err));
+		for (int64_t id = m.lo; status == 0 && id <= m.hi; id++) {
+			uint64_t k = (uint64_t)(id - m.lo);
+			if (!(m.bits[k / 8] & (1u << (k % 8)))) {
+				continue;
+			}
+			uint64_t s = 0;
+			if (q->g.nseeds < SEEDS_SHOWN) {
+				sqlite3_bind_int64(seed, 1, id);
+				if (sqlite3_step(seed) == SQLITE_ROW) {
+					s = (uint64_t)sqlite3_column_int64(
+					    seed, 0);
+				}
+				sqlite3_reset(seed);
+			}
+			group_count(&q->g, s);
+		}
+	}
+	sqlite3_finalize(seed);
+	sqlite3_close(db);
+	free(m.bits);
+	return status;
+}
+
+/* --- the table ----------------------------------------------------------- */
+
+static int print_table(sweep *sw)
+{
+	const sim_sweep_opts *o = sw->o;
 	if (!o->quiet) {
 		printf("%s", o->run.path);
 		for (int i = 0; i < o->run.nset; i++) {
@@ -396,251 +867,292 @@ static int print_table(const sim_sweep_opts *o, const char *path, int64_t lo,
 		}
 		printf(", seeds %llu..%llu", (unsigned long long)o->seed_first,
 		       (unsigned long long)o->seed_last);
-		if (o->shard_count > 1) {
+		if (sw->shards > 1) {
 			printf(" shard %llu/%llu",
-			       (unsigned long long)o->shard_index + 1,
-			       (unsigned long long)o->shard_count);
+			       (unsigned long long)sw->shard + 1,
+			       (unsigned long long)sw->shards);
 		}
-		printf(": %llu runs\n", (unsigned long long)total);
+		printf(": %llu runs\n", (unsigned long long)sw->total);
 		printf("  %-8s %7s %7s\n", "outcome", "runs", "%");
-	}
-	/* pass, fail, error, crash first, then anything else by name. */
-	sqlite3_prepare_v2(db,
-			   "SELECT o, (SELECT count(*) FROM run WHERE id "
-			   "BETWEEN ?1 AND ?2 AND outcome = o) FROM (SELECT "
-			   "'pass' AS o, 0 AS k UNION ALL SELECT 'fail', 1 "
-			   "UNION ALL SELECT 'error', 2 UNION ALL SELECT "
-			   "'crash', 3 UNION ALL SELECT DISTINCT outcome, 4 "
-			   "FROM run WHERE id BETWEEN ?1 AND ?2 AND outcome "
-			   "NOT IN ('pass', 'fail', 'error', 'crash')) ORDER "
-			   "BY k, o",
-			   -1, &st, NULL);
-	sqlite3_bind_int64(st, 1, lo);
-	sqlite3_bind_int64(st, 2, hi);
-	while (sqlite3_step(st) == SQLITE_ROW) {
-		const char *oc = (const char *)sqlite3_column_text(st, 0);
-		uint64_t n = (uint64_t)sqlite3_column_int64(st, 1);
-		if (strcmp(oc, "pass") == 0) {
-			pass = n;
+		/* pass, fail, error, crash first, then any other by name. */
+		if (sw->outcomes.n > 4) {
+			qsort(sw->outcomes.g + 4, sw->outcomes.n - 4,
+			      sizeof(group), cmp_key);
 		}
-		if (!o->quiet) {
-			printf("  %-8s %7llu %6.1f%%\n", oc,
-			       (unsigned long long)n,
-			       100.0 * (double)n / (double)total);
+		for (size_t i = 0; i < sw->outcomes.n; i++) {
+			const group *g = &sw->outcomes.g[i];
+			printf("  %-8s %7llu %6.1f%%\n", g->key,
+			       (unsigned long long)g->count,
+			       100.0 * (double)g->count / (double)sw->total);
 		}
-	}
-	sqlite3_finalize(st);
-	if (!o->quiet) {
-		print_groups(
-		    db, "failed expectations",
-		    "SELECT c.message, count(DISTINCT c.run) AS n FROM "
-		    "\"check\" c WHERE c.ok = 0 AND c.run BETWEEN ?1 AND ?2 "
-		    "GROUP BY c.message ORDER BY n DESC, min(c.run)",
-		    "SELECT DISTINCT r.seed FROM \"check\" c JOIN run r ON "
-		    "r.id = c.run WHERE c.ok = 0 AND c.message = ?1 AND "
-		    "c.run BETWEEN ?2 AND ?3 ORDER BY r.id",
-		    lo, hi, total);
-		print_groups(
-		    db, "errors and crashes",
-		    "SELECT reason, count(*) AS n FROM run WHERE outcome IN "
-		    "('error', 'crash') AND id BETWEEN ?1 AND ?2 GROUP BY "
-		    "reason ORDER BY n DESC, min(id)",
-		    "SELECT seed FROM run WHERE outcome IN ('error', "
-		    "'crash') AND reason = ?1 AND id BETWEEN ?2 AND ?3 ORDER "
-		    "BY id",
-		    lo, hi, total);
-	}
-	sqlite3_prepare_v2(db,
-			   "SELECT id, seed FROM run WHERE outcome <> 'pass' "
-			   "AND id BETWEEN ?1 AND ?2 ORDER BY id LIMIT 1",
-			   -1, &st, NULL);
-	sqlite3_bind_int64(st, 1, lo);
-	sqlite3_bind_int64(st, 2, hi);
-	if (sqlite3_step(st) == SQLITE_ROW) {
-		first_bad = sqlite3_column_int64(st, 0);
-		first_bad_seed = (uint64_t)sqlite3_column_int64(st, 1);
-	}
-	sqlite3_finalize(st);
-	sqlite3_close(db);
-	if (!o->quiet && o->trace_path != NULL) {
-		printf("trace: %s, runs %lld..%lld\n", o->trace_path,
-		       (long long)lo, (long long)hi);
-	}
-	if (first_bad > 0 && !o->quiet) {
-		sim_sweep_reproduce(stdout, "", &o->run, first_bad_seed);
+		print_groups(&sw->fails, "failed expectations", sw->total);
+		print_groups(&sw->errors, "errors and crashes", sw->total);
+		if (o->nquery > 0) {
+			printf("race queries (runs with rows):\n");
+		}
+		for (int i = 0; i < o->nquery; i++) {
+			sw->q[i].g.key = (char *)sw->q[i].path;
+			print_group(&sw->q[i].g, sw->total);
+		}
+		if (o->trace_path != NULL) {
+			printf("trace: %s, runs %lld..%lld\n", o->trace_path,
+			       (long long)sw->first_id,
+			       (long long)sw->last_id);
+		}
+		if (sw->have_bad) {
+			sim_sweep_reproduce(stdout, "", &o->run,
+					    sw->first_bad_seed);
+		}
 	}
 	fflush(stdout);
-	return pass == total ? SIM_STATUS_PASS : SIM_STATUS_FAIL;
+	return sw->pass == sw->total ? SIM_STATUS_PASS : SIM_STATUS_FAIL;
 }
 
-/* Merges the slot traces into |m| in seed order. */
-static int merge_slots(sim_merge *m, slot *slots, int jobs, uint64_t total,
-		       char *err, size_t errlen)
+/* read_slot reads what slot |s|'s child wrote; at its end of file, waits
+ * for the child and hands the report to |results|. Returns 1 when the
+ * child is done, 0 to read on, -1 out of memory. */
+static int read_slot(slot *s, result *results, uint64_t window)
 {
-	run_ref *refs = NULL;
-	size_t n = 0;
-	int rc = list_runs(slots, jobs, &refs, &n, err, errlen);
-	if (rc == 0 && n != total) {
-		snprintf(err, errlen,
-			 "the slot traces hold %zu runs, the sweep made %llu",
-			 n, (unsigned long long)total);
-		rc = SIM_EINTERNAL;
+	if (buf_reserve(&s->in, s->in.len + READ_CHUNK) != 0) {
+		return -1;
 	}
-	for (size_t i = 0; rc == 0 && i < n; i++) {
-		rc = sim_merge_runs(m, slots[refs[i].slot].path, &refs[i].id, 1,
-				    NULL, err, errlen);
+	ssize_t n = read(s->fd, s->in.p + s->in.len, READ_CHUNK);
+	if (n < 0 && (errno == EINTR || errno == EAGAIN)) {
+		return 0;
 	}
-	free(refs);
-	return rc == 0 ? sim_merge_verify(m, err, errlen) : rc;
+	if (n > 0) {
+		s->in.len += (size_t)n;
+		return 0;
+	}
+	/* End of file (or a read error: the report is then incomplete and
+	 * the run is recorded as lost). */
+	close(s->fd);
+	int ws = 0;
+	while (waitpid(s->pid, &ws, 0) < 0 && errno == EINTR) {
+	}
+	result *r = &results[s->index % window];
+	buf t = r->data;
+	r->data = s->in;
+	s->in = t;
+	s->in.len = 0;
+	r->wstatus = ws;
+	r->ready = 1;
+	s->pid = 0;
+	return 1;
+}
+
+/* fill_slots starts runs in the free slots, as far as the window allows.
+ * Returns 0, or 1 with sw->err set. */
+static int fill_slots(sweep *sw, slot *slots, uint64_t *launched,
+		      uint64_t consumed, uint64_t window)
+{
+	for (int k = 0; k < sw->o->jobs && *launched < sw->total &&
+			*launched < consumed + window;
+	     k++) {
+		if (slots[k].pid != 0) {
+			continue;
+		}
+		if (spawn(sw, &slots[k], *launched) != 0) {
+			snprintf(sw->err, sizeof(sw->err),
+				 "tlsim sweep: cannot start a run: %s",
+				 strerror(errno));
+			return 1;
+		}
+		(*launched)++;
+	}
+	return 0;
 }
 
 int sim_sweep(const sim_sweep_opts *o)
 {
-	char err[1024];
+	sweep *sw = calloc(1, sizeof(*sw));
 	char tmpdir[PATH_MAX] = "", tmpout[PATH_MAX];
-	const char *out = o->trace_path;
+	if (sw == NULL) {
+		fprintf(stderr, "tlsim: out of memory\n");
+		return SIM_STATUS_INTERNAL;
+	}
+	sw->o = o;
 	uint64_t span = o->seed_last - o->seed_first + 1;
-	uint64_t shards = o->shard_count ? o->shard_count : 1;
-	uint64_t shard = o->shard_index;
+	sw->shards = o->shard_count ? o->shard_count : 1;
+	sw->shard = o->shard_index;
 	/* The seeds of this shard: first + shard + k * shards. */
-	uint64_t total = shard < span ? (span - shard + shards - 1) / shards : 0;
-	int status = SIM_STATUS_INTERNAL;
+	sw->total = sw->shard < span
+			? (span - sw->shard + sw->shards - 1) / sw->shards
+			: 0;
 	if (o->jobs < 1 || o->jobs > SIM_SWEEP_MAX_JOBS ||
-	    o->seed_last < o->seed_first || total > SIM_SWEEP_MAX_RUNS ||
-	    total == 0) {
+	    o->seed_last < o->seed_first || sw->total > SIM_SWEEP_MAX_RUNS ||
+	    sw->total == 0 || o->nquery < 0 ||
+	    o->nquery > SIM_SWEEP_MAX_QUERIES) {
 		fprintf(stderr, "tlsim sweep: bad jobs, seed range or shard "
 				"(a shard with no seeds)\n");
+		free(sw);
 		return SIM_STATUS_INPUT;
 	}
-	if (out == NULL) {
+	int status = 0;
+	for (int i = 0; status == 0 && i < o->nquery; i++) {
+		sw->q[i].path = o->query[i];
+		status = load_query(&sw->q[i], sw->err, sizeof(sw->err));
+	}
+	sw->traced = o->trace_path != NULL || o->nquery > 0;
+	sw->out_path = o->trace_path;
+	if (status == 0 && sw->traced && o->trace_path == NULL) {
 		const char *t = getenv("TMPDIR");
 		snprintf(tmpdir, sizeof(tmpdir), "%s/tlsim-sweep.XXXXXX",
 			 t && *t ? t : "/tmp");
 		if (mkdtemp(tmpdir) == NULL) {
-			fprintf(stderr,
-				"tlsim: cannot create a directory in "
-				"%s: %s\n",
-				t && *t ? t : "/tmp", strerror(errno));
-			return SIM_STATUS_INTERNAL;
+			snprintf(sw->err, sizeof(sw->err),
+				 "tlsim: cannot create a directory in %s: %s",
+				 t && *t ? t : "/tmp", strerror(errno));
+			tmpdir[0] = '\0';
+			status = SIM_STATUS_INTERNAL;
+		} else {
+			/* Bounded, so that the name provably fits. */
+			snprintf(tmpout, sizeof(tmpout), "%.*s/sweep.db",
+				 (int)(sizeof(tmpout) - sizeof("/sweep.db")),
+				 tmpdir);
+			sw->out_path = tmpout;
 		}
-		/* Bounded, so that the name provably fits. */
-		snprintf(tmpout, sizeof(tmpout), "%.*s/sweep.db",
-			 (int)(sizeof(tmpout) - sizeof("/sweep.db")), tmpdir);
-		out = tmpout;
 	}
-	sim_merge *m = NULL;
-	int rc = sim_merge_new(out, &m, err, sizeof(err));
-	if (rc != 0) {
-		fprintf(stderr, "tlsim: %s\n", err);
-		if (tmpdir[0] != '\0') {
-			remove_trace(tmpout);
-			rmdir(tmpdir);
+	if (status == 0 && sw->traced) {
+		char err[1024];
+		int rc = sim_trace_open(sw->out_path, &sw->out, err,
+					sizeof(err));
+		if (rc != 0) {
+			snprintf(sw->err, sizeof(sw->err), "tlsim: %s", err);
+			status = rc == SIM_EINTERNAL || rc == SIM_ENOMEM
+				     ? SIM_STATUS_INTERNAL
+				     : SIM_STATUS_INPUT;
 		}
-		return rc == SIM_EINTERNAL || rc == SIM_ENOMEM
-			   ? SIM_STATUS_INTERNAL
-			   : SIM_STATUS_INPUT;
 	}
+	if (status == 0 && o->nquery > 0) {
+		/* Check the queries before the runs, not after them. */
+		sqlite3 *db = NULL;
+		status = open_ro(sw->out_path, &db, sw->err, sizeof(sw->err));
+		for (int i = 0; status == 0 && i < o->nquery; i++) {
+			status = each_stmt(db, &sw->q[i], NULL, NULL, sw->err,
+					   sizeof(sw->err));
+		}
+		sqlite3_close(db);
+	}
+	sim_lua_params(&o->run, sw->params, sizeof(sw->params));
+	static const char *const fixed[] = {"pass", "fail", "error", "crash"};
+	for (int i = 0; status == 0 && i < 4; i++) {
+		if (groups_add(&sw->outcomes, fixed[i], UINT64_MAX, 0) != 0) {
+			snprintf(sw->err, sizeof(sw->err), "out of memory");
+			status = SIM_STATUS_INTERNAL;
+		}
+	}
+
+	uint64_t window = WINDOW_PER_JOB * (uint64_t)o->jobs + 8;
 	slot *slots = calloc((size_t)o->jobs, sizeof(*slots));
-	if (slots == NULL) {
-		fprintf(stderr, "tlsim: out of memory\n");
-		sim_merge_del(m);
-		return SIM_STATUS_INTERNAL;
-	}
-	for (int k = 0; k < o->jobs; k++) {
-		if (snprintf(slots[k].path, sizeof(slots[k].path),
-			     "%s.slot%d.tmp", out,
-			     k) >= (int)sizeof(slots[k].path)) {
-			fprintf(stderr, "tlsim: %s: path too long\n", out);
-			sim_merge_del(m);
-			free(slots);
-			return SIM_STATUS_INPUT;
-		}
-		remove_trace(slots[k].path); /* a killed sweep's leftovers */
+	result *results = calloc(window, sizeof(*results));
+	struct pollfd *pfd = calloc((size_t)o->jobs, sizeof(*pfd));
+	int *pslot = calloc((size_t)o->jobs, sizeof(*pslot));
+	if (status == 0 && (slots == NULL || results == NULL || pfd == NULL ||
+			    pslot == NULL)) {
+		snprintf(sw->err, sizeof(sw->err), "out of memory");
+		status = SIM_STATUS_INTERNAL;
 	}
 
 	progress pg = {.tty = isatty(2), .start = wall_s()};
 	pg.last = pg.start;
-	uint64_t launched = 0, done = 0;
-	int running = 0, broken = 0;
-	while (done < total) {
-		for (int k = 0; k < o->jobs && !broken && launched < total;
-		     k++) {
+	uint64_t launched = 0, consumed = 0;
+	int broken = status != 0;
+	while (!broken && consumed < sw->total) {
+		broken = fill_slots(sw, slots, &launched, consumed, window);
+		int np = 0;
+		for (int k = 0; k < o->jobs; k++) {
 			if (slots[k].pid != 0) {
-				continue;
+				pfd[np].fd = slots[k].fd;
+				pfd[np].events = POLLIN;
+				pfd[np].revents = 0;
+				pslot[np++] = k;
 			}
-			if (spawn(o, &slots[k],
-				  o->seed_first + shard + launched * shards) !=
-			    0) {
-				snprintf(err, sizeof(err),
-					 "cannot start a run: %s",
-					 strerror(errno));
-				broken = 1;
-				break;
-			}
-			launched++;
-			running++;
 		}
-		if (running == 0) {
-			break;
+		if (broken || np == 0) {
+			break; /* np == 0 cannot happen while runs are due */
 		}
-		int ws;
-		pid_t pid = waitpid(-1, &ws, 0);
-		if (pid < 0) {
+		if (poll(pfd, (nfds_t)np, -1) < 0) {
 			if (errno == EINTR) {
 				continue;
 			}
-			snprintf(err, sizeof(err), "waitpid: %s",
+			snprintf(sw->err, sizeof(sw->err), "tlsim sweep: poll: %s",
 				 strerror(errno));
 			broken = 1;
 			break;
 		}
-		for (int k = 0; k < o->jobs; k++) {
-			if (slots[k].pid != pid) {
-				continue;
-			}
-			running--;
-			done++;
-			if (reap(o, &slots[k], ws, err, sizeof(err)) != 0) {
+		for (int i = 0; i < np && !broken; i++) {
+			if (pfd[i].revents != 0 &&
+			    read_slot(&slots[pslot[i]], results, window) < 0) {
+				snprintf(sw->err, sizeof(sw->err),
+					 "out of memory");
 				broken = 1;
 			}
 		}
-		if (!o->quiet) {
-			show_progress(&pg, done, total);
-		}
-	}
-	while (running > 0) { /* after a failure: let the children finish */
-		int ws;
-		pid_t pid = wait(&ws);
-		if (pid < 0 && errno != EINTR) {
-			break;
-		}
-		for (int k = 0; k < o->jobs; k++) {
-			if (pid > 0 && slots[k].pid == pid) {
-				close(slots[k].fd);
-				slots[k].pid = 0;
-				running--;
+		/* Start the next runs before storing and counting the
+		 * finished ones, so that those overlap the runs. */
+		broken = broken ||
+			 fill_slots(sw, slots, &launched, consumed, window);
+		while (!broken && consumed < sw->total &&
+		       results[consumed % window].ready) {
+			result *r = &results[consumed % window];
+			if (consume(sw, consumed, r) != 0) {
+				broken = 1;
+				break;
+			}
+			r->ready = 0;
+			r->data.len = 0;
+			if (r->data.cap > ((size_t)1 << 20)) {
+				free(r->data.p); /* a large run's buffer */
+				r->data = (buf){0};
+			}
+			consumed++;
+			if (!o->quiet) {
+				show_progress(&pg, consumed, sw->total);
 			}
 		}
 	}
-
-	if (!broken &&
-	    merge_slots(m, slots, o->jobs, total, err, sizeof(err)) != 0) {
+	for (int k = 0; slots != NULL && k < o->jobs; k++) {
+		if (slots[k].pid != 0) { /* after a failure */
+			close(slots[k].fd);
+			while (waitpid(slots[k].pid, NULL, 0) < 0 &&
+			       errno == EINTR) {
+			}
+		}
+	}
+	if (!broken && sw->traced && store_commit(sw) != 0) {
+		broken = 1;
+	}
+	if (!broken && (status = run_queries(sw)) != 0) {
 		broken = 1;
 	}
 	if (broken) {
-		fprintf(stderr, "tlsim sweep: %s\n", err);
+		fprintf(stderr, "%s\n", sw->err);
+		status = status ? status : SIM_STATUS_INTERNAL;
 	} else {
-		status = print_table(o, out, sim_merge_first_id(m),
-				     sim_merge_last_id(m), total);
+		status = print_table(sw);
 	}
-	sim_merge_del(m);
-	for (int k = 0; k < o->jobs; k++) {
-		remove_trace(slots[k].path);
+	sim_trace_close(sw->out);
+	for (int k = 0; slots != NULL && k < o->jobs; k++) {
+		free(slots[k].in.p);
+	}
+	for (uint64_t i = 0; results != NULL && i < window; i++) {
+		free(results[i].data.p);
 	}
 	free(slots);
+	free(results);
+	free(pfd);
+	free(pslot);
+	groups_free(&sw->outcomes);
+	groups_free(&sw->fails);
+	groups_free(&sw->errors);
+	for (int i = 0; i < o->nquery; i++) {
+		free(sw->q[i].sql);
+	}
 	if (tmpdir[0] != '\0') {
 		remove_trace(tmpout);
 		rmdir(tmpdir);
 	}
+	free(sw);
 	return status;
 }

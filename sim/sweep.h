@@ -2,14 +2,20 @@
  *
  * Each seed runs in its own forked child, exactly as `tlsim run --seed S`
  * would run it, so a crash, a signal or an exit of one run is recorded
- * and the sweep goes on. Up to |jobs| children run at once; child slot K
- * writes its runs to its own trace, OUT.slotK.tmp next to the output, so
- * the writers never contend for a lock. At the end the slot traces are
- * merged into the output in seed order (sim/merge.h) and deleted: the
- * output's run ids and rows are the same whatever |jobs| is. A run that
- * left no run row (killed by a signal, exited 2 or 3 before committing)
- * gets one, with outcome `crash` (or `error` for exit 2) and the signal
- * or exit status as its reason. */
+ * and the sweep goes on. Up to |jobs| children run at once. A child
+ * reports its run over a pipe: outcome, reason, the messages of its
+ * failed expectations and, when the sweep is traced, the whole run
+ * spooled by sim_trace_open_spool (the child never opens the database).
+ * The parent takes the reports in seed order (a window of at most
+ * 8 * jobs + 8 finished runs waits for a slower earlier one), counts
+ * them into the closing table (memory bounded by the number of distinct
+ * messages, not of runs) and, when traced, stores each run into the
+ * output trace itself, in batches of runs per transaction
+ * (sim_trace_store_spooled, which re-checks each run's digest against its
+ * rows): the output's run ids and rows are the same whatever |jobs| is.
+ * A run that left no report (killed by a signal, exited 2 or 3 before
+ * finishing) is recorded, with outcome `crash` (or `error` for exit 2)
+ * and the signal or exit status as its reason. */
 #ifndef TLSIM_SIM_SWEEP_H
 #define TLSIM_SIM_SWEEP_H
 
@@ -20,6 +26,7 @@
 
 #define SIM_SWEEP_MAX_JOBS 256
 #define SIM_SWEEP_MAX_RUNS 10000000u
+#define SIM_SWEEP_MAX_QUERIES 32
 
 typedef struct sim_sweep_opts {
 	sim_lua_opts run; /* scenario, --set, limits; seed, trace and
@@ -29,14 +36,21 @@ typedef struct sim_sweep_opts {
 	/* Shard |shard_index| (0-based) of |shard_count|: only the seeds
 	 * seed_first + shard_index + k * shard_count. 0/1: every seed. */
 	uint64_t shard_index, shard_count;
-	const char *trace_path;         /* NULL: a temporary trace, deleted */
+	/* NULL: tracing off (no rows are made or stored), unless there are
+	 * queries, which then run on a temporary trace, deleted. */
+	const char *trace_path;
+	/* --query files (sqlite3 scripts: lines starting with '.' are left
+	 * out; every statement's first column is a run id), each run on the
+	 * swept runs after the sweep. */
+	const char *query[SIM_SWEEP_MAX_QUERIES];
+	int nquery;
 	int quiet;                      /* no progress, no table */
 } sim_sweep_opts;
 
 /* sim_sweep runs the sweep, shows progress on stderr and prints the
  * closing table on stdout. Returns an exit status (enum sim_status): 0
- * every run passed, 1 a run did not, 2 the trace cannot be used, 3 an
- * internal error.
+ * every run passed, 1 a run did not, 2 the trace or a query cannot be
+ * used, 3 an internal error.
  *
  * Test hook: with the environment variable TLSIM_TEST_CRASH_SEED=N the
  * child for seed N raises SIGSEGV before running (tests/cli/sweep.sh). */

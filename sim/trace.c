@@ -126,6 +126,10 @@ struct sim_trace {
 	int keep_rows; /* setting; latched into |keeping| at begin */
 	uint64_t max_rows;
 	uint64_t crash_after;
+	int spool;  /* no database: finished runs become a record */
+	int batch;  /* a batch transaction is open */
+	arena rec;  /* the last spooled run, when have_rec */
+	int have_rec;
 	int err;
 	char errmsg[512];
 
@@ -1272,6 +1276,7 @@ void sim_trace_close(sim_trace *t)
 	sqlite3_finalize(t->commit);
 	sqlite3_close(t->db);
 	free(t->a.p);
+	free(t->rec.p);
 	free(t->path);
 	free(t);
 }
@@ -1347,8 +1352,15 @@ int sim_trace_begin(sim_trace *t, const sim_run_info *info)
 	t->rows = 0;
 	t->a.len = 0;
 	memset(t->kept, 0, sizeof(t->kept));
-	t->keeping = t->db != NULL && t->keep_rows;
+	t->keeping = (t->db != NULL || t->spool) && t->keep_rows;
 	t->hashed_all = 1;
+	t->have_rec = 0;
+	t->rec.len = 0;
+	if (t->rec.cap > ARENA_KEEP_MAX) {
+		free(t->rec.p);
+		t->rec.p = NULL;
+		t->rec.cap = 0;
+	}
 	t->in_run = 1;
 	return 0;
 }
@@ -1471,18 +1483,19 @@ static int commit_run(sim_trace *t, const sim_run_result *res,
 {
 	int lost = 0;
 	int rc = prepare_commit(t);
-	if (rc == SQLITE_OK) {
+	if (rc == SQLITE_OK && !t->batch) {
 		rc = step_reset(t->begin);
 	}
 	if (rc == SQLITE_OK) {
 		rc = write_run(t, res, digest, run_id, &lost);
 	}
-	if (rc == SQLITE_OK) {
+	if (rc == SQLITE_OK && !t->batch) {
 		rc = step_reset(t->commit);
 	}
 	if (rc == SQLITE_OK) {
 		return 0;
 	}
+	t->batch = 0; /* the rollback below ends it */
 	*run_id = 0;
 	int code =
 	    lost ? fail(t->errmsg, sizeof(t->errmsg), SIM_EINTERNAL,
@@ -1497,6 +1510,318 @@ static int commit_run(sim_trace *t, const sim_run_result *res,
 		t->err = code;
 	}
 	/* SQLite may have rolled back already (SQLITE_FULL, IOERR). */
+	if (!sqlite3_get_autocommit(t->db)) {
+		exec(t->db, "ROLLBACK");
+	}
+	return code;
+}
+
+/* --- spooled runs -------------------------------------------------------- */
+
+/* A spooled run is one arena record with the table byte SPOOL_TAG: the
+ * run's fields in canonical form (scenario, scenario_sha256, seed, params,
+ * schedule, digest, rows, then the outcome fields exactly as put_outcome writes
+ * them, which the digest starts with), followed by the run's kept records
+ * as they were in the arena. */
+#define SPOOL_TAG 0xff
+#define SPOOL_FIELDS 13 /* 7 + the 6 outcome fields */
+#define SPOOL_OUTCOME 7 /* the first outcome field */
+
+int sim_trace_open_spool(sim_trace **out, char *err, size_t errlen)
+{
+	int rc = sim_trace_open(NULL, out, err, errlen);
+	if (rc == 0) {
+		(*out)->spool = 1;
+	}
+	return rc;
+}
+
+static int spool_run(sim_trace *t, const sim_run_result *res, const char *hex)
+{
+	rowbuf b;
+	t->rec.len = 0;
+	rb_begin(&b, &t->rec);
+	put_text(&b, t->scenario);
+	put_text(&b, t->scenario_sha256);
+	put_int(&b, (int64_t)t->seed);
+	put_text(&b, t->params);
+	put_text(&b, res->schedule != NULL && res->schedule[0] != '\0'
+			 ? res->schedule
+			 : NULL);
+	put_text(&b, hex);
+	put_int(&b, (int64_t)t->rows);
+	put_outcome(&b, res->outcome, res->reason, res->end_ns,
+		    (int64_t)res->events, (int64_t)res->checks,
+		    (int64_t)res->checks_failed);
+	if (b.err == 0 && t->a.len > SIZE_MAX - b.pos) {
+		b.err = SIM_ENOMEM;
+	}
+	if (b.err == 0) {
+		b.err = reserve(&t->rec, b.pos + t->a.len);
+	}
+	if (b.err != 0) {
+		return set_err(t, b.err, "%s: %s", label(t),
+			       b.err == SIM_ELIMIT
+				   ? "the run's fields are too long"
+				   : "out of memory spooling the run");
+	}
+	size_t n;
+	rb_row(&b, &n);
+	t->rec.p[0] = SPOOL_TAG;
+	put_u32(t->rec.p + 1, (uint32_t)n);
+	if (t->a.len > 0) {
+		memcpy(t->rec.p + b.pos, t->a.p, t->a.len);
+	}
+	t->rec.len = b.pos + t->a.len;
+	t->have_rec = 1;
+	return 0;
+}
+
+const void *sim_trace_spooled(const sim_trace *t, size_t *len)
+{
+	if (t == NULL || !t->have_rec) {
+		*len = 0;
+		return NULL;
+	}
+	*len = t->rec.len;
+	return t->rec.p;
+}
+
+/* A canonical value read back: its tag, integer, or bytes. */
+typedef struct value {
+	int tag;
+	int64_t i;
+	const uint8_t *p;
+	size_t n;
+} value;
+
+/* next_value reads the value at |*v| (before |end|) and moves past it.
+ * Returns 0, or -1 if it does not fit or has no known tag. */
+static int next_value(const uint8_t **v, const uint8_t *end, value *out)
+{
+	const uint8_t *p = *v;
+	if (p >= end) {
+		return -1;
+	}
+	out->tag = p[0];
+	switch (p[0]) {
+	case TAG_NULL:
+		*v = p + 1;
+		return 0;
+	case TAG_INT:
+		if (end - p < 9) {
+			return -1;
+		}
+		out->i = get_i64(p + 1);
+		*v = p + 9;
+		return 0;
+	case TAG_TEXT:
+	case TAG_BLOB:
+		if (end - p < 5 || get_u32(p + 1) > (size_t)(end - p - 5)) {
+			return -1;
+		}
+		out->p = p + 5;
+		out->n = get_u32(p + 1);
+		*v = p + 5 + out->n;
+		return 0;
+	default:
+		return -1;
+	}
+}
+
+/* text_copy returns a NUL-terminated copy of a text value (NULL for a
+ * NULL value) in |*out|; -1 out of memory or not text. */
+static int text_copy(const value *v, char **out)
+{
+	*out = NULL;
+	if (v->tag == TAG_NULL) {
+		return 0;
+	}
+	if (v->tag != TAG_TEXT || memchr(v->p, '\0', v->n) != NULL) {
+		return -1;
+	}
+	*out = malloc(v->n + 1);
+	if (*out == NULL) {
+		return -1;
+	}
+	memcpy(*out, v->p, v->n);
+	(*out)[v->n] = '\0';
+	return 0;
+}
+
+/* check_records walks the records in [p, end): each must be a row of a
+ * known table with exactly that table's columns. Hashes each into its
+ * table's |sha| and counts them into |kept|. Returns 0 or -1. */
+static int check_records(const uint8_t *p, const uint8_t *end,
+			 SHA256_CTX sha[T_COUNT], uint64_t kept[T_COUNT])
+{
+	while (p < end) {
+		if (end - p < 5 || p[0] >= T_COUNT ||
+		    get_u32(p + 1) > (size_t)(end - p - 5)) {
+			return -1;
+		}
+		int tab = p[0];
+		const uint8_t *v = p + 5, *row_end = v + get_u32(p + 1);
+		value val;
+		for (int c = 0; c < tables[tab].ncols; c++) {
+			if (next_value(&v, row_end, &val) != 0) {
+				return -1;
+			}
+		}
+		if (v != row_end) {
+			return -1;
+		}
+		SHA256_Update(&sha[tab], p + 5, get_u32(p + 1));
+		kept[tab]++;
+		p = row_end;
+	}
+	return 0;
+}
+
+int sim_trace_store_spooled(sim_trace *t, const void *rec, size_t len,
+			    int64_t *run_id)
+{
+	int64_t ignored;
+	if (run_id == NULL) {
+		run_id = &ignored;
+	}
+	*run_id = 0;
+	if (t == NULL || rec == NULL) {
+		return SIM_EINVAL;
+	}
+	t->err = 0;
+	t->errmsg[0] = '\0';
+	if (t->db == NULL || t->in_run) {
+		return set_err(t, SIM_ESTATE,
+			       "%s: sim_trace_store_spooled: %s", label(t),
+			       t->in_run ? "a run is in progress"
+					 : "no database");
+	}
+	const uint8_t *p = rec, *end = p + len;
+	if (len < 5 || p[0] != SPOOL_TAG || get_u32(p + 1) > len - 5) {
+		return set_err(t, SIM_ECORRUPT,
+			       "%s: a spooled run is malformed (header)",
+			       label(t));
+	}
+	const uint8_t *v = p + 5, *fields_end = v + get_u32(p + 1);
+	const uint8_t *outcome_at = NULL;
+	value f[SPOOL_FIELDS];
+	int bad = 0;
+	for (int i = 0; i < SPOOL_FIELDS && !bad; i++) {
+		if (i == SPOOL_OUTCOME) {
+			outcome_at = v;
+		}
+		bad = next_value(&v, fields_end, &f[i]) != 0;
+	}
+	static const int int_fields[] = {2, 6, 9, 10, 11, 12};
+	for (size_t i = 0; i < ARRAY_LEN(int_fields) && !bad; i++) {
+		bad = f[int_fields[i]].tag != TAG_INT;
+	}
+	if (bad || v != fields_end || f[5].tag != TAG_TEXT || f[5].n != 64 ||
+	    f[6].i < 0) {
+		return set_err(t, SIM_ECORRUPT,
+			       "%s: a spooled run is malformed (run fields)",
+			       label(t));
+	}
+	SHA256_CTX sha[T_COUNT];
+	uint64_t kept[T_COUNT] = {0}, rows = 0;
+	for (int i = 0; i < T_COUNT; i++) {
+		SHA256_Init(&sha[i]);
+	}
+	if (check_records(fields_end, end, sha, kept) != 0) {
+		return set_err(t, SIM_ECORRUPT,
+			       "%s: a spooled run is malformed (rows)",
+			       label(t));
+	}
+	for (int i = 0; i < T_COUNT; i++) {
+		rows += kept[i];
+	}
+	char hex[65];
+	digest_final(outcome_at, (size_t)(fields_end - outcome_at), sha, hex);
+	if (rows != (uint64_t)f[6].i || memcmp(hex, f[5].p, 64) != 0) {
+		return set_err(t, SIM_ECORRUPT,
+			       "%s: a spooled run of seed %llu holds %llu of "
+			       "its %lld rows, hashing to %.16s, not to its "
+			       "digest %.16s",
+			       label(t), (unsigned long long)f[2].i,
+			       (unsigned long long)rows, (long long)f[6].i,
+			       hex, (const char *)f[5].p);
+	}
+	char *outcome = NULL, *reason = NULL, *schedule = NULL;
+	size_t nrec = (size_t)(end - fields_end);
+	int rc = text_copy(&f[0], &t->scenario) | text_copy(&f[1],
+							     &t->scenario_sha256) |
+		 text_copy(&f[3], &t->params) | text_copy(&f[4], &schedule) |
+		 text_copy(&f[7], &outcome) | text_copy(&f[8], &reason);
+	if (rc != 0 || reserve(&t->a, nrec) != 0) {
+		free(outcome);
+		free(reason);
+		free(schedule);
+		clear_run(t);
+		return set_err(t, SIM_ENOMEM,
+			       "%s: out of memory (or a malformed text field) "
+			       "storing a spooled run",
+			       label(t));
+	}
+	if (nrec > 0) {
+		memcpy(t->a.p, fields_end, nrec);
+	}
+	t->a.len = nrec;
+	memcpy(t->kept, kept, sizeof(kept));
+	t->rows = rows;
+	t->seed = (uint64_t)f[2].i;
+	sim_run_result res = {.outcome = outcome,
+			      .reason = reason,
+			      .end_ns = f[9].i,
+			      .events = (uint64_t)f[10].i,
+			      .checks = (uint64_t)f[11].i,
+			      .checks_failed = (uint64_t)f[12].i,
+			      .schedule = schedule};
+	int err = commit_run(t, &res, hex, run_id);
+	free(outcome);
+	free(reason);
+	free(schedule);
+	clear_run(t);
+	return err;
+}
+
+int sim_trace_batch_begin(sim_trace *t)
+{
+	if (t == NULL || t->db == NULL || t->in_run || t->batch) {
+		return t ? set_err(t, SIM_ESTATE,
+				   "%s: sim_trace_batch_begin: %s", label(t),
+				   t->db == NULL ? "no database"
+				   : t->in_run	 ? "a run is in progress"
+						 : "a batch is already open")
+			 : SIM_EINVAL;
+	}
+	int rc = prepare_commit(t);
+	if (rc == SQLITE_OK) {
+		rc = step_reset(t->begin);
+	}
+	if (rc != SQLITE_OK) {
+		int code = sql_fail(t->errmsg, sizeof(t->errmsg), t->db, rc,
+				    t->path, "beginning a batch");
+		t->err = t->err ? t->err : code;
+		return code;
+	}
+	t->batch = 1;
+	return 0;
+}
+
+int sim_trace_batch_commit(sim_trace *t)
+{
+	if (t == NULL || !t->batch) {
+		return 0;
+	}
+	t->batch = 0;
+	int rc = step_reset(t->commit);
+	if (rc == SQLITE_OK) {
+		return 0;
+	}
+	int code = sql_fail(t->errmsg, sizeof(t->errmsg), t->db, rc, t->path,
+			    "committing a batch of runs");
+	t->err = t->err ? t->err : code;
 	if (!sqlite3_get_autocommit(t->db)) {
 		exec(t->db, "ROLLBACK");
 	}
@@ -1547,6 +1872,8 @@ int sim_trace_end(sim_trace *t, const sim_run_result *res, char *digest,
 	int err = t->err;
 	if (err == 0 && t->db != NULL) {
 		err = commit_run(t, res, hex, run_id);
+	} else if (err == 0 && t->spool) {
+		err = spool_run(t, res, hex);
 	}
 	t->crash_after = 0;
 	clear_run(t);

@@ -154,6 +154,49 @@ void sim_trace_check(sim_trace *t, sim_time time, int ok, const char *message,
 void sim_trace_log(sim_trace *t, sim_time time, const char *node,
 		   const char *text);
 
+/* Spooled runs: one process runs, another stores (`tlsim sweep`).
+ *
+ * sim_trace_open_spool opens a trace without a database that keeps each
+ * run's rows, as a trace with a database does (same cap, same errors),
+ * and at sim_trace_end, instead of committing them, serialises the
+ * finished run (its run row's fields, digest and every row) into one
+ * record that sim_trace_spooled returns. sim_trace_end's |*run_id| is 0.
+ * Returns 0 or SIM_ENOMEM with a message in |err|. */
+int sim_trace_open_spool(sim_trace **out, char *err, size_t errlen);
+
+/* sim_trace_spooled returns the record of the last run that |t| (a spool
+ * trace) finished without error, and its length in |*len|; NULL (and 0)
+ * if there is none. The record belongs to |t| and is valid until the next
+ * sim_trace_begin or sim_trace_close. It is opaque: only
+ * sim_trace_store_spooled of the same build reads it. */
+const void *sim_trace_spooled(const sim_trace *t, size_t *len);
+
+/* sim_trace_store_spooled writes the run in |rec| (|len| bytes, made by
+ * sim_trace_spooled) to |t|'s database, as sim_trace_end would have had
+ * the run been written to |t| directly: the same run row and rows, under
+ * the next run id (|*run_id|, may be NULL). Before writing, it checks the
+ * record's shape and recomputes the digest from its rows: a record that
+ * is malformed or whose rows do not hash to its digest is refused with
+ * SIM_ECORRUPT, and nothing is written. Not during a run. Returns 0 or a
+ * SIM_E* code with sim_trace_errmsg() explaining. */
+int sim_trace_store_spooled(sim_trace *t, const void *rec, size_t len,
+			    int64_t *run_id);
+
+/* sim_trace_batch_begin opens one write transaction for the runs that
+ * follow (sim_trace_end, sim_trace_store_spooled) until
+ * sim_trace_batch_commit: fewer commits, and the pages several runs share
+ * are written once. A run is then stored when the batch commits, and an
+ * interrupted process loses the whole uncommitted batch (still never a
+ * part of a run). If writing a run in the batch fails, the whole batch is
+ * rolled back and the error returned; the batch is over. Returns 0 or a
+ * SIM_E* code (SIM_ESTATE: no database, a run in progress or a batch
+ * already open). */
+int sim_trace_batch_begin(sim_trace *t);
+
+/* sim_trace_batch_commit commits the open batch. Returns 0 (also when no
+ * batch is open) or a SIM_E* code; on failure the batch is rolled back. */
+int sim_trace_batch_commit(sim_trace *t);
+
 /* sim_trace_digest_db recomputes the digest of run |run_id| from the rows
  * stored in the trace at |path| (read-only), into |digest| (65 bytes, hex).
  * Returns 0 or a SIM_E* code with a reason in |err|. Used by tests and by

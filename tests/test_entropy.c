@@ -6,8 +6,10 @@
 #define _GNU_SOURCE
 #include <dlfcn.h>
 #include <errno.h>
+#include <pthread.h>
 #include <string.h>
 #include <sys/syscall.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <openssl/asn1.h>
@@ -167,6 +169,79 @@ TEST(entropy_run_thread)
 	}
 	CHECK(!sim_entropy_active());
 	CHECK_INT(sim_entropy_run_thread(NULL, NULL, 1, NULL), SIM_EINVAL);
+}
+
+/* sim_entropy_fresh_thread: in a forked child whose process never drew
+ * (as `tlsim sweep`'s children), the run takes the calling thread and
+ * draws what a run on a fresh thread draws. Each child reports over a
+ * pipe. (CTest runs each test in its own process, which has not drawn.) */
+struct fresh_report {
+	uint8_t out[32];
+	uint64_t calls;
+	int active, same_thread;
+};
+
+static pthread_t fresh_main_tid;
+
+static void *fresh_main(void *p)
+{
+	struct fresh_report *r = p;
+	r->active = sim_entropy_active();
+	RAND_bytes(r->out, sizeof(r->out));
+	sim_entropy_stats(&r->calls, NULL);
+	r->same_thread = pthread_equal(pthread_self(), fresh_main_tid) != 0;
+	return p;
+}
+
+static int fresh_child(int fresh, uint64_t seed, struct fresh_report *out)
+{
+	int p[2];
+	if (pipe(p) != 0) {
+		return -1;
+	}
+	pid_t pid = fork();
+	if (pid == 0) {
+		struct fresh_report r;
+		memset(&r, 0, sizeof(r));
+		close(p[0]);
+		fresh_main_tid = pthread_self();
+		if (fresh) {
+			sim_entropy_fresh_thread();
+		}
+		int bad = sim_entropy_run_thread(fresh_main, &r, seed, NULL) ||
+			  sim_entropy_active() ||
+			  write(p[1], &r, sizeof(r)) != (ssize_t)sizeof(r);
+		_exit(bad ? 3 : 0);
+	}
+	close(p[1]);
+	ssize_t n = pid > 0 ? read(p[0], out, sizeof(*out)) : -1;
+	close(p[0]);
+	int st = 0;
+	if (pid > 0) {
+		waitpid(pid, &st, 0);
+	}
+	return n == (ssize_t)sizeof(*out) && WIFEXITED(st) &&
+		       WEXITSTATUS(st) == 0
+		   ? 0
+		   : -1;
+}
+
+TEST(entropy_fresh_thread)
+{
+	struct fresh_report a, b, c;
+	REQUIRE(fresh_child(1, 42, &a) == 0);
+	REQUIRE(fresh_child(0, 42, &b) == 0);
+	REQUIRE(fresh_child(1, 43, &c) == 0);
+	CHECK(a.same_thread);
+	CHECK(!b.same_thread);
+	CHECK(a.active && b.active);
+	CHECK(a.calls > 0);
+	CHECK_U64(a.calls, b.calls);
+	const char *cap = getenv("OPENSSL_ia32cap");
+	if (cap != NULL && strcmp(cap, SIM_ENTROPY_IA32CAP) == 0) {
+		CHECK(memcmp(a.out, b.out, sizeof(a.out)) == 0);
+		CHECK(memcmp(a.out, c.out, sizeof(a.out)) != 0);
+	}
 }
 
 /* proto/pki is tested here too: it is the first user of the stream, and

@@ -8,6 +8,7 @@
 #include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -1113,6 +1114,78 @@ TEST(trace_state_errors)
 	CHECK_INT(sim_trace_begin(t, &run_info), SIM_ESTATE);
 	CHECK_INT(sim_trace_end(t, &res, NULL, NULL), 0);
 	sim_trace_close(t);
+}
+
+/* A run spooled in one trace and stored into another has the same run
+ * row, rows and digest as one written there directly; a damaged record is
+ * refused and writes nothing; batches commit several runs at once. */
+TEST(trace_spooled_runs)
+{
+	char err[256], d_direct[65], d_spool[65], d[65];
+	int64_t id = 0;
+	sim_trace *direct, *spool, *out;
+	const char *pd = tmp_path("direct.db"), *po = tmp_path("stored.db");
+	REQUIRE(sim_trace_open(pd, &direct, err, sizeof(err)) == 0);
+	REQUIRE(write_run(direct, 3, d_direct, &id) == 0);
+	sim_trace_close(direct);
+
+	REQUIRE(sim_trace_open_spool(&spool, err, sizeof(err)) == 0);
+	size_t len = 1;
+	CHECK(sim_trace_spooled(spool, &len) == NULL);
+	CHECK_INT(len, 0);
+	REQUIRE(write_run(spool, 3, d_spool, &id) == 0);
+	CHECK_INT(id, 0);
+	CHECK_STR(d_spool, d_direct);
+	const uint8_t *rec = sim_trace_spooled(spool, &len);
+	REQUIRE(rec != NULL && len > 0);
+	uint8_t *copy = malloc(len);
+	REQUIRE(copy != NULL);
+	memcpy(copy, rec, len);
+
+	REQUIRE(sim_trace_open(po, &out, err, sizeof(err)) == 0);
+	/* Damaged: a flipped byte in the last row, a cut record. */
+	copy[len - 1] ^= 1;
+	CHECK_INT(sim_trace_store_spooled(out, copy, len, &id), SIM_ECORRUPT);
+	copy[len - 1] ^= 1;
+	CHECK_INT(sim_trace_store_spooled(out, copy, len - 3, &id),
+		  SIM_ECORRUPT);
+	CHECK_INT(sim_trace_store_spooled(out, copy, 3, &id), SIM_ECORRUPT);
+	CHECK_INT(query(po, "SELECT count(*) FROM run"), 0);
+	/* Whole: twice in one batch, then once on its own. */
+	REQUIRE(sim_trace_batch_begin(out) == 0);
+	CHECK_INT(sim_trace_batch_begin(out), SIM_ESTATE);
+	CHECK_INT(sim_trace_store_spooled(out, copy, len, &id), 0);
+	CHECK_INT(id, 1);
+	CHECK_INT(sim_trace_store_spooled(out, copy, len, &id), 0);
+	CHECK_INT(id, 2);
+	CHECK_INT(sim_trace_batch_commit(out), 0);
+	CHECK_INT(sim_trace_store_spooled(out, copy, len, &id), 0);
+	CHECK_INT(id, 3);
+	sim_trace_close(out);
+	for (int64_t r = 1; r <= 3; r++) {
+		REQUIRE(sim_trace_digest_db(po, r, d, err, sizeof(err)) == 0);
+		CHECK_STR(d, d_direct);
+	}
+	/* The stored rows and run row are the direct run's. */
+	char a[2048], b[2048];
+	static const char *const q =
+	    "SELECT scenario || scenario_sha256 || seed || params || outcome"
+	    " || reason || end_ns || events || rows || checks ||"
+	    " checks_failed || digest || ifnull(schedule, '-') ||"
+	    " (SELECT group_concat(text, '|') FROM log WHERE run = %d)"
+	    " FROM run WHERE id = %d";
+	char sqltext[512];
+	snprintf(sqltext, sizeof(sqltext), q, 1, 1);
+	query_text(pd, sqltext, a, sizeof(a));
+	snprintf(sqltext, sizeof(sqltext), q, 2, 2);
+	query_text(po, sqltext, b, sizeof(b));
+	CHECK_STR(b, a);
+	/* A spool trace has no database to store into. */
+	CHECK_INT(sim_trace_store_spooled(spool, copy, len, &id), SIM_ESTATE);
+	CHECK_INT(sim_trace_batch_begin(spool), SIM_ESTATE);
+	free(copy);
+	sim_trace_close(spool);
+	cleanup();
 }
 
 /* A VFS that wraps the default one and fails writes with SQLITE_FULL once

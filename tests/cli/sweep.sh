@@ -1,7 +1,9 @@
 # tlsim sweep and tlsim merge: the trace does not depend on --jobs, the
 # closing table counts outcomes and names failed expectations with their
-# seeds, a crashing child is recorded and the sweep goes on, merging two
-# sweeps equals one sweep over the union, bad options are one-line errors.
+# seeds, a crashing child is recorded and the sweep goes on, a swept run
+# is the run `tlsim run --seed S` makes, an untraced sweep prints the same
+# table, --query counts the runs a race query matches, merging two sweeps
+# equals one sweep over the union, bad options are one-line errors.
 . "$2/tests/lib.sh"
 SC="$SRC/scripts/scenarios"
 RACE="$SC/msquic_shutdown_race.lua"
@@ -43,6 +45,79 @@ for id in 1 16; do
 	check "stored digest of run $id" "$("$BUILD/tests/tlsim_tracecrash" digest "$TMP/j1.db" $id)" \
 		"$(sqlite3 "$TMP/j1.db" "SELECT digest FROM run WHERE id = $id")"
 done
+
+# A sweep's runs are the runs `tlsim run --seed S --trace` makes (the
+# children run on their main thread, sim_entropy_fresh_thread; `run` on
+# a fresh one): QUIC over every seed of the sweep, and TLS.
+for s in $(seq 1 16); do
+	"$TLSIM" run "$RACE" --seed $s --set variant=tail --trace "$TMP/runs.db" -q </dev/null >/dev/null 2>&1
+done
+check "sweep digests = run digests" \
+	"$(sqlite3 "$TMP/j1.db" "SELECT group_concat(seed || ':' || digest) FROM run")" \
+	"$(sqlite3 "$TMP/runs.db" "SELECT group_concat(seed || ':' || digest) FROM run")"
+"$TLSIM" sweep "$SC/tls_basic.lua" --seeds 5..7 --jobs 2 --trace "$TMP/tls.db" -q </dev/null >/dev/null 2>&1
+for s in 5 6 7; do
+	"$TLSIM" run "$SC/tls_basic.lua" --seed $s --trace "$TMP/tlsrun.db" -q </dev/null >/dev/null 2>&1
+done
+check "TLS sweep digests = run digests" \
+	"$(sqlite3 "$TMP/tls.db" "SELECT group_concat(seed || ':' || digest) FROM run")" \
+	"$(sqlite3 "$TMP/tlsrun.db" "SELECT group_concat(seed || ':' || digest) FROM run")"
+
+# Tracing off (no --trace): no rows are made, the same table (but for the
+# trace line), for any --jobs.
+for j in 1 2; do
+	expect_run 1 "" -- sweep "$RACE" --set variant=tail --seeds 1..16 --jobs $j
+	check "untraced table, --jobs $j" "$(cat "$TMP/out")" "$(grep -v "^trace:" "$TMP/table1")"
+done
+
+# Race queries: msquic_close.sql returns rows for every run of the buggy
+# variant and for none of the fixed one; without --trace the runs go to a
+# temporary trace that is deleted.
+Q="$SRC/scripts/queries/msquic_close.sql"
+mkdir "$TMP/qtmp"
+TMPDIR="$TMP/qtmp" expect_run 1 "" -- sweep "$RACE" --set variant=buggy --seeds 1..6 --jobs 2 --query "$Q" --query "$SRC/scripts/queries/lost_packets.sql"
+check "query section" "$(sed -n '/^race queries/,$p' "$TMP/out")" "race queries (runs with rows):
+        6  100.0%  $Q
+                  seeds 1 2 3 4 5 ...
+        0    0.0%  $SRC/scripts/queries/lost_packets.sql
+reproduce: tlsim run $RACE --seed 1 --set variant=buggy"
+check "query temporary files" "$(ls -A "$TMP/qtmp")" ""
+expect_run 0 "" -- sweep "$RACE" --set variant=fixed --seeds 1..4 --query "$Q" --trace "$TMP/fixed.db"
+check "fixed: no run matches" "$(grep -F "$Q" "$TMP/out")" "        0    0.0%  $Q"
+expect_run 1 "" -- sweep "$RACE" --set variant=tail --seeds 1..16 --query "$Q" --trace "$TMP/q16.db"
+check "query counts the runs sqlite3 finds" "$(grep -F "$Q" "$TMP/out" | awk '{ print $1 }')" \
+	"$(sqlite3 "$TMP/q16.db" <"$Q" | awk 'NR > 2 { print $1 }' | sort -u | wc -l)"
+
+# Errors and crashes, traced and not: a script error after the world is
+# made keeps its run (outcome error); one before it, and a crash, leave no
+# run and are recorded with the exit status or signal.
+cat >"$TMP/flaky.lua" <<'LUA'
+if arg.seed == 2 then error("no world for seed 2") end
+local w = tlsim.world{ seed = arg.seed }
+if arg.seed == 4 then error("boom at seed 4") end
+w:expect(arg.seed % 3 ~= 0, "seed not a multiple of 3")
+LUA
+TLSIM_TEST_CRASH_SEED=5 expect_run 1 "" -- sweep "$TMP/flaky.lua" --seeds 1..7 --trace "$TMP/flaky.db"
+cp "$TMP/out" "$TMP/flaky_traced"
+TLSIM_TEST_CRASH_SEED=5 expect_run 1 "" -- sweep "$TMP/flaky.lua" --seeds 1..7 --jobs 3
+check "flaky, untraced = traced" "$(cat "$TMP/out")" "$(grep -v '^trace:' "$TMP/flaky_traced")"
+check "flaky table" "$(sed -n '2,$p' "$TMP/out" | grep -v '^reproduce')" "  outcome     runs       %
+  pass           2   28.6%
+  fail           2   28.6%
+  error          2   28.6%
+  crash          1   14.3%
+failed expectations:
+        2   28.6%  seed not a multiple of 3
+                  seeds 3 6
+errors and crashes:
+        1   14.3%  exit 2: $TMP/flaky.lua:1: no world for seed 2
+                  seeds 2
+        1   14.3%  $TMP/flaky.lua:3: boom at seed 4
+                  seeds 4
+        1   14.3%  signal 11 (SIGSEGV)
+                  seeds 5"
+check "flaky rows" "$(sqlite3 "$TMP/flaky.db" "SELECT group_concat(seed || ' ' || outcome, ',') FROM run")" \
+	"1 pass,2 error,3 fail,4 error,5 crash,6 fail,7 pass"
 
 # A passing scenario; without --trace nothing is left in TMPDIR.
 mkdir "$TMP/tmpdir"
@@ -117,6 +192,17 @@ check "shard sizes" "$(for i in 1 2 3; do sqlite3 "$TMP/sh$i.db" "SELECT count(*
 check "merged shards equal one sweep" \
 	"$(sqlite3 "$TMP/shards.db" "SELECT group_concat(seed || ':' || digest) FROM (SELECT seed, digest FROM run ORDER BY seed)")" \
 	"$(sqlite3 "$TMP/j1.db" "SELECT group_concat(seed || ':' || digest) FROM (SELECT seed, digest FROM run ORDER BY seed)")"
+bad "^tlsim sweep: --query $TMP/none.sql: No such file or directory" sweep "$RACE" --seeds 1..2 --query "$TMP/none.sql"
+bad "^tlsim sweep: --query needs a .sql file" sweep "$RACE" --seeds 1..2 --query
+printf '.headers on\nSELECT seed FROM run;\n' >"$TMP/norun.sql"
+bad "^tlsim sweep: --query $TMP/norun.sql: the first column of every statement must be the run id, named run \(got seed\)" sweep "$RACE" --seeds 1..2 --query "$TMP/norun.sql"
+printf 'SELECT run FROM nosuchtable;\n' >"$TMP/badsql.sql"
+bad "^tlsim sweep: --query $TMP/badsql.sql: no such table: nosuchtable" sweep "$RACE" --seeds 1..2 --query "$TMP/badsql.sql"
+printf 'DELETE FROM run;\n' >"$TMP/writes.sql"
+bad "^tlsim sweep: --query $TMP/writes.sql: a statement writes" sweep "$RACE" --seeds 1..2 --query "$TMP/writes.sql" --trace "$TMP/w.db"
+check "a refused query writes nothing" "$(sqlite3 "$TMP/w.db" "SELECT count(*) FROM run")" 0
+printf -- '-- nothing\n' >"$TMP/empty.sql"
+bad "^tlsim sweep: --query $TMP/empty.sql: no SQL statement in it" sweep "$RACE" --seeds 1..2 --query "$TMP/empty.sql"
 bad "^tlsim sweep: --shard needs I/N with 1 <= I <= N, got .4/3." sweep "$RACE" --seeds 1..4 --shard 4/3
 bad "^tlsim sweep: --shard needs I/N with 1 <= I <= N, got .x." sweep "$RACE" --seeds 1..4 --shard x
 bad "^tlsim sweep: bad jobs, seed range or shard \(a shard with no seeds\)" sweep "$RACE" --seeds 1..2 --shard 3/3
