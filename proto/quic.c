@@ -574,6 +574,14 @@ static int send_alert(SSL *ssl, enum ssl_encryption_level_t level,
 	return 1;
 }
 
+/* The NSS key log lines (the handshake and application traffic secrets,
+ * the exporter secret), so that `tlsim pcap` can hand Wireshark what it
+ * needs to decrypt Handshake and 1-RTT packets. */
+static void keylog_cb(const SSL *ssl, const char *line)
+{
+	tls_row(SSL_get_app_data(ssl), "keylog", NULL, NULL, -1, line);
+}
+
 static const SSL_QUIC_METHOD quic_method = {
 	set_read_secret, set_write_secret, add_handshake_data, flush_flight,
 	send_alert,
@@ -1995,6 +2003,7 @@ static int setup_ssl(quic *q, char *err, size_t errlen)
 	} else {
 		SSL_CTX_set_custom_verify(q->ctx, SSL_VERIFY_PEER, verify_cb);
 	}
+	SSL_CTX_set_keylog_callback(q->ctx, keylog_cb);
 	q->ssl = SSL_new(q->ctx);
 	if (q->ssl == NULL || !SSL_set_quic_method(q->ssl, &quic_method)) {
 		snprintf(err, errlen, "cannot make a QUIC TLS object");

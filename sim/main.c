@@ -14,6 +14,7 @@
 #include "sim/explore.h"
 #include "sim/lua.h"
 #include "sim/merge.h"
+#include "sim/pcap.h"
 #include "sim/rowdiff.h"
 #include "sim/schedule.h"
 #include "sim/shrink.h"
@@ -38,6 +39,7 @@ static const char usage_main[] =
 	"  shrink SCENARIO.lua --seed N smallest schedule of faults and\n"
 	"                               choices that still fails the same way\n"
 	"  replay TRACE.db --run ID     re-run a recorded run, check its digest\n"
+	"  pcap TRACE.db -o OUT.pcapng  a run as a capture for Wireshark\n"
 	"\n"
 	"  tlsim --help, tlsim COMMAND --help, tlsim --version\n"
 	"\n"
@@ -293,6 +295,8 @@ typedef struct run_args {
 
 static void run_args_free(run_args *a)
 {
+	free((char *)a->o.source);
+	a->o.source = NULL;
 	for (int i = 0; i < a->o.nset; i++) {
 		free(a->setbuf[i]);
 	}
@@ -349,7 +353,7 @@ static int parse_args(const char *cmd, int argc, char **argv, run_args *a)
 	int run = !sweep && !explore && !shrink;
 	op->verbosity = 1;
 	a->jobs = 1;
-	a->runs = 1000;
+	a->runs = shrink ? 5000 : 1000;
 	a->depth = -1;
 	for (int i = 0; i < argc; i++) {
 		const char *arg = argv[i];
@@ -744,13 +748,11 @@ static int cmd_run(int argc, char **argv)
 	}
 	sim_lua_opts o = a.o;
 	const char *trace_path = a.trace_path;
-	char *src = (char *)o.source;
 
 	sim_trace *trace = NULL;
 	int rc = sim_trace_open(trace_path, &trace, err, sizeof(err));
 	if (rc != 0) {
 		fprintf(stderr, "tlsim: %s\n", err);
-		free(src);
 		run_args_free(&a);
 		return SIM_STATUS_INPUT;
 	}
@@ -805,21 +807,29 @@ static int cmd_run(int argc, char **argv)
 		}
 	}
 	sim_trace_close(trace);
-	free(src);
 	run_args_free(&a);
+	return status;
+}
+
+/* prepare parses |cmd|'s arguments into |a| and loads the scenario.
+ * Returns -1 to go on, else the exit status (|a| freed). */
+static int prepare(const char *cmd, int argc, char **argv, run_args *a,
+		   char sha[65])
+{
+	int status = parse_args(cmd, argc, argv, a);
+	if (status < 0 && (status = load_scenario(&a->o, sha)) == 0) {
+		return -1;
+	}
+	run_args_free(a);
 	return status;
 }
 
 static int cmd_sweep(int argc, char **argv)
 {
 	run_args a = {0};
-	int status = parse_args("sweep", argc, argv, &a);
 	char sha[65];
-	if (status < 0 && (status = load_scenario(&a.o, sha)) == 0) {
-		status = -1;
-	}
+	int status = prepare("sweep", argc, argv, &a, sha);
 	if (status >= 0) {
-		run_args_free(&a);
 		return status;
 	}
 	sim_sweep_opts so = {.run = a.o,
@@ -833,7 +843,6 @@ static int cmd_sweep(int argc, char **argv)
 	memcpy(so.query, a.query, sizeof(so.query));
 	so.nquery = a.nquery;
 	status = sim_sweep(&so);
-	free((char *)a.o.source);
 	run_args_free(&a);
 	return status;
 }
@@ -841,13 +850,9 @@ static int cmd_sweep(int argc, char **argv)
 static int cmd_explore(int argc, char **argv)
 {
 	run_args a = {0};
-	int status = parse_args("explore", argc, argv, &a);
 	char sha[65];
-	if (status < 0 && (status = load_scenario(&a.o, sha)) == 0) {
-		status = -1;
-	}
+	int status = prepare("explore", argc, argv, &a, sha);
 	if (status >= 0) {
-		run_args_free(&a);
 		return status;
 	}
 	sim_explore_opts eo = {
@@ -862,7 +867,6 @@ static int cmd_explore(int argc, char **argv)
 	    .quiet = a.o.verbosity == 0,
 	    .stop_first = a.stop_first};
 	status = sim_explore(&eo);
-	free((char *)a.o.source);
 	run_args_free(&a);
 	return status;
 }
@@ -870,14 +874,9 @@ static int cmd_explore(int argc, char **argv)
 static int cmd_shrink(int argc, char **argv)
 {
 	run_args a = {0};
-	a.runs = 5000;
-	int status = parse_args("shrink", argc, argv, &a);
 	char sha[65], out[PATH_MAX];
-	if (status < 0 && (status = load_scenario(&a.o, sha)) == 0) {
-		status = -1;
-	}
+	int status = prepare("shrink", argc, argv, &a, sha);
 	if (status >= 0) {
-		run_args_free(&a);
 		return status;
 	}
 	if (a.out_path == NULL) {
@@ -899,7 +898,6 @@ static int cmd_shrink(int argc, char **argv)
 			      .max_runs = a.runs,
 			      .quiet = a.o.verbosity == 0};
 	status = sim_shrink(&so);
-	free((char *)a.o.source);
 	run_args_free(&a);
 	return status;
 }
@@ -954,6 +952,94 @@ static int cmd_merge(int argc, char **argv)
 			   ? SIM_STATUS_INPUT
 		       : rc == SIM_EBUSY ? SIM_STATUS_INPUT
 					 : SIM_STATUS_INTERNAL;
+	}
+	return 0;
+}
+
+static int cmd_pcap(int argc, char **argv)
+{
+	sim_pcap_opts o = {0};
+	int quiet = 0;
+	for (int i = 0; i < argc; i++) {
+		const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
+		uint64_t id;
+		if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0) {
+			fputs(sim_pcap_usage, stdout);
+			return 0;
+		} else if (strcmp(a, "--run") == 0) {
+			if (parse_u64(v, &id) != 0 || id == 0 ||
+			    id > INT64_MAX) {
+				return usage_error("pcap",
+						   "--run needs a run id, got "
+						   "'%s'",
+						   v ? v : "");
+			}
+			o.run_id = (int64_t)id;
+			i++;
+		} else if (strcmp(a, "-o") == 0 || strcmp(a, "--output") == 0 ||
+			   strcmp(a, "--keylog") == 0) {
+			if (v == NULL || *v == '\0') {
+				return usage_error("pcap", "%s needs a file",
+						   a);
+			}
+			if (strcmp(a, "--keylog") == 0) {
+				o.keylog_path = v;
+			} else {
+				o.out_path = v;
+			}
+			i++;
+		} else if (strcmp(a, "--at") == 0) {
+			if (v == NULL || (strcmp(v, "receiver") != 0 &&
+					  strcmp(v, "sender") != 0)) {
+				return usage_error("pcap",
+						   "--at needs receiver or "
+						   "sender, got '%s'",
+						   v ? v : "");
+			}
+			o.at = strcmp(v, "sender") == 0 ? SIM_PCAP_AT_SENDER
+							: SIM_PCAP_AT_RECEIVER;
+			i++;
+		} else if (strcmp(a, "-q") == 0 || strcmp(a, "--quiet") == 0) {
+			quiet = 1;
+		} else if (a[0] == '-' && a[1] != '\0') {
+			return usage_error("pcap", "unknown option '%s'", a);
+		} else if (o.trace_path == NULL) {
+			o.trace_path = a;
+		} else {
+			return usage_error("pcap", "unexpected argument '%s'",
+					   a);
+		}
+	}
+	if (o.trace_path == NULL || o.out_path == NULL) {
+		return usage_error("pcap", "needs TRACE.db and -o FILE%s", "");
+	}
+	char err[2048];
+	sim_pcap_stats st;
+	int rc = sim_pcap_export(&o, &st, err, sizeof(err));
+	if (rc != 0) {
+		fprintf(stderr, "tlsim: %s\n", err);
+		return rc == SIM_ENOMEM || rc == SIM_EINTERNAL
+			   ? SIM_STATUS_INTERNAL
+			   : SIM_STATUS_INPUT;
+	}
+	if (!quiet) {
+		printf("run %lld of %s: %llu packets at the %s to %s "
+		       "(%llu lost, %llu link duplicates, %llu in flight at "
+		       "the end, %llu not IP, %llu TCP checksums "
+		       "recomputed), %llu key log lines%s%s%s\n",
+		       (long long)st.run_id, o.trace_path,
+		       (unsigned long long)st.packets,
+		       o.at == SIM_PCAP_AT_SENDER ? "sender" : "receiver",
+		       o.out_path, (unsigned long long)st.lost,
+		       (unsigned long long)st.duplicates,
+		       (unsigned long long)st.in_flight,
+		       (unsigned long long)st.other,
+		       (unsigned long long)st.tcp_recomputed,
+		       (unsigned long long)st.keylog_lines,
+		       st.keylog_lines ? " in its Decryption Secrets Block"
+				       : "",
+		       o.keylog_path ? ", key log file " : "",
+		       o.keylog_path ? o.keylog_path : "");
 	}
 	return 0;
 }
@@ -1194,6 +1280,9 @@ int main(int argc, char **argv)
 	}
 	if (strcmp(cmd, "merge") == 0) {
 		return cmd_merge(argc - 2, argv + 2);
+	}
+	if (strcmp(cmd, "pcap") == 0) {
+		return cmd_pcap(argc - 2, argv + 2);
 	}
 	if (strcmp(cmd, "run") == 0 || strcmp(cmd, "sweep") == 0 ||
 	    strcmp(cmd, "replay") == 0 || strcmp(cmd, "explore") == 0 ||

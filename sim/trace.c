@@ -2040,18 +2040,12 @@ static int digest_run(digest_job *j, char *digest)
 	return 0;
 }
 
-int sim_trace_digest_db(const char *path, int64_t run_id, char *digest,
-			char *err, size_t errlen)
+int sim_trace_open_readonly(const char *path, sqlite3 **db, int *empty,
+			    char *err, size_t errlen)
 {
-	digest_job j = {.path = path, .run = run_id, .msg = err, .n = errlen};
-	int exists = 0, empty = 0, rc;
-	if (digest != NULL) {
-		digest[0] = '\0';
-	}
-	if (path == NULL || digest == NULL) {
-		return fail(err, errlen, SIM_EINVAL,
-			    "sim_trace_digest_db: no path or digest buffer");
-	}
+	int exists = 0, rc;
+	*db = NULL;
+	*empty = 0;
 	if ((rc = check_file(path, &exists, err, errlen)) != 0) {
 		return rc;
 	}
@@ -2059,28 +2053,46 @@ int sim_trace_digest_db(const char *path, int64_t run_id, char *digest,
 		return fail(err, errlen, SIM_ENOENT,
 			    "%s: no such trace (missing or empty)", path);
 	}
-	rc = sqlite3_open_v2(path, &j.db, SQLITE_OPEN_READONLY, NULL);
+	rc = sqlite3_open_v2(path, db, SQLITE_OPEN_READONLY, NULL);
 	if (rc != SQLITE_OK) {
-		rc = sql_fail(err, errlen, j.db, rc, path, "opening trace");
-		sqlite3_close(j.db);
+		rc = sql_fail(err, errlen, *db, rc, path, "opening trace");
+	} else {
+		sqlite3_busy_timeout(*db, BUSY_TIMEOUT_MS);
+		/* One read transaction: a consistent snapshot of every table. */
+		rc = exec(*db, "BEGIN");
+		rc = rc != SQLITE_OK ? sql_fail(err, errlen, *db, rc, path,
+						"reading the trace")
+				     : check_trace(*db, path, 0, empty, err,
+						   errlen);
+	}
+	if (rc != 0) {
+		sqlite3_close(*db);
+		*db = NULL;
+	}
+	return rc;
+}
+
+int sim_trace_digest_db(const char *path, int64_t run_id, char *digest,
+			char *err, size_t errlen)
+{
+	digest_job j = {.path = path, .run = run_id, .msg = err, .n = errlen};
+	int empty = 0, rc;
+	if (digest != NULL) {
+		digest[0] = '\0';
+	}
+	if (path == NULL || digest == NULL) {
+		return fail(err, errlen, SIM_EINVAL,
+			    "sim_trace_digest_db: no path or digest buffer");
+	}
+	rc = sim_trace_open_readonly(path, &j.db, &empty, err, errlen);
+	if (rc != 0) {
 		return rc;
 	}
-	sqlite3_busy_timeout(j.db, BUSY_TIMEOUT_MS);
-	/* One read transaction: a consistent snapshot of every table. */
-	rc = exec(j.db, "BEGIN");
-	if (rc != SQLITE_OK) {
-		rc = sql_fail(err, errlen, j.db, rc, path, "reading the trace");
-	} else if ((rc = check_trace(j.db, path, 0, &empty, err, errlen)) ==
-		   0) {
-		rc = empty ? fail(err, errlen, SIM_EINVAL,
-				  "%s: no run %lld in this trace (it is "
-				  "empty)",
-				  path, (long long)run_id)
-			   : digest_run(&j, digest);
-	}
-	if (!sqlite3_get_autocommit(j.db)) {
-		exec(j.db, "COMMIT");
-	}
+	rc = empty ? fail(err, errlen, SIM_EINVAL,
+			  "%s: no run %lld in this trace (it is empty)", path,
+			  (long long)run_id)
+		   : digest_run(&j, digest);
+	exec(j.db, "COMMIT");
 	sqlite3_close(j.db);
 	free(j.a.p);
 	return rc;

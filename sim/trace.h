@@ -30,6 +30,7 @@
 #define SIM_TRACE_APPLICATION_ID 0x544c534d /* "TLSM" */
 
 typedef struct sim_trace sim_trace;
+struct sqlite3;
 
 /* sim_trace_open opens or creates the trace database at |path|. With
  * |path| NULL the trace only computes digests. Checks that an existing file
@@ -202,6 +203,17 @@ int sim_trace_batch_commit(sim_trace *t);
  * `tlsim replay` to prove a stored trace matches its run row. */
 int sim_trace_digest_db(const char *path, int64_t run_id, char *digest,
 			char *err, size_t errlen);
+
+/* sim_trace_open_readonly opens the trace at |path| read-only for a
+ * reader (`tlsim pcap`, sim_trace_digest_db), with the checks of
+ * sim_trace_open and the same one-line messages naming |path|, but it
+ * never creates or modifies anything: a missing or empty file is
+ * SIM_ENOENT. On success |*db| is in a read transaction (a consistent
+ * snapshot of every table; sqlite3_close ends it) and |*empty| is set for
+ * an SQLite database with no schema at all (a trace with no runs). Returns
+ * 0 or a SIM_E* code, with |*db| NULL. */
+int sim_trace_open_readonly(const char *path, struct sqlite3 **db, int *empty,
+			    char *err, size_t errlen);
 
 /* sim_trace_set_crash_after is a test hook: the process _exit(9)s after
  * writing |n| rows inside the commit transaction of the next run, to

@@ -18,6 +18,15 @@ void unit_fail(const char *file, int line, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
 extern int unit_failures;
 
+/* unit_tmp_path returns |name| inside a scratch directory made on first
+ * use (/tmp/tlsim-unit-XXXXXX); the last 8 results stay valid.
+ * unit_tmp_dir returns the directory (making it); unit_tmp_cleanup removes
+ * it and everything in it, making it writable first (a test ends with
+ * it). */
+const char *unit_tmp_path(const char *name);
+const char *unit_tmp_dir(void);
+void unit_tmp_cleanup(void);
+
 #define TEST(name)                                                           \
 	static void test_##name(void);                                       \
 	__attribute__((constructor)) static void register_##name(void)      \

@@ -1,9 +1,12 @@
 /* tests/unit_main.c: runs one unit test by name, or all with no argument.
  * `tlsim_unit --list` prints the names. */
+#define _GNU_SOURCE
+#include <ftw.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "tests/unit.h"
 
@@ -36,6 +39,48 @@ void unit_fail(const char *file, int line, const char *fmt, ...)
 	va_end(ap);
 	fputc('\n', stderr);
 	unit_failures++;
+}
+
+static char tmp_dir[256];
+
+const char *unit_tmp_dir(void)
+{
+	if (tmp_dir[0] == '\0') {
+		snprintf(tmp_dir, sizeof(tmp_dir), "/tmp/tlsim-unit-XXXXXX");
+		if (mkdtemp(tmp_dir) == NULL) {
+			abort();
+		}
+	}
+	return tmp_dir;
+}
+
+const char *unit_tmp_path(const char *name)
+{
+	static char buf[8][512];
+	static int k;
+	k = (k + 1) % 8;
+	snprintf(buf[k], sizeof(buf[k]), "%s/%s", unit_tmp_dir(), name);
+	return buf[k];
+}
+
+static int rm_one(const char *p, const struct stat *st, int flag,
+		  struct FTW *f)
+{
+	(void)st;
+	(void)flag;
+	(void)f;
+	chmod(p, 0700);
+	remove(p);
+	return 0;
+}
+
+void unit_tmp_cleanup(void)
+{
+	if (tmp_dir[0] != '\0') {
+		chmod(tmp_dir, 0700);
+		nftw(tmp_dir, rm_one, 16, FTW_DEPTH | FTW_PHYS);
+		tmp_dir[0] = '\0';
+	}
 }
 
 static int cmp(const void *a, const void *b)
