@@ -1686,18 +1686,14 @@ static int digest_run(digest_job *j, char *digest)
 	return 0;
 }
 
-int sim_trace_digest_db(const char *path, int64_t run_id, char *digest,
-			char *err, size_t errlen)
+/* open_ro opens |path| read-only inside a read transaction after the
+ * checks of sim_trace_open; |*empty| is set for an SQLite file with no
+ * schema yet. */
+static int open_ro(const char *path, sqlite3 **db, int *empty, char *err,
+		   size_t errlen)
 {
-	digest_job j = {.path = path, .run = run_id, .msg = err, .n = errlen};
-	int exists = 0, empty = 0, rc;
-	if (digest != NULL) {
-		digest[0] = '\0';
-	}
-	if (path == NULL || digest == NULL) {
-		return fail(err, errlen, SIM_EINVAL,
-			    "sim_trace_digest_db: no path or digest buffer");
-	}
+	int exists = 0, rc;
+	*db = NULL;
 	if ((rc = check_file(path, &exists, err, errlen)) != 0) {
 		return rc;
 	}
@@ -1705,28 +1701,74 @@ int sim_trace_digest_db(const char *path, int64_t run_id, char *digest,
 		return fail(err, errlen, SIM_ENOENT,
 			    "%s: no such trace (missing or empty)", path);
 	}
-	rc = sqlite3_open_v2(path, &j.db, SQLITE_OPEN_READONLY, NULL);
+	sqlite3 *d = NULL;
+	rc = sqlite3_open_v2(path, &d, SQLITE_OPEN_READONLY, NULL);
 	if (rc != SQLITE_OK) {
-		rc = sql_fail(err, errlen, j.db, rc, path, "opening trace");
-		sqlite3_close(j.db);
+		rc = sql_fail(err, errlen, d, rc, path, "opening trace");
+		sqlite3_close(d);
 		return rc;
 	}
-	sqlite3_busy_timeout(j.db, BUSY_TIMEOUT_MS);
+	sqlite3_busy_timeout(d, BUSY_TIMEOUT_MS);
 	/* One read transaction: a consistent snapshot of every table. */
-	rc = exec(j.db, "BEGIN");
+	rc = exec(d, "BEGIN");
 	if (rc != SQLITE_OK) {
-		rc = sql_fail(err, errlen, j.db, rc, path, "reading the trace");
-	} else if ((rc = check_trace(j.db, path, 0, &empty, err, errlen)) ==
-		   0) {
-		rc = empty ? fail(err, errlen, SIM_EINVAL,
-				  "%s: no run %lld in this trace (it is "
-				  "empty)",
-				  path, (long long)run_id)
-			   : digest_run(&j, digest);
+		rc = sql_fail(err, errlen, d, rc, path, "reading the trace");
+	} else {
+		rc = check_trace(d, path, 0, empty, err, errlen);
 	}
-	if (!sqlite3_get_autocommit(j.db)) {
-		exec(j.db, "COMMIT");
+	if (rc != 0) {
+		if (!sqlite3_get_autocommit(d)) {
+			exec(d, "COMMIT");
+		}
+		sqlite3_close(d);
+		return rc;
 	}
+	*db = d;
+	return 0;
+}
+
+int sim_trace_open_readonly(const char *path, sqlite3 **db, char *err,
+			    size_t errlen)
+{
+	int empty = 0;
+	*db = NULL;
+	if (path == NULL) {
+		return fail(err, errlen, SIM_EINVAL,
+			    "sim_trace_open_readonly: no path");
+	}
+	int rc = open_ro(path, db, &empty, err, errlen);
+	if (rc == 0 && empty) {
+		sqlite3_close(*db);
+		*db = NULL;
+		rc = fail(err, errlen, SIM_ENOTTRACE,
+			  "%s: not a tlsim trace (an SQLite database with no "
+			  "tables)",
+			  path);
+	}
+	return rc;
+}
+
+int sim_trace_digest_db(const char *path, int64_t run_id, char *digest,
+			char *err, size_t errlen)
+{
+	digest_job j = {.path = path, .run = run_id, .msg = err, .n = errlen};
+	int empty = 0;
+	if (digest != NULL) {
+		digest[0] = '\0';
+	}
+	if (path == NULL || digest == NULL) {
+		return fail(err, errlen, SIM_EINVAL,
+			    "sim_trace_digest_db: no path or digest buffer");
+	}
+	int rc = open_ro(path, &j.db, &empty, err, errlen);
+	if (rc != 0) {
+		return rc;
+	}
+	rc = empty ? fail(err, errlen, SIM_EINVAL,
+			  "%s: no run %lld in this trace (it is empty)", path,
+			  (long long)run_id)
+		   : digest_run(&j, digest);
+	exec(j.db, "COMMIT");
 	sqlite3_close(j.db);
 	free(j.a.p);
 	return rc;

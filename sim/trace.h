@@ -157,6 +157,17 @@ void sim_trace_log(sim_trace *t, sim_time time, const char *node,
 int sim_trace_digest_db(const char *path, int64_t run_id, char *digest,
 			char *err, size_t errlen);
 
+/* sim_trace_open_readonly opens the trace at |path| read-only for readers
+ * (`tlsim report`), after the checks sim_trace_open makes (a tlsim trace,
+ * a schema this build reads), and begins one read transaction so that
+ * every query sees one snapshot. Never writes to the file. On success
+ * |*db| is the connection (the caller closes it with sqlite3_close, which
+ * ends the transaction); else |*db| is NULL and a SIM_E* code is returned
+ * with a one-line reason, naming |path|, in |err|. */
+struct sqlite3;
+int sim_trace_open_readonly(const char *path, struct sqlite3 **db, char *err,
+			    size_t errlen);
+
 /* sim_trace_set_crash_after is a test hook: the process _exit(9)s after
  * writing |n| rows inside the commit transaction of the next run, to
  * prove that a killed writer leaves earlier runs intact. 0 disables. */
