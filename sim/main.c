@@ -15,6 +15,7 @@
 #include "sim/lua.h"
 #include "sim/merge.h"
 #include "sim/pcap.h"
+#include "sim/report.h"
 #include "sim/rowdiff.h"
 #include "sim/schedule.h"
 #include "sim/shrink.h"
@@ -40,6 +41,8 @@ static const char usage_main[] =
 	"                               choices that still fails the same way\n"
 	"  replay TRACE.db --run ID     re-run a recorded run, check its digest\n"
 	"  pcap TRACE.db -o OUT.pcapng  a run as a capture for Wireshark\n"
+	"  report TRACE.db [--run ID] [--html OUT.html]\n"
+	"                               outcome, race queries, ladder diagram\n"
 	"\n"
 	"  tlsim --help, tlsim COMMAND --help, tlsim --version\n"
 	"\n"
@@ -168,6 +171,45 @@ static const char usage_replay[] =
 	"\n"
 	"exit status: 0 the digest matches, 1 it does not, 2 usage or input\n"
 	"error (no such run, scenario changed or missing), 3 internal error.\n";
+
+static const char usage_report[] =
+	"usage: tlsim report TRACE.db [--run ID] [options]\n"
+	"\n"
+	"Shows one run of a trace: its outcome and expectations, the verdict\n"
+	"of every race query (*.sql) run against it, and a ladder diagram:\n"
+	"one column per endpoint, virtual time (ms) down the side, each\n"
+	"datagram or segment an arrow (lost ones end in an X, the packets\n"
+	"of a QUIC datagram below it), operation-queue steps and TLS changes\n"
+	"in their endpoint's column.\n"
+	"\n"
+	"options:\n"
+	"  --run ID          the run (default: the last run in the trace)\n"
+	"  --list            list the trace's runs instead\n"
+	"  --html OUT.html   write the report as one self-contained page\n"
+	"                    (inline SVG and script; zoom, filter, hover)\n"
+	"  --queries DIR     race queries to run (default: scripts/queries\n"
+	"                    beside the executable's directory or one of its\n"
+	"                    three parents, else in the current directory);\n"
+	"                    each runs restricted to the run: its first\n"
+	"                    column must be the run id\n"
+	"  --no-queries      run none\n"
+	"  --from T, --to T  only rows in this window of virtual time (ms,\n"
+	"                    or a duration such as 1.5s)\n"
+	"  --limit N         at most N ladder rows (default 10000)\n"
+	"  --states          also BoringSSL handshake-state and key-log rows\n"
+	"  --width N         columns (default: $COLUMNS, the terminal's, 100)\n"
+	"  --color WHEN      auto (on a terminal), always or never\n"
+	"  --ascii           draw with ASCII only\n"
+	"  -h, --help        this help\n"
+	"\n"
+	"exit status: 0 the report was written, 2 usage or input error (not\n"
+	"a tlsim trace, no such run, an output that cannot be written),\n"
+	"3 internal error.\n";
+
+static int cmd_report(int argc, char **argv)
+{
+	return sim_report_cli(argc, argv, usage_report);
+}
 
 static const char usage_merge[] =
 	"usage: tlsim merge OUT.db IN.db...\n"
@@ -1283,6 +1325,9 @@ int main(int argc, char **argv)
 	}
 	if (strcmp(cmd, "pcap") == 0) {
 		return cmd_pcap(argc - 2, argv + 2);
+	}
+	if (strcmp(cmd, "report") == 0) {
+		return cmd_report(argc - 2, argv + 2);
 	}
 	if (strcmp(cmd, "run") == 0 || strcmp(cmd, "sweep") == 0 ||
 	    strcmp(cmd, "replay") == 0 || strcmp(cmd, "explore") == 0 ||
