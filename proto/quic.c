@@ -652,7 +652,7 @@ static int alpn_select(SSL *ssl, const uint8_t **out, uint8_t *outlen,
 	for (unsigned i = 0; i < inlen;) {
 		unsigned n = in[i];
 		if (i + 1 + n <= inlen && n == sizeof(ALPN) - 2 &&
-		    memcmp(in + i + 1, ALPN + 1, n) == 0) {
+		    memcmp(in + i + 1, &ALPN[1], n) == 0) {
 			*out = in + i + 1;
 			*outlen = (uint8_t)n;
 			return SSL_TLSEXT_ERR_OK;
