@@ -12,6 +12,7 @@
 
 #define WIDTH_DEFAULT 100
 #define WIDTH_MAX 1000
+#define WIDTH_MIN 40 /* narrower, say() cannot fit its indents */
 #define TEXT_MAX 4096
 #define EXPECT_LIST_MAX 20 /* expectations listed when all held */
 
@@ -579,13 +580,13 @@ static int term_width(FILE *f)
 	const char *c = getenv("COLUMNS");
 	char *end;
 	long v = c ? strtol(c, &end, 10) : 0;
-	if (c != NULL && *c != '\0' && *end == '\0' && v >= 40 &&
+	if (c != NULL && *c != '\0' && *end == '\0' && v >= WIDTH_MIN &&
 	    v <= WIDTH_MAX) {
 		return (int)v;
 	}
 	struct winsize ws;
 	if (isatty(fileno(f)) && ioctl(fileno(f), TIOCGWINSZ, &ws) == 0 &&
-	    ws.ws_col >= 40) {
+	    ws.ws_col >= WIDTH_MIN) {
 		return ws.ws_col > WIDTH_MAX ? WIDTH_MAX : ws.ws_col;
 	}
 	return WIDTH_DEFAULT;
@@ -595,6 +596,9 @@ void sim_ladder_print(FILE *f, const sim_report *r, const sim_ladder_opts *o)
 {
 	ladder l = {.f = f, .r = r, .gl = o->ascii ? &ascii : &utf8};
 	l.width = o->width > 0 ? o->width : term_width(f);
+	l.width = l.width < WIDTH_MIN   ? WIDTH_MIN
+		  : l.width > WIDTH_MAX ? WIDTH_MAX
+					: l.width;
 	if (o->color >= 0) {
 		l.color = o->color;
 	} else {

@@ -20,7 +20,8 @@
 #include "sim/report.h"
 
 typedef struct sim_ladder_opts {
-	int width; /* columns; 0: $COLUMNS, else the terminal's, else 100 */
+	int width; /* columns (40 to 1000; others are clamped); 0: $COLUMNS,
+		      else the terminal's, else 100 */
 	int color; /* 1 always, 0 never, -1 when |f| is a terminal (and
 		      NO_COLOR is unset and TERM is not "dumb") */
 	int ascii; /* draw with ASCII only (default: box-drawing UTF-8) */
