@@ -361,6 +361,16 @@ static int l_world(lua_State *L)
 	c->epoch_ns = opt_int(L, 1, "epoch", "tlsim.world", 1767225600, 0,
 			      (int64_t)4102444800) *
 		      SIM_S;
+	/* --livelock-events overrides the scenario's livelock_events. Every
+	 * option is read before the world exists: an error after
+	 * sim_world_init would leak it (teardown frees it only once
+	 * have_world is set). */
+	c->livelock_events = (uint64_t)opt_int(L, 1, "livelock_events",
+					       "tlsim.world", 1000000, 100,
+					       INT64_MAX);
+	if (c->o->livelock_events != 0) {
+		c->livelock_events = c->o->livelock_events;
+	}
 
 	if (sim_world_init(&c->w, seed, c->o->trace) != 0) {
 		return luaL_error(L, "tlsim.world: out of memory");
@@ -372,13 +382,6 @@ static int l_world(lua_State *L)
 	if (c->o->schedule != NULL) {
 		c->w.schedule = c->o->schedule;
 		sim_schedule_attach(c->o->schedule, c->w.sched);
-	}
-	/* --livelock-events overrides the scenario's livelock_events. */
-	c->livelock_events = (uint64_t)opt_int(L, 1, "livelock_events",
-					       "tlsim.world", 1000000, 100,
-					       INT64_MAX);
-	if (c->o->livelock_events != 0) {
-		c->livelock_events = c->o->livelock_events;
 	}
 	if (c->livelock_events != 1000000) {
 		sim_sched_set_livelock(c->w.sched, c->livelock_events);
