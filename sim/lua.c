@@ -2345,7 +2345,13 @@ static void *run_thread(void *arg)
 		r->end_ns = sim_world_now(&c->w);
 		r->events = sim_sched_events(c->w.sched);
 		if (c->w.fatal && r->status != SIM_STATUS_INPUT) {
-			r->status = SIM_STATUS_INTERNAL;
+			/* The script caught w:run's "simulation error" with
+			 * pcall: the run still ends as that error would
+			 * have ended it (exit 2), saying why. */
+			r->status = SIM_STATUS_INPUT;
+			snprintf(r->outcome, sizeof(r->outcome), "error");
+			snprintf(r->message, sizeof(r->message),
+				 "simulation error: %s", c->w.fatal_msg);
 		}
 	}
 	/* Endpoints drop their queued operations (trace rows) before the run
