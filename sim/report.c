@@ -314,8 +314,10 @@ static int load_lanes(loader *l)
 			     "kind NOT IN ('world', 'script') ORDER BY seq",
 			     &st);
 	while (rc == 0 && sqlite3_step(st) == SQLITE_ROW) {
-		if (n < SIM_REPORT_MAX_LANES) {
-			names[n] = col_text(r->pool, st, 0);
+		/* A damaged trace may hold a NULL name: not a lane. */
+		const char *name = col_text(r->pool, st, 0);
+		if (n < SIM_REPORT_MAX_LANES && name != NULL) {
+			names[n] = name;
 			kinds[n++] = col_text(r->pool, st, 1);
 		}
 	}
@@ -1098,8 +1100,9 @@ char *sim_report_ms(sim_time t, char *buf, size_t n)
 		snprintf(buf, n, "-");
 		return buf;
 	}
-	/* Microsecond precision, rounded to nearest. */
-	int64_t us = (t + 500) / 1000;
+	/* Microsecond precision, rounded to nearest (t + 500 would overflow
+	 * near SIM_TIME_MAX). */
+	int64_t us = t / 1000 + (t % 1000 >= 500);
 	snprintf(buf, n, "%lld.%03lld", (long long)(us / 1000),
 		 (long long)(us % 1000));
 	return buf;
