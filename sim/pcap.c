@@ -554,14 +554,16 @@ static int read_nodes(job *j)
 			j->nodes[i].addr = next++;
 		}
 	}
-	qsort(j->nodes, j->nnodes, sizeof(node), cmp_node);
+	if (j->nnodes > 0) { /* a run with no node rows: nodes is NULL */
+		qsort(j->nodes, j->nnodes, sizeof(node), cmp_node);
+	}
 	return 0;
 }
 
 static const node *find_node(const job *j, const char *name)
 {
 	node key = {.name = (char *)name};
-	return name == NULL
+	return name == NULL || j->nnodes == 0
 		   ? NULL
 		   : bsearch(&key, j->nodes, j->nnodes, sizeof(node), cmp_node);
 }
@@ -855,7 +857,9 @@ static int build(job *j, int tcp, const node *src, const node *dst,
 	be16(t, src->udp_port);
 	be16(t + 2, dst->udp_port);
 	be16(t + 4, (uint32_t)l4);
-	memcpy(t + UDP_HDR, data, len);
+	if (len > 0) { /* an empty blob reads as NULL */
+		memcpy(t + UDP_HDR, data, len);
+	}
 	uint16_t c = fold(sum16(ps, t, l4));
 	be16(t + 6, c == 0 ? 0xffff : c);
 	return 0;
