@@ -1,12 +1,11 @@
 /* tests/fuzz/qwire_fuzz.c: fuzz harness for proto/quic_wire.
  *
- * LLVMFuzzerTestOneInput is the libFuzzer entry point. With
- * -DTLSIM_FUZZ=ON and clang available, the build makes
- * build/tests/fuzz/qwire_fuzz (clang -fsanitize=fuzzer,address,undefined);
- * run it on a scratch copy of the seed corpus, e.g.
- *   cp -r tests/fuzz/corpus/qwire /tmp/qc && \
- *     build/tests/fuzz/qwire_fuzz -max_total_time=300 /tmp/qc
- * A property violation aborts with its description, as a crash would.
+ * LLVMFuzzerTestOneInput is the libFuzzer entry point: with -DTLSIM_FUZZ=ON
+ * the build makes build/tests/fuzz/libfuzzer/tests/fuzz/qwire_fuzz (clang
+ * -fsanitize=fuzzer,address,undefined), and every build makes
+ * build/tests/fuzz/tlsim_fuzz_qwire (tests/fuzz/driver.c); README "Testing
+ * and hardening" says how to run them. A property violation aborts with its
+ * description, as a crash would.
  *
  * The seed corpus (tests/fuzz/corpus/qwire/) holds inputs in the format
  * documented in qwire_fuzz.h, written with the proto_qwire writers: a
