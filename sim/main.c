@@ -72,6 +72,16 @@ static const char usage_run[] =
 	"  --max-memory BYTES    Lua memory cap, suffix k/M/G (default 512M)\n"
 	"  --livelock-events N   events at one virtual time before a run is\n"
 	"                        declared livelocked (default 1000000)\n"
+	"  --max-events N        scheduler events in the run (default\n"
+	"                        100000000)\n"
+	"  --max-time DURATION   virtual time (default 24h)\n"
+	"  --max-inflight N      packets in flight on one link (default\n"
+	"                        1000000)\n"
+	"  --max-queued-ops N    operations waiting in one endpoint queue\n"
+	"                        (default 1000000)\n"
+	"  --max-rows N          trace rows in the run (default 10000000)\n"
+	"                        A run that reaches a --max-* cap ends there\n"
+	"                        with outcome 'limit' naming it (exit 1).\n"
 	"  -h, --help            this help\n";
 
 static const char usage_sweep[] =
@@ -97,8 +107,9 @@ static const char usage_sweep[] =
 	"                        --trace the runs go to a temporary trace)\n"
 	"  --set KEY=VALUE       scenario parameter (repeatable)\n"
 	"  -q, --quiet           no progress and no table\n"
-	"  --max-instructions N, --max-memory BYTES, --livelock-events N\n"
-	"                        as for 'tlsim run'\n"
+	"  --max-instructions N, --max-memory BYTES, --livelock-events N,\n"
+	"  --max-events N, --max-time D, --max-inflight N, --max-queued-ops N,\n"
+	"  --max-rows N          as for 'tlsim run'\n"
 	"  -h, --help            this help\n"
 	"\n"
 	"exit status: 0 every run passed, 1 a run failed, errored or\n"
@@ -131,8 +142,9 @@ static const char usage_explore[] =
 	"  --stop-first          stop at the first failing schedule\n"
 	"  --set KEY=VALUE       scenario parameter (repeatable)\n"
 	"  -q, --quiet           no progress and no table\n"
-	"  --max-instructions N, --max-memory BYTES, --livelock-events N\n"
-	"                        as for 'tlsim run'\n"
+	"  --max-instructions N, --max-memory BYTES, --livelock-events N,\n"
+	"  --max-events N, --max-time D, --max-inflight N, --max-queued-ops N,\n"
+	"  --max-rows N          as for 'tlsim run'\n"
 	"\n"
 	"exit status: 0 every schedule passed, 1 one failed, 2 usage or\n"
 	"input error, 3 internal error.\n";
@@ -155,8 +167,9 @@ static const char usage_shrink[] =
 	"  --max-runs N          budget of candidate runs (default 5000)\n"
 	"  --set KEY=VALUE       scenario parameter (repeatable)\n"
 	"  -q, --quiet           print nothing but errors\n"
-	"  --max-instructions N, --max-memory BYTES, --livelock-events N\n"
-	"                        as for 'tlsim run'\n"
+	"  --max-instructions N, --max-memory BYTES, --livelock-events N,\n"
+	"  --max-events N, --max-time D, --max-inflight N, --max-queued-ops N,\n"
+	"  --max-rows N          as for 'tlsim run'\n"
 	"\n"
 	"exit status: 0 written and checked, 2 usage or input error (e.g.\n"
 	"the seed passes), 3 internal error.\n";
@@ -580,6 +593,37 @@ static int parse_args(const char *cmd, int argc, char **argv, run_args *a)
 				    v ? v : "");
 			}
 			op->max_memory = (size_t)m;
+			i++;
+		} else if (strcmp(arg, "--max-events") == 0 ||
+			   strcmp(arg, "--max-inflight") == 0 ||
+			   strcmp(arg, "--max-queued-ops") == 0 ||
+			   strcmp(arg, "--max-rows") == 0) {
+			uint64_t n = 0;
+			if (parse_u64(v, &n) != 0 || n == 0) {
+				char what[128];
+				snprintf(what, sizeof(what),
+					 "%.40s needs a positive integer, got "
+					 "'%%s'",
+					 arg);
+				return usage_error(cmd, what, v ? v : "");
+			}
+			*(strcmp(arg, "--max-events") == 0   ? &op->max_events
+			  : strcmp(arg, "--max-inflight") == 0 ? &op->max_inflight
+			  : strcmp(arg, "--max-rows") == 0     ? &op->max_rows
+							       : &op->max_queued_ops) =
+				n;
+			i++;
+		} else if (strcmp(arg, "--max-time") == 0) {
+			sim_time d = 0;
+			if (v == NULL || sim_time_parse(v, 0, &d) != 0 ||
+			    d <= 0) {
+				return usage_error(cmd,
+						   "--max-time needs a positive "
+						   "duration such as 60s or "
+						   "500ms, got '%s'",
+						   v ? v : "");
+			}
+			op->max_time_ns = d;
 			i++;
 		} else if (strcmp(arg, "--livelock-events") == 0) {
 			if (parse_u64(v, &op->livelock_events) != 0 ||

@@ -124,6 +124,8 @@ struct sim_trace {
 	sqlite3 *db;
 	sqlite3_stmt *ins[T_COUNT], *ins_run, *begin, *commit;
 	int keep_rows; /* setting; latched into |keeping| at begin */
+	void (*cap_hook)(void *, uint64_t);
+	void *cap_ud;
 	uint64_t max_rows;
 	uint64_t crash_after;
 	int spool;  /* no database: finished runs become a record */
@@ -488,10 +490,16 @@ static void row_end(sim_trace *t, int tab, rowbuf *b)
 		return;
 	}
 	if (t->rows > t->max_rows) {
-		set_err(t, SIM_ELIMIT,
-			"%s: the run has more than %llu trace rows (the cap); "
-			"the run is not stored",
-			label(t), (unsigned long long)t->max_rows);
+		if (t->cap_hook != NULL) {
+			/* The run ends at the cap (outcome limit) and is stored
+			 * without its rows, as with rows off. */
+			t->cap_hook(t->cap_ud, t->max_rows);
+		} else {
+			set_err(t, SIM_ELIMIT,
+				"%s: the run has more than %llu trace rows "
+				"(the cap); the run is not stored",
+				label(t), (unsigned long long)t->max_rows);
+		}
 		drop_rows(t);
 		return;
 	}
@@ -1285,6 +1293,15 @@ void sim_trace_set_rows(sim_trace *t, int keep)
 {
 	if (t != NULL) {
 		t->keep_rows = keep != 0;
+	}
+}
+
+void sim_trace_set_cap_hook(sim_trace *t, void (*fn)(void *, uint64_t),
+			    void *user_data)
+{
+	if (t != NULL) {
+		t->cap_hook = fn;
+		t->cap_ud = user_data;
 	}
 }
 

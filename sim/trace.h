@@ -54,6 +54,14 @@ void sim_trace_set_rows(sim_trace *t, int keep);
  * and rows are no longer kept. */
 void sim_trace_set_max_rows(sim_trace *t, uint64_t max);
 
+/* sim_trace_set_cap_hook: with a hook, a run that passes the row cap calls
+ * |fn(user_data, cap)| once, keeps hashing its rows but stops storing
+ * them, and is then stored without its rows (like rows off) instead of
+ * being refused. The world uses it to end the run there (outcome limit).
+ * NULL restores refusing. */
+void sim_trace_set_cap_hook(sim_trace *t, void (*fn)(void *, uint64_t),
+			    void *user_data);
+
 typedef struct sim_run_info {
 	const char *scenario;        /* path as given */
 	const char *scenario_sha256; /* hex */

@@ -22,6 +22,10 @@ int sim_world_init(sim_world *w, uint64_t seed, sim_trace *trace)
 	w->trace_events = 1;
 	w->next_packet_id = 1;
 	w->next_op_id = 1;
+	w->limits = (sim_limits){.max_events = SIM_LIMIT_EVENTS_DEFAULT,
+				 .max_time_ns = SIM_LIMIT_TIME_DEFAULT,
+				 .max_inflight = SIM_LIMIT_INFLIGHT_DEFAULT,
+				 .max_queued_ops = SIM_LIMIT_QUEUED_OPS_DEFAULT};
 	w->sched = sim_sched_new(seed);
 	if (w->sched == NULL) {
 		return SIM_ENOMEM;
@@ -53,6 +57,19 @@ void sim_world_fail(sim_world *w, const char *fmt, ...)
 	va_list ap;
 	va_start(ap, fmt);
 	vsnprintf(w->fatal_msg, sizeof(w->fatal_msg), fmt, ap);
+	va_end(ap);
+	sim_sched_stop(w->sched);
+}
+
+void sim_world_limit(sim_world *w, const char *fmt, ...)
+{
+	if (w->limit_hit) {
+		return;
+	}
+	w->limit_hit = 1;
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(w->limit_msg, sizeof(w->limit_msg), fmt, ap);
 	va_end(ap);
 	sim_sched_stop(w->sched);
 }
