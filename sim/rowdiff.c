@@ -209,11 +209,11 @@ static void belongs(sqlite3_stmt *st, int k, char *buf, size_t len)
 {
 	const char *table = tables[k];
 	if (strcmp(table, "op") == 0) {
-		snprintf(buf, len,
-			 "operation #%lld (%s) on %s, caused by %s %s",
+		const char *id = col_text(st, "cause_id");
+		snprintf(buf, len, "operation #%lld (%s) on %s, caused by %s%s%s",
 			 (long long)col_int(st, "op_id"),
 			 col_text(st, "op_type"), col_text(st, "node"),
-			 col_text(st, "cause_kind"), col_text(st, "cause_id"));
+			 col_text(st, "cause_kind"), *id ? " " : "", id);
 	} else if (strcmp(table, "packet") == 0) {
 		int64_t parent = col_int(st, "parent");
 		snprintf(buf, len, "packet #%lld%s%.0lld on link %s, %s -> %s",

@@ -16,7 +16,7 @@ sqlite3 "$TMP/c.db" "UPDATE op SET depth = 99 WHERE seq = $seq"
 expect_run 1 "^first difference at 1\.040000s, row [0-9]+ of the timeline: depth$" -- diff "$TMP/a.db" "$TMP/c.db" --context 3
 expect_run 1 "  before it \(the same in both\):" -- diff "$TMP/a.db" "$TMP/c.db" --context 3
 expect_run 1 "  $TMP/c.db:1: op seq=$seq .*op_type='shutdown' action='dequeue' depth=99" -- diff "$TMP/a.db" "$TMP/c.db"
-expect_run 1 "\(operation #[0-9]+ \(shutdown\) on client, caused by api" -- diff "$TMP/a.db" "$TMP/c.db"
+expect_run 1 "\(operation #[0-9]+ \(shutdown\) on client, caused by api\)" -- diff "$TMP/a.db" "$TMP/c.db"
 n=$(grep -c '^    [0-9.]*s ' "$TMP/out")
 CHECKS=$((CHECKS + 1))
 [ "$n" = 5 ] || fail "default context: $n rows shown, want 5"
