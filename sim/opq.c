@@ -21,6 +21,7 @@ static void trace_step(sim_opq *q, const sim_op *op, const char *action,
 		.cause_kind = op->cause_kind,
 		.cause_id = op->cause_id,
 		.detail = detail,
+		.event = sim_sched_current_event(q->w->sched),
 	};
 	sim_trace_op(q->w->trace, &r);
 }

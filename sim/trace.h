@@ -26,7 +26,7 @@
 
 #include "sim/time.h"
 
-#define SIM_TRACE_SCHEMA_VERSION 2
+#define SIM_TRACE_SCHEMA_VERSION 3
 #define SIM_TRACE_APPLICATION_ID 0x544c534d /* "TLSM" */
 
 typedef struct sim_trace sim_trace;
@@ -105,8 +105,9 @@ uint64_t sim_trace_rows(const sim_trace *t);
  * failures are sticky (sim_trace_error). All are no-ops on t == NULL. */
 void sim_trace_node(sim_trace *t, int64_t id, const char *name,
 		    const char *kind);
+/* |parent|: the seq of the event row that scheduled this event, -1 none. */
 void sim_trace_event(sim_trace *t, sim_time time, const char *node,
-		     const char *kind);
+		     const char *kind, int64_t parent);
 
 typedef struct sim_op_row {
 	sim_time time;
@@ -118,6 +119,7 @@ typedef struct sim_op_row {
 	const char *cause_kind; /* api, packet, timer, op, async; may be NULL */
 	int64_t cause_id;       /* id in that kind's namespace; -1 none */
 	const char *detail;
+	int64_t event;          /* seq of the event the step ran in; -1 none */
 } sim_op_row;
 void sim_trace_op(sim_trace *t, const sim_op_row *r);
 
@@ -222,6 +224,11 @@ int sim_trace_digest_db(const char *path, int64_t run_id, char *digest,
  * 0 or a SIM_E* code, with |*db| NULL. */
 int sim_trace_open_readonly(const char *path, struct sqlite3 **db, int *empty,
 			    char *err, size_t errlen);
+
+/* sim_trace_causality_create creates the views op_step and op_concurrent
+ * (docs/trace.md "Happens-before") in |db|, as temporary views when
+ * |temp| (for reading a trace that lacks them). Returns an SQLite code. */
+int sim_trace_causality_create(struct sqlite3 *db, int temp);
 
 /* sim_trace_set_crash_after is a test hook: the process _exit(9)s after
  * writing |n| rows inside the commit transaction of the next run, to

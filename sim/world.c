@@ -6,12 +6,13 @@
 
 #include "sim/err.h"
 
-static void on_event(void *ud, uint64_t seq, sim_time t, int node, int kind)
+static void on_event(void *ud, uint64_t seq, sim_time t, int node, int kind,
+		     int64_t parent)
 {
 	sim_world *w = ud;
 	(void)seq;
 	sim_trace_event(w->trace, t, sim_sched_node_name(w->sched, node),
-			sim_sched_kind_name(w->sched, kind));
+			sim_sched_kind_name(w->sched, kind), parent);
 }
 
 int sim_world_init(sim_world *w, uint64_t seed, sim_trace *trace)
