@@ -136,6 +136,8 @@ typedef struct side {
 	int node;
 	sim_link_deliver_fn deliver;
 	void *user_data;
+	sim_link_deadline_fn deadline;
+	void *deadline_ud;
 } side;
 
 struct sim_link {
@@ -377,10 +379,20 @@ int sim_link_drop_nth(sim_link *l, int dir, uint64_t n)
 	return 0;
 }
 
+void sim_link_set_deadlines(sim_link *l, int which, sim_link_deadline_fn fn,
+			    void *user_data)
+{
+	if (l != NULL && (which == 0 || which == 1)) {
+		l->s[which].deadline = fn;
+		l->s[which].deadline_ud = user_data;
+	}
+}
+
 int sim_link_add_fault(sim_link *l, const sim_fault_rule *r)
 {
 	if (l == NULL || r == NULL || !check_dir(r->dir) ||
-	    r->action > SIM_FAULT_ACT_REORDER ||
+	    r->action > SIM_FAULT_ACT_AT_TIMER ||
+	    (r->action == SIM_FAULT_ACT_AT_TIMER && r->timer[0] == '\0') ||
 	    (r->action == SIM_FAULT_ACT_CORRUPT && r->bits < 1) ||
 	    (r->action == SIM_FAULT_ACT_REORDER && r->behind < 1)) {
 		return SIM_EINVAL;
@@ -765,6 +777,39 @@ static const sim_fault_rule *pick_rule(sim_link *l, int dir,
 	return NULL;
 }
 
+static void append(char *buf, const char *item);
+
+/* at_timer: the arrival time a timer-edge rule asks for, noted in
+ * |reason|: the deadline plus the offset, or |at| when the timer is not
+ * armed or that moment is already past. */
+static sim_time at_timer(sim_link *l, int dir, const sim_fault_rule *r,
+			 sim_time at, char *reason)
+{
+	const side *s = &l->s[r->timer_side ? !dir : dir];
+	sim_time dl = s->deadline != NULL
+			      ? s->deadline(s->deadline_ud, r->timer)
+			      : SIM_TIME_MAX;
+	char item[96];
+	if (dl == SIM_TIME_MAX) {
+		snprintf(item, sizeof(item), "%s timer not armed", r->timer);
+		append(reason, item);
+		return at;
+	}
+	sim_time want = r->offset_ns < 0 && dl < -r->offset_ns
+				? 0
+				: add_sat(dl, r->offset_ns);
+	if (want < at) {
+		snprintf(item, sizeof(item), "%s%+lldns is past", r->timer,
+			 (long long)r->offset_ns);
+		append(reason, item);
+		return at;
+	}
+	snprintf(item, sizeof(item), "at %s%+lldns", r->timer,
+		 (long long)r->offset_ns);
+	append(reason, item);
+	return want;
+}
+
 /* hold keeps |pkt| back until |behind| more packets left in |dir|. */
 static int64_t hold(sim_link *l, int dir, sim_packet *pkt, uint64_t behind,
 		    const char *reason)
@@ -984,6 +1029,9 @@ int64_t sim_link_submit(sim_link *l, int from_side, sim_packet *pkt)
 	at = add_sat(at, filter_delay);
 	if (rule != NULL && rule->action == SIM_FAULT_ACT_DELAY) {
 		at = add_sat(at, rule->delay_ns);
+	}
+	if (rule != NULL && rule->action == SIM_FAULT_ACT_AT_TIMER) {
+		at = at_timer(l, dir, rule, at, reason);
 	}
 	/* 6. reorder */
 	if (!forced && sim_rng_chance(&d->rng[F_REORDER], p->reorder)) {

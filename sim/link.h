@@ -110,6 +110,13 @@ int sim_link_partition(sim_link *l, int dir, sim_time from, sim_time to);
 /* sim_link_drop_nth drops the |n|th packet (1-based) submitted in |dir|. */
 int sim_link_drop_nth(sim_link *l, int dir, uint64_t n);
 
+/* sim_link_set_deadlines gives the link the named timer deadlines of the
+ * endpoint on side |side| (for SIM_FAULT_ACT_AT_TIMER); sim/ep.c sets it
+ * when it attaches an endpoint. */
+typedef sim_time (*sim_link_deadline_fn)(void *user_data, const char *name);
+void sim_link_set_deadlines(sim_link *l, int side, sim_link_deadline_fn fn,
+			    void *user_data);
+
 /* sim_link_set_filter installs a predicate filter for both directions
  * (NULL removes it). */
 void sim_link_set_filter(sim_link *l, sim_link_filter_fn fn, void *user_data);
@@ -126,6 +133,10 @@ enum sim_fault_action {
 	SIM_FAULT_ACT_REORDER, /* hold it until |behind| later packets in its
 				  direction have left, then deliver it 1 ns
 				  after the last of them */
+	SIM_FAULT_ACT_AT_TIMER, /* deliver it at an endpoint's named timer
+				   deadline plus |offset_ns| (as the timer
+				   stands when the packet is sent; never
+				   earlier than it would arrive anyway) */
 };
 
 typedef struct sim_fault_rule {
@@ -146,6 +157,10 @@ typedef struct sim_fault_rule {
 	sim_time delay_ns;
 	int bits;
 	uint64_t behind;
+	char timer[16];    /* at_timer: "idle", "handshake", "pto"... */
+	int timer_side;    /* at_timer: whose timer: 1 the receiver (default),
+			      0 the sender */
+	sim_time offset_ns; /* at_timer: signed */
 	/* state */
 	uint64_t matched, acted;
 } sim_fault_rule;

@@ -1058,7 +1058,7 @@ static int link_filter(lua_State *L)
 static const char *const fault_keys[] = {
 	"name", "dir", "from", "proto", "type", "space", "pn", "frame",
 	"info", "after", "before", "nth", "count", "action", "by", "bits",
-	"behind", NULL};
+	"behind", "timer", "offset", "of", NULL};
 
 /* opt_text copies string field |key| of the table at |idx| into |out|. */
 static void opt_text(lua_State *L, int idx, const char *key, char *out,
@@ -1085,8 +1085,9 @@ static int link_fault(lua_State *L)
 	luaL_checktype(L, 2, LUA_TTABLE);
 	check_keys(L, 2, "l:fault", fault_keys);
 	sim_fault_rule r = {.dir = -1, .pn = -1, .before_ns = SIM_TIME_MAX};
-	static const char *const actions[] = {"drop", "delay", "dup",
-					      "corrupt", "reorder", NULL};
+	static const char *const actions[] = {"drop",	 "delay",
+					      "dup",	 "corrupt",
+					      "reorder", "at_timer", NULL};
 	if (!opt_field(L, 2, "action")) {
 		return luaL_error(L, "l:fault: action is required (drop, "
 				     "delay, dup, corrupt or reorder)");
@@ -1100,7 +1101,7 @@ static int link_fault(lua_State *L)
 	if (actions[ai] == NULL) {
 		return luaL_error(L,
 				  "l:fault: action must be drop, delay, dup, "
-				  "corrupt or reorder, got '%s'",
+				  "corrupt, reorder or at_timer, got '%s'",
 				  act ? act : luaL_typename(L, -1));
 	}
 	r.action = (enum sim_fault_action)ai;
@@ -1123,6 +1124,24 @@ static int link_fault(lua_State *L)
 	r.delay_ns = opt_duration(L, 2, "by", "l:fault", 0);
 	r.bits = (int)opt_int(L, 2, "bits", "l:fault", 1, 1, 64);
 	r.behind = (uint64_t)opt_int(L, 2, "behind", "l:fault", 1, 1, 1000000);
+	opt_text(L, 2, "timer", r.timer, sizeof(r.timer));
+	r.offset_ns = opt_time(L, 2, "offset", "l:fault", 0, 1);
+	r.timer_side = 1;
+	if (opt_field(L, 2, "of")) {
+		const char *of = lua_tostring(L, -1);
+		if (of == NULL || (strcmp(of, "receiver") != 0 &&
+				   strcmp(of, "sender") != 0)) {
+			return luaL_error(L, "l:fault: of must be 'receiver' "
+					     "or 'sender'");
+		}
+		r.timer_side = of[0] == 'r';
+	}
+	lua_pop(L, 1);
+	if (r.action == SIM_FAULT_ACT_AT_TIMER && r.timer[0] == '\0') {
+		return luaL_error(L, "l:fault: action 'at_timer' needs timer = "
+				     "a timer name (idle, handshake, pto, ack, "
+				     "close; TLS: handshake, retransmit)");
+	}
 	if (r.action == SIM_FAULT_ACT_DELAY && r.delay_ns <= 0) {
 		return luaL_error(L, "l:fault: action 'delay' needs by = a "
 				     "duration");

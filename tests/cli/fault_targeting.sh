@@ -44,7 +44,7 @@ CHECKS=$((CHECKS + 1))
 [ "$(q "SELECT count(*) FROM packet WHERE run = 6 AND reason = 'fault:client FIN'")" -ge 3 ] || fail "tcp_fin: retransmitted FINs not dropped"
 # Bad rules.
 printf 'local w = tlsim.world{}\nlocal l = w:link{}\nl:fault{ action = "explode" }\n' >"$TMP/b1.lua"
-expect_run 2 "b1.lua:3: l:fault: action must be drop, delay, dup, corrupt or reorder, got 'explode'" -- run "$TMP/b1.lua"
+expect_run 2 "b1.lua:3: l:fault: action must be drop, delay, dup, corrupt, reorder or at_timer, got 'explode'" -- run "$TMP/b1.lua"
 printf 'local w = tlsim.world{}\nlocal l = w:link{}\nl:fault{ action = "delay" }\n' >"$TMP/b2.lua"
 expect_run 2 "b2.lua:3: l:fault: action 'delay' needs by = a duration" -- run "$TMP/b2.lua"
 printf 'local w = tlsim.world{}\nlocal l = w:link{}\nl:fault{ action = "drop", kind = "x" }\n' >"$TMP/b3.lua"
