@@ -1622,7 +1622,8 @@ static const char *const tls_keys[] = {
 	"verify", "async_sign", "acceptor", "auto_handshake", "autoread",
 	"shutdown_wait", "acceptor_alert", "deadline", "close",
 	"unexpected_eof", "mss", "rto",
-	"rto_max", "max_retries", "sndbuf", "window", NULL};
+	"rto_max", "max_retries", "sndbuf", "window", "split_at", "read_chunk",
+	NULL};
 static const char *const version_names[] = {"1.2", "1.3", NULL};
 static const char *const chain_names[] = {"full", "leaf", NULL};
 static const char *const trust_names[] = {"root", "root+intermediate",
@@ -1683,6 +1684,35 @@ static void read_tls(lua_State *L, ctx *c, const char *what,
 		L, 2, "unexpected_eof", what, eof_names, 0);
 	proto_stream_config *s = &cfg->stream;
 	s->mss = (uint32_t)opt_int(L, 2, "mss", what, s->mss, 1, 65000);
+	if (opt_field(L, 2, "split_at")) {
+		if (!lua_istable(L, -1)) {
+			luaL_error(L, "%s: split_at must be a list of byte "
+				      "offsets",
+				   what);
+		}
+		lua_Integer n = luaL_len(L, -1);
+		if (n > PROTO_STREAM_SPLITS_MAX) {
+			luaL_error(L, "%s: split_at: at most %d offsets", what,
+				   PROTO_STREAM_SPLITS_MAX);
+		}
+		for (lua_Integer i = 1; i <= n; i++) {
+			lua_rawgeti(L, -1, i);
+			lua_Integer v = lua_tointeger(L, -1);
+			if (!lua_isinteger(L, -1) || v < 1 ||
+			    (i > 1 && (uint64_t)v <= s->split_at[i - 2])) {
+				luaL_error(L,
+					   "%s: split_at must hold ascending "
+					   "byte offsets >= 1",
+					   what);
+			}
+			s->split_at[i - 1] = (uint64_t)v;
+			lua_pop(L, 1);
+		}
+		s->nsplit = (uint32_t)n;
+	}
+	lua_pop(L, 1);
+	cfg->read_chunk = (uint32_t)opt_int(L, 2, "read_chunk", what, 0, 0,
+					    1 << 24);
 	s->sndbuf = (uint32_t)opt_int(L, 2, "sndbuf", what, s->sndbuf, 1,
 				      1 << 30);
 	s->window = (uint32_t)opt_int(L, 2, "window", what, s->window, 1,
@@ -1924,6 +1954,7 @@ static const char *const quic_keys[] = {
 	"clock_offset", "pki", "host",
 	"aia_fetch", "chain", "trust", "verify", "close_rule", "early_packet",
 	"shutdown_queue", "app_error", "idle_timeout", "handshake_timeout",
+	"coalesce",
 	"max_ack_delay", NULL};
 static const char *const qverify_names[] = {"sync", "async", "deferred",
 					    NULL};
@@ -1964,6 +1995,7 @@ static int quic_ctor(lua_State *L, const ep_spec *spec, int is_server)
 	cfg.app_error_in_initial = (uint64_t)opt_int(
 		L, 2, "app_error", what, (int64_t)cfg.app_error_in_initial, 0,
 		((int64_t)1 << 62) - 1);
+	cfg.no_coalesce = !opt_bool(L, 2, "coalesce", what, 1);
 	cfg.idle_timeout_ns =
 		opt_duration(L, 2, "idle_timeout", what, cfg.idle_timeout_ns);
 	cfg.handshake_timeout_ns = opt_duration(L, 2, "handshake_timeout",
