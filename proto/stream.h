@@ -129,6 +129,15 @@ int proto_stream_listen(proto_stream *s);
 int64_t proto_stream_send(proto_stream *s, sim_time now, const void *data,
 			  size_t len);
 
+/* proto_stream_label names what data bytes [from, to) (0-based offsets of
+ * the data sent) carry, e.g. "Finished": the data segments that carry any
+ * of them say so in their description (" tls=ClientHello,..."), which the
+ * trace's frames column and link fault rules see. Old labels are forgotten
+ * as newer ones come (at most PROTO_STREAM_LABELS_MAX). */
+#define PROTO_STREAM_LABELS_MAX 64
+void proto_stream_label(proto_stream *s, uint64_t from, uint64_t to,
+			const char *label);
+
 /* proto_stream_sndbuf_free returns the free bytes in the send buffer. */
 size_t proto_stream_sndbuf_free(const proto_stream *s);
 

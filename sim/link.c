@@ -713,6 +713,25 @@ static int has_frame(const char *frames, const char *t)
 	return 0;
 }
 
+/* Whether a TCP segment's description ("... tls=ClientHello,Finished")
+ * names TLS message |m|. */
+static int carries_tls(const char *info, const char *m)
+{
+	const char *list = strstr(info, " tls=");
+	if (list == NULL) {
+		return 0;
+	}
+	list += 5;
+	size_t n = strlen(m);
+	for (const char *p = list; (p = strstr(p, m)) != NULL; p += n) {
+		if ((p == list || p[-1] == ',') &&
+		    (p[n] == '\0' || p[n] == ',' || p[n] == ' ')) {
+			return 1;
+		}
+	}
+	return 0;
+}
+
 /* A packet type |want| is |have| or one of its '-' separated parts (a TCP
  * segment "DATA-FIN" is a FIN). */
 static int type_is(const char *have, const char *want)
@@ -764,6 +783,7 @@ static const sim_fault_rule *pick_rule(sim_link *l, int dir,
 		     (pkt->proto == NULL || strcmp(r->proto, pkt->proto) != 0)) ||
 		    now < r->after_ns || now >= r->before_ns ||
 		    (r->info[0] != '\0' && strstr(pkt->info, r->info) == NULL) ||
+		    (r->tls[0] != '\0' && !carries_tls(pkt->info, r->tls)) ||
 		    !inner_matches(r, pkt)) {
 			continue;
 		}

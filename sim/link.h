@@ -150,6 +150,9 @@ typedef struct sim_fault_rule {
 	char frame[32];    /* a frame type inside (e.g. CRYPTO, ACK) */
 	char info[64];     /* a text in the sender's description (TCP: SYN,
 			      FIN, RST, seq=100 ...) */
+	char tls[24];      /* TLS over the stream: a message the segment
+			      carries bytes of (ClientHello, Finished,
+			      NewSessionTicket, close_notify, alert...) */
 	sim_time after_ns, before_ns; /* send time window [after, before) */
 	uint64_t nth;      /* only the nth matching packet (1-based); 0 all */
 	uint64_t count;    /* at most this many actions; 0 unlimited */

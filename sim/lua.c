@@ -1058,7 +1058,7 @@ static int link_filter(lua_State *L)
 static const char *const fault_keys[] = {
 	"name", "dir", "from", "proto", "type", "space", "pn", "frame",
 	"info", "after", "before", "nth", "count", "action", "by", "bits",
-	"behind", "timer", "offset", "of", NULL};
+	"behind", "timer", "offset", "of", "tls", NULL};
 
 /* opt_text copies string field |key| of the table at |idx| into |out|. */
 static void opt_text(lua_State *L, int idx, const char *key, char *out,
@@ -1115,6 +1115,7 @@ static int link_fault(lua_State *L)
 	opt_text(L, 2, "space", r.space, sizeof(r.space));
 	opt_text(L, 2, "frame", r.frame, sizeof(r.frame));
 	opt_text(L, 2, "info", r.info, sizeof(r.info));
+	opt_text(L, 2, "tls", r.tls, sizeof(r.tls));
 	r.pn = opt_int(L, 2, "pn", "l:fault", -1, 0, INT64_MAX);
 	r.after_ns = opt_duration(L, 2, "after", "l:fault", 0);
 	r.before_ns = opt_duration(L, 2, "before", "l:fault", SIM_TIME_MAX);

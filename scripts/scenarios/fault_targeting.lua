@@ -18,6 +18,9 @@
 --                   completes after a retransmission
 --   case=tcp_fin    TLS over the stream: drop every segment carrying the
 --                   client's FIN: the server never sees the close
+--   case=tls_finished TLS over the stream: delay the segment carrying the
+--                   client's Finished (tls = "Finished") by 300 ms: the
+--                   server's handshake completes 300 ms later
 --
 --   tlsim run scripts/scenarios/fault_targeting.lua --set case=fin_delay --trace t.db
 --   sqlite3 t.db "SELECT src, ptype, frames, fate, reason FROM packet WHERE reason LIKE 'fault:%'"
@@ -25,6 +28,22 @@ local w = tlsim.world{ seed = arg.seed or 1 }
 local case = arg.case or "hs_drop"
 local l = w:link{ latency = "20ms" }
 local pki = w:pki{}
+
+if case == "tls_finished" then
+  local srv = w:tls_server{ pki = pki }
+  local cli = w:tls_client{ pki = pki }
+  l:fault{ name = "client finished", from = "client", tls = "Finished",
+           action = "delay", by = "300ms" }
+  local at = {}
+  cli:on("handshake_done", function() at.client = w:now() end)
+  srv:on("handshake_done", function() at.server = w:now() end)
+  cli:connect(); srv:accept()
+  w:run{ limit = "5s" }
+  w:expect(at.client and at.server and at.server - at.client >= w:ms(300),
+           "the server completes 300 ms after the client",
+           at.server and at.client and w:fmt(at.server - at.client) or "never")
+  return
+end
 
 if case == "tcp_fin" then
   local srv = w:tls_server{ pki = pki }

@@ -5,7 +5,7 @@
 F="$SRC/scripts/scenarios/fault_targeting.lua"
 DB="$TMP/t.db"
 n=0
-for c in hs_drop fin_delay done_dup reorder corrupt tcp_fin; do
+for c in hs_drop fin_delay done_dup reorder corrupt tcp_fin tls_finished; do
 	expect_run 0 "pass" -- run "$F" --set case=$c --trace "$DB"
 	n=$((n + 1))
 done
@@ -42,6 +42,11 @@ check 6 "FIN segments lost" "0" \
 	"$(q "SELECT count(*) FROM packet WHERE run = 6 AND src = 'client' AND ptype LIKE '%FIN%' AND NOT (fate = 'lost' AND reason = 'fault:client FIN')")"
 CHECKS=$((CHECKS + 1))
 [ "$(q "SELECT count(*) FROM packet WHERE run = 6 AND reason = 'fault:client FIN'")" -ge 3 ] || fail "tcp_fin: retransmitted FINs not dropped"
+# 7 tls_finished: exactly the client's segment with its Finished (the
+# segment's description names the TLS messages it carries), and its
+# retransmission (the delay outlasts the RTO).
+check 7 "delayed segments" "client|DATA|seq=251 ack=1136 len=64 tls=ChangeCipherSpec,Finished" \
+	"$(q "SELECT DISTINCT src || '|' || ptype || '|' || replace(frames, ' rtx', '') FROM packet WHERE run = 7 AND reason = 'fault:client finished'")"
 # Bad rules.
 printf 'local w = tlsim.world{}\nlocal l = w:link{}\nl:fault{ action = "explode" }\n' >"$TMP/b1.lua"
 expect_run 2 "b1.lua:3: l:fault: action must be drop, delay, dup, corrupt, reorder or at_timer, got 'explode'" -- run "$TMP/b1.lua"

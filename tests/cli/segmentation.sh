@@ -8,7 +8,7 @@ DB="$TMP/t.db"
 expect_run 0 "pass" -- run "$S" --set case=split --trace "$DB"
 CHECKS=$((CHECKS + 1))
 got=$(sqlite3 "$DB" "SELECT group_concat(frames, ';') FROM (SELECT frames FROM packet WHERE run = 1 AND src = 'client' AND ptype = 'DATA' ORDER BY id LIMIT 3)")
-[ "$got" = "seq=1 ack=1 len=5;seq=6 ack=1 len=95;seq=101 ack=1 len=150" ] || fail "split: client segments '$got'"
+[ "$got" = "seq=1 ack=1 len=5 tls=ClientHello;seq=6 ack=1 len=95 tls=ClientHello;seq=101 ack=1 len=150 tls=ClientHello" ] || fail "split: client segments '$got'"
 expect_run 0 "pass" -- run "$S" --set case=chunks --trace "$DB"
 expect_run 0 "pass" -- run "$S" --set case=uncoalesced --trace "$DB"
 CHECKS=$((CHECKS + 1))
