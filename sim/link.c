@@ -615,6 +615,24 @@ static int64_t drop(sim_link *l, int dir, sim_packet *pkt, const char *reason)
 	return id;
 }
 
+/* inflight_full: the link holds the run's cap of packets in flight; the
+ * run ends (sim_world_limit) and the packet is dropped. */
+static int inflight_full(sim_link *l)
+{
+	uint64_t cap = l->w->limits.max_inflight;
+	if (cap > INFLIGHT_MAX) {
+		cap = INFLIGHT_MAX;
+	}
+	if (l->inflight < cap) {
+		return 0;
+	}
+	sim_world_limit(l->w,
+			"packets in flight: more than %llu on link %s "
+			"(--max-inflight)",
+			(unsigned long long)cap, l->name);
+	return 1;
+}
+
 /* Records |pf| when a schedule is attached (sim/schedule.h). */
 static void note_faults(sim_link *l, int dir, const sim_packet_faults *pf)
 {
@@ -747,7 +765,7 @@ int64_t sim_link_submit(sim_link *l, int from_side, sim_packet *pkt)
 		note_faults(l, dir, &pf);
 		return drop(l, dir, pkt, pf.lost == 2 ? "burst_loss" : "loss");
 	}
-	if (l->inflight >= INFLIGHT_MAX) {
+	if (inflight_full(l)) {
 		return drop(l, dir, pkt, "inflight_cap");
 	}
 	/* 4. bandwidth */
@@ -864,7 +882,7 @@ int64_t sim_link_submit(sim_link *l, int from_side, sim_packet *pkt)
 					 (unsigned long long)flipped);
 				append(dr, item);
 			}
-			if (l->inflight >= INFLIGHT_MAX) {
+			if (inflight_full(l)) {
 				d->st.lost++;
 				trace_row(l, dir, c, c->data, -1, "duplicated",
 					  "inflight_cap");

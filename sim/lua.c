@@ -329,6 +329,38 @@ static const char *const world_keys[] = {"seed", "drain_max", "queue_cap",
 					  "trace_events", "epoch",
 					  "livelock_events", NULL};
 
+static void rows_cap(void *ud, uint64_t cap)
+{
+	sim_world *w = ud;
+	sim_world_limit(w, "trace rows: more than %llu in the run (--max-rows)",
+			(unsigned long long)cap);
+}
+
+/* apply_limits: the command line's caps over the world's defaults. */
+static void apply_limits(ctx *c)
+{
+	const sim_lua_opts *o = c->o;
+	sim_limits *l = &c->w.limits;
+	if (o->max_events != 0) {
+		l->max_events = o->max_events;
+	}
+	if (o->max_time_ns != 0) {
+		l->max_time_ns = o->max_time_ns;
+	}
+	if (o->max_inflight != 0) {
+		l->max_inflight = o->max_inflight;
+	}
+	if (o->max_queued_ops != 0) {
+		l->max_queued_ops = o->max_queued_ops;
+	}
+	if (o->trace != NULL) {
+		if (o->max_rows != 0) {
+			sim_trace_set_max_rows(o->trace, o->max_rows);
+		}
+		sim_trace_set_cap_hook(o->trace, rows_cap, &c->w);
+	}
+}
+
 static int l_world(lua_State *L)
 {
 	ctx *c = get_ctx(L);
@@ -369,6 +401,7 @@ static int l_world(lua_State *L)
 	if (!trace_events) {
 		sim_sched_set_hooks(c->w.sched, NULL);
 	}
+	apply_limits(c);
 	if (c->o->schedule != NULL) {
 		c->w.schedule = c->o->schedule;
 		sim_schedule_attach(c->o->schedule, c->w.sched);
@@ -672,6 +705,18 @@ static int w_run(lua_State *L)
 	lua_pop(L, 1);
 	lim.max_events = (uint64_t)opt_int(L, 2, "events", "w:run", 0, 0,
 					   INT64_MAX);
+	/* The run's caps bound every w:run: what is left of them. */
+	const sim_limits *cap = &c->w.limits;
+	uint64_t done = sim_sched_events(c->w.sched);
+	uint64_t left = done < cap->max_events ? cap->max_events - done : 0;
+	int events_capped = lim.max_events == 0 || lim.max_events > left;
+	if (events_capped) {
+		lim.max_events = left;
+	}
+	int time_capped = lim.until > cap->max_time_ns;
+	if (time_capped) {
+		lim.until = cap->max_time_ns;
+	}
 	int allow_livelock = 0;
 	if (opt_field(L, 2, "allow_livelock")) {
 		allow_livelock = lua_toboolean(L, -1);
@@ -679,8 +724,24 @@ static int w_run(lua_State *L)
 	lua_pop(L, 1);
 	c->ran = 1;
 
-	enum sim_stop why = sim_sched_run(c->w.sched, &lim);
+	enum sim_stop why = left == 0 ? SIM_STOP_EVENT_LIMIT
+				      : sim_sched_run(c->w.sched, &lim);
 	c->last_stop = why;
+	char when[64];
+	if (why == SIM_STOP_EVENT_LIMIT && events_capped) {
+		sim_world_limit(&c->w, "events: %llu run (--max-events)",
+				(unsigned long long)cap->max_events);
+	} else if (why == SIM_STOP_TIME_LIMIT && time_capped &&
+		   sim_sched_pending(c->w.sched) > 0) {
+		sim_world_limit(&c->w,
+				"virtual time: %s reached with events still "
+				"due (--max-time)",
+				sim_time_format(cap->max_time_ns, when,
+						sizeof(when)));
+	}
+	if (c->w.limit_hit) {
+		return luaL_error(L, "limit reached: %s", c->w.limit_msg);
+	}
 	if (c->cb_failed) {
 		lua_pushstring(L, c->cb_msg);
 		return lua_error(L);
@@ -2307,7 +2368,12 @@ static void *run_thread(void *arg)
 		luaL_setmetatable(L, WORLD_MT);
 		rc = lua_pcall(L, 1, 0, -3);
 	}
-	if (rc != LUA_OK) {
+	if (c->have_world && c->w.limit_hit) {
+		r->status = SIM_STATUS_FAIL;
+		snprintf(r->outcome, sizeof(r->outcome), "limit");
+		snprintf(r->message, sizeof(r->message),
+			 "%s: limit reached: %s", o->path, c->w.limit_msg);
+	} else if (rc != LUA_OK) {
 		const char *m = lua_tostring(L, -1);
 		if (c->mem_exceeded && rc == LUA_ERRMEM) {
 			m = "memory limit exceeded (raise it with --max-memory)";
