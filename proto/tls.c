@@ -1042,6 +1042,21 @@ static void input(void *impl, sim_time now, const sim_packet *pkt)
 	proto_stream_input(t->st, now, pkt->data, pkt->len);
 }
 
+static sim_time named_deadline(const void *impl, const char *name)
+{
+	const tls *t = impl;
+	if (strcmp(name, "handshake") == 0) {
+		return t->deadline_ns != SIM_TIME_MAX && !t->deadline_fired &&
+				       !t->hs_done && !t->hs_failed
+			       ? t->deadline_ns
+			       : SIM_TIME_MAX;
+	}
+	if (strcmp(name, "retransmit") == 0) {
+		return proto_stream_expiry(t->st);
+	}
+	return SIM_TIME_MAX;
+}
+
 static sim_time expiry(const void *impl)
 {
 	const tls *t = impl;
@@ -1300,6 +1315,7 @@ const sim_ep_class proto_tls_client_class = {
 	.timeout = timeout,
 	.output = output,
 	.expiry = expiry,
+	.deadline = named_deadline,
 	.state = state,
 	.del = del,
 };
@@ -1313,6 +1329,7 @@ const sim_ep_class proto_tls_server_class = {
 	.timeout = timeout,
 	.output = output,
 	.expiry = expiry,
+	.deadline = named_deadline,
 	.state = state,
 	.del = del,
 };

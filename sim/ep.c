@@ -257,11 +257,25 @@ void sim_ep_del(sim_ep *ep)
 	free(ep);
 }
 
+static sim_time link_deadline(void *ud, const char *name)
+{
+	return sim_ep_deadline(ud, name);
+}
+
 void sim_ep_attach(sim_ep *ep, sim_link *link, int side)
 {
 	ep->link = link;
 	ep->side = side;
 	sim_link_attach(link, side, ep->node, on_deliver, ep);
+	sim_link_set_deadlines(link, side, link_deadline, ep);
+}
+
+sim_time sim_ep_deadline(const sim_ep *ep, const char *name)
+{
+	if (ep->cls->deadline == NULL) {
+		return SIM_TIME_MAX;
+	}
+	return ep->cls->deadline(ep->impl, name);
 }
 
 void sim_ep_set_handler(sim_ep *ep, sim_ep_event_fn fn, void *user_data)

@@ -1055,6 +1055,112 @@ static int link_filter(lua_State *L)
 	return 0;
 }
 
+static const char *const fault_keys[] = {
+	"name", "dir", "from", "proto", "type", "space", "pn", "frame",
+	"info", "after", "before", "nth", "count", "action", "by", "bits",
+	"behind", "timer", "offset", "of", NULL};
+
+/* opt_text copies string field |key| of the table at |idx| into |out|. */
+static void opt_text(lua_State *L, int idx, const char *key, char *out,
+		     size_t n)
+{
+	if (opt_field(L, idx, key)) {
+		size_t len;
+		const char *s = lua_tolstring(L, -1, &len);
+		if (lua_type(L, -1) != LUA_TSTRING || len == 0 || len >= n) {
+			luaL_error(L,
+				   "l:fault: %s must be a string of 1 to %d "
+				   "characters",
+				   key, (int)n - 1);
+		}
+		memcpy(out, s, len + 1);
+	}
+	lua_pop(L, 1);
+}
+
+/* l:fault{...}: a protocol-aware fault rule (sim/link.h). */
+static int link_fault(lua_State *L)
+{
+	link_ud *lu = check_link(L, 1);
+	luaL_checktype(L, 2, LUA_TTABLE);
+	check_keys(L, 2, "l:fault", fault_keys);
+	sim_fault_rule r = {.dir = -1, .pn = -1, .before_ns = SIM_TIME_MAX};
+	static const char *const actions[] = {"drop",	 "delay",
+					      "dup",	 "corrupt",
+					      "reorder", "at_timer", NULL};
+	if (!opt_field(L, 2, "action")) {
+		return luaL_error(L, "l:fault: action is required (drop, "
+				     "delay, dup, corrupt or reorder)");
+	}
+	const char *act = lua_tostring(L, -1);
+	int ai = 0;
+	while (actions[ai] != NULL &&
+	       (act == NULL || strcmp(actions[ai], act) != 0)) {
+		ai++;
+	}
+	if (actions[ai] == NULL) {
+		return luaL_error(L,
+				  "l:fault: action must be drop, delay, dup, "
+				  "corrupt, reorder or at_timer, got '%s'",
+				  act ? act : luaL_typename(L, -1));
+	}
+	r.action = (enum sim_fault_action)ai;
+	lua_pop(L, 1);
+	lua_getfield(L, 2, "dir");
+	r.dir = parse_dir(L, -1);
+	lua_pop(L, 1);
+	opt_text(L, 2, "from", r.from, sizeof(r.from));
+	opt_text(L, 2, "proto", r.proto, sizeof(r.proto));
+	opt_text(L, 2, "type", r.type, sizeof(r.type));
+	opt_text(L, 2, "space", r.space, sizeof(r.space));
+	opt_text(L, 2, "frame", r.frame, sizeof(r.frame));
+	opt_text(L, 2, "info", r.info, sizeof(r.info));
+	r.pn = opt_int(L, 2, "pn", "l:fault", -1, 0, INT64_MAX);
+	r.after_ns = opt_duration(L, 2, "after", "l:fault", 0);
+	r.before_ns = opt_duration(L, 2, "before", "l:fault", SIM_TIME_MAX);
+	r.nth = (uint64_t)opt_int(L, 2, "nth", "l:fault", 0, 1, INT64_MAX);
+	r.count = (uint64_t)opt_int(L, 2, "count", "l:fault", 0, 1,
+				    INT64_MAX);
+	r.delay_ns = opt_duration(L, 2, "by", "l:fault", 0);
+	r.bits = (int)opt_int(L, 2, "bits", "l:fault", 1, 1, 64);
+	r.behind = (uint64_t)opt_int(L, 2, "behind", "l:fault", 1, 1, 1000000);
+	opt_text(L, 2, "timer", r.timer, sizeof(r.timer));
+	r.offset_ns = opt_time(L, 2, "offset", "l:fault", 0, 1);
+	r.timer_side = 1;
+	if (opt_field(L, 2, "of")) {
+		const char *of = lua_tostring(L, -1);
+		if (of == NULL || (strcmp(of, "receiver") != 0 &&
+				   strcmp(of, "sender") != 0)) {
+			return luaL_error(L, "l:fault: of must be 'receiver' "
+					     "or 'sender'");
+		}
+		r.timer_side = of[0] == 'r';
+	}
+	lua_pop(L, 1);
+	if (r.action == SIM_FAULT_ACT_AT_TIMER && r.timer[0] == '\0') {
+		return luaL_error(L, "l:fault: action 'at_timer' needs timer = "
+				     "a timer name (idle, handshake, pto, ack, "
+				     "close; TLS: handshake, retransmit)");
+	}
+	if (r.action == SIM_FAULT_ACT_DELAY && r.delay_ns <= 0) {
+		return luaL_error(L, "l:fault: action 'delay' needs by = a "
+				     "duration");
+	}
+	if (r.before_ns <= r.after_ns) {
+		return luaL_error(L, "l:fault: 'before' is not after 'after'");
+	}
+	snprintf(r.name, sizeof(r.name), "%s", actions[r.action]);
+	opt_text(L, 2, "name", r.name, sizeof(r.name));
+	int rc = sim_link_add_fault(lu->link, &r);
+	if (rc != 0) {
+		return luaL_error(L, "l:fault: %s",
+				  rc == SIM_ELIMIT ? "too many fault rules "
+						     "on this link (256)"
+						   : sim_strerror(rc));
+	}
+	return 0;
+}
+
 static int link_stats(lua_State *L)
 {
 	link_ud *lu = check_link(L, 1);
@@ -2156,6 +2262,7 @@ static const luaL_Reg link_methods[] = {
 	{"partition", link_partition},
 	{"drop_nth", link_drop_nth},
 	{"filter", link_filter},
+	{"fault", link_fault},
 	{"stats", link_stats},
 	{NULL, NULL},
 };

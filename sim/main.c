@@ -15,6 +15,7 @@
 #include "sim/lua.h"
 #include "sim/merge.h"
 #include "sim/pcap.h"
+#include "sim/races.h"
 #include "sim/report.h"
 #include "sim/rowdiff.h"
 #include "sim/schedule.h"
@@ -41,6 +42,8 @@ static const char usage_main[] =
 	"                               choices that still fails the same way\n"
 	"  replay TRACE.db --run ID     re-run a recorded run, check its digest\n"
 	"  diff A.db[:RUN] B.db[:RUN]   the first row where two runs differ\n"
+	"  races TRACE.db               which concurrent order separates\n"
+	"                               failing runs from passing ones\n"
 	"  pcap TRACE.db -o OUT.pcapng  a run as a capture for Wireshark\n"
 	"  report TRACE.db [--run ID] [--html OUT.html]\n"
 	"                               outcome, race queries, ladder diagram\n"
@@ -1189,6 +1192,85 @@ static int cmd_diff(int argc, char **argv)
 	return rc == 0 ? SIM_STATUS_PASS : SIM_STATUS_FAIL;
 }
 
+static const char usage_races[] =
+	"usage: tlsim races TRACE.db [--runs A..B] [--check TEXT] [--top N]\n"
+	"\n"
+	"Splits the runs of a trace (a sweep's) into failing and passing and\n"
+	"ranks the orders of concurrent operations (one endpoint, the same\n"
+	"virtual time, no happens-before path between them) by how well they\n"
+	"separate the two groups, with a seed of each kind to replay.\n"
+	"\n"
+	"options:\n"
+	"  --runs A..B           only runs A..B of the trace (default: all)\n"
+	"  --check TEXT          failing = an expectation whose name contains\n"
+	"                        TEXT failed (default: outcome is not pass)\n"
+	"  --top N               lines shown (default 10)\n"
+	"\n"
+	"exit status: 0 ranked, 2 usage or input error (no failing or no\n"
+	"passing run, a trace without causality columns), 3 internal error.\n";
+
+static int cmd_races(int argc, char **argv)
+{
+	sim_races_opts o = {.top = 10};
+	for (int i = 0; i < argc; i++) {
+		const char *v = i + 1 < argc ? argv[i + 1] : NULL;
+		uint64_t a, b;
+		if (strcmp(argv[i], "-h") == 0 ||
+		    strcmp(argv[i], "--help") == 0) {
+			fputs(usage_races, stdout);
+			return 0;
+		} else if (strcmp(argv[i], "--runs") == 0) {
+			if (parse_range(v, &a, &b) != 0 || a == 0 ||
+			    b > INT64_MAX) {
+				return usage_error("races",
+						   "--runs needs A..B with 1 <= "
+						   "A <= B, got '%s'",
+						   v ? v : "");
+			}
+			o.first_run = (int64_t)a;
+			o.last_run = (int64_t)b;
+			i++;
+		} else if (strcmp(argv[i], "--check") == 0) {
+			if (v == NULL || *v == '\0') {
+				return usage_error("races",
+						   "--check needs a text%s", "");
+			}
+			o.check = v;
+			i++;
+		} else if (strcmp(argv[i], "--top") == 0) {
+			if (parse_u64(v, &a) != 0 || a == 0 || a > 1000) {
+				return usage_error("races",
+						   "--top needs an integer from "
+						   "1 to 1000, got '%s'",
+						   v ? v : "");
+			}
+			o.top = (int)a;
+			i++;
+		} else if (argv[i][0] == '-') {
+			return usage_error("races", "unknown option '%s'",
+					   argv[i]);
+		} else if (o.path == NULL) {
+			o.path = argv[i];
+		} else {
+			return usage_error("races", "unexpected argument '%s'",
+					   argv[i]);
+		}
+	}
+	if (o.path == NULL) {
+		return usage_error("races", "missing TRACE.db%s", "");
+	}
+	char err[1024];
+	int rc = sim_races(&o, stdout, err, sizeof(err));
+	fflush(stdout);
+	if (rc != 0) {
+		fprintf(stderr, "tlsim: %s\n", err);
+		return rc == SIM_ENOMEM || rc == SIM_EINTERNAL
+			       ? SIM_STATUS_INTERNAL
+			       : SIM_STATUS_INPUT;
+	}
+	return 0;
+}
+
 static int cmd_pcap(int argc, char **argv)
 {
 	sim_pcap_opts o = {0};
@@ -1525,6 +1607,9 @@ int main(int argc, char **argv)
 	}
 	if (strcmp(cmd, "diff") == 0) {
 		return cmd_diff(argc - 2, argv + 2);
+	}
+	if (strcmp(cmd, "races") == 0) {
+		return cmd_races(argc - 2, argv + 2);
 	}
 	if (strcmp(cmd, "report") == 0) {
 		return cmd_report(argc - 2, argv + 2);
