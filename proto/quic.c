@@ -1660,6 +1660,9 @@ static sim_packet *build_datagram(quic *q)
 		used += over + plans[np].len;
 		has_initial |= i == SP_INITIAL;
 		np++;
+		if (q->cfg.no_coalesce) {
+			break;
+		}
 	}
 	if (np == 0) {
 		return NULL;

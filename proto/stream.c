@@ -218,6 +218,9 @@ const char *proto_stream_config_check(const proto_stream_config *c)
 	if (c->mss == 0 || c->mss > 65000) {
 		return "mss must be in [1, 65000]";
 	}
+	if (c->nsplit > PROTO_STREAM_SPLITS_MAX) {
+		return "at most 16 split offsets";
+	}
 	if (c->sndbuf == 0 || c->sndbuf > SNDBUF_MAX) {
 		return "sndbuf must be in [1, 1073741824]";
 	}
@@ -434,6 +437,14 @@ static sim_packet *data_seg(proto_stream *s, sim_time now, int *skipped)
 	int64_t limit = min64(s->cfg.window, s->peer_wnd);
 	int64_t room = s->snd_una + limit - off;
 	int64_t len = max64(0, min64(min64(end - off, s->cfg.mss), room));
+	for (uint32_t i = 0; i < s->cfg.nsplit; i++) {
+		/* data offset k is sequence offset 1 + k */
+		int64_t cut = 1 + (int64_t)s->cfg.split_at[i];
+		if (cut > off && cut < off + len) {
+			len = cut - off;
+			break;
+		}
+	}
 	int fin = s->fin_queued && off + len == end && len < room;
 	*skipped = 0;
 	if ((len == 0 && !fin) || (s->probing && off > s->snd_una)) {

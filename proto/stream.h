@@ -67,7 +67,13 @@ typedef struct proto_stream_config {
 	uint32_t max_retries;    /* retransmissions without progress: the
 				    (max_retries + 1)th consecutive timeout
 				    gives up with error "timeout" (default 8) */
+	/* Segmentation control: a segment never spans one of these byte
+	 * offsets of the data sent (0-based, ascending, up to
+	 * PROTO_STREAM_SPLITS_MAX), so the bytes reach the peer cut there. */
+	uint32_t nsplit;
+	uint64_t split_at[16];
 } proto_stream_config;
+#define PROTO_STREAM_SPLITS_MAX 16
 
 /* proto_stream_config_default fills |c| with the defaults above, ports
  * 49152 -> 443, addresses a -> b, isn 0. */

@@ -774,6 +774,17 @@ static void on_recv(void *ud, sim_time now, const uint8_t *data, size_t len)
 						       : RAW_MAX - t->raw_in_len;
 		memcpy(t->raw_in + t->raw_in_len, data, n);
 		t->raw_in_len += n;
+	} else if (t->cfg.read_chunk > 0) {
+		const uint8_t *p = data;
+		while (len > 0 && !t->app_closed) {
+			size_t n = len < t->cfg.read_chunk ? len
+							   : t->cfg.read_chunk;
+			BIO_write(t->rbio, p, (int)n);
+			p += n;
+			len -= n;
+			pump(t);
+		}
+		return;
 	} else {
 		BIO_write(t->rbio, data, (int)len);
 	}

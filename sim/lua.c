@@ -1308,12 +1308,25 @@ static int new_endpoint(lua_State *L, ctx *c, const ep_spec *spec, void *cfg)
 					  c->default_queue_cap, 0, 10000000);
 	uint32_t dmax = (uint32_t)opt_int(L, 2, "drain_max", spec->ctor,
 					  c->default_drain_max, 0, 1000000);
+	double drift = 0;
+	if (opt_field(L, 2, "clock_drift")) {
+		drift = lua_tonumber(L, -1);
+		if (!lua_isnumber(L, -1) || !(drift > -0.5 && drift < 0.5)) {
+			return luaL_error(L,
+					  "%s: clock_drift must be a number in "
+					  "(-0.5, 0.5) (e.g. 1e-4: 100 ppm "
+					  "fast)",
+					  spec->ctor);
+		}
+	}
+	lua_pop(L, 1);
 	char err[256] = "";
 	sim_ep *ep = sim_ep_new(&c->w, name, spec->cls, spec->make, cfg, qcap,
 				dmax, err, sizeof(err));
 	if (ep == NULL) {
 		return luaL_error(L, "%s: %s", spec->ctor, err);
 	}
+	sim_ep_set_clock_drift(ep, (int64_t)(drift * 1e9));
 	ep_ud *eu = calloc(1, sizeof(*eu));
 	if (eu == NULL) {
 		sim_ep_del(ep);
@@ -1338,7 +1351,7 @@ static int new_endpoint(lua_State *L, ctx *c, const ep_spec *spec, void *cfg)
 }
 
 static const char *const echo_keys[] = {
-	"name", "link", "side", "queue_cap", "drain_max", "count",
+	"name", "link", "side", "queue_cap", "drain_max", "clock_drift", "count",
 	"interval", "rto", "max_retries", "size", NULL};
 
 static void read_echo(lua_State *L, const char *what, proto_echo_config *cfg)
@@ -1603,12 +1616,14 @@ static int l_pki(lua_State *L)
 }
 
 static const char *const tls_keys[] = {
-	"name", "link", "side", "queue_cap", "drain_max", "pki", "host",
+	"name", "link", "side", "queue_cap", "drain_max", "clock_drift",
+	"clock_offset", "pki", "host",
 	"aia_fetch", "min_version", "max_version", "groups", "ciphers", "chain", "trust",
 	"verify", "async_sign", "acceptor", "auto_handshake", "autoread",
 	"shutdown_wait", "acceptor_alert", "deadline", "close",
 	"unexpected_eof", "mss", "rto",
-	"rto_max", "max_retries", "sndbuf", "window", NULL};
+	"rto_max", "max_retries", "sndbuf", "window", "split_at", "read_chunk",
+	NULL};
 static const char *const version_names[] = {"1.2", "1.3", NULL};
 static const char *const chain_names[] = {"full", "leaf", NULL};
 static const char *const trust_names[] = {"root", "root+intermediate",
@@ -1669,6 +1684,35 @@ static void read_tls(lua_State *L, ctx *c, const char *what,
 		L, 2, "unexpected_eof", what, eof_names, 0);
 	proto_stream_config *s = &cfg->stream;
 	s->mss = (uint32_t)opt_int(L, 2, "mss", what, s->mss, 1, 65000);
+	if (opt_field(L, 2, "split_at")) {
+		if (!lua_istable(L, -1)) {
+			luaL_error(L, "%s: split_at must be a list of byte "
+				      "offsets",
+				   what);
+		}
+		lua_Integer n = luaL_len(L, -1);
+		if (n > PROTO_STREAM_SPLITS_MAX) {
+			luaL_error(L, "%s: split_at: at most %d offsets", what,
+				   PROTO_STREAM_SPLITS_MAX);
+		}
+		for (lua_Integer i = 1; i <= n; i++) {
+			lua_rawgeti(L, -1, i);
+			lua_Integer v = lua_tointeger(L, -1);
+			if (!lua_isinteger(L, -1) || v < 1 ||
+			    (i > 1 && (uint64_t)v <= s->split_at[i - 2])) {
+				luaL_error(L,
+					   "%s: split_at must hold ascending "
+					   "byte offsets >= 1",
+					   what);
+			}
+			s->split_at[i - 1] = (uint64_t)v;
+			lua_pop(L, 1);
+		}
+		s->nsplit = (uint32_t)n;
+	}
+	lua_pop(L, 1);
+	cfg->read_chunk = (uint32_t)opt_int(L, 2, "read_chunk", what, 0, 0,
+					    1 << 24);
 	s->sndbuf = (uint32_t)opt_int(L, 2, "sndbuf", what, s->sndbuf, 1,
 				      1 << 30);
 	s->window = (uint32_t)opt_int(L, 2, "window", what, s->window, 1,
@@ -1691,6 +1735,8 @@ static int tls_ctor(lua_State *L, const ep_spec *spec, int is_server)
 	proto_tls_config cfg;
 	proto_tls_config_default(&cfg, is_server);
 	read_tls(L, c, spec->ctor, &cfg);
+	/* The endpoint's wall clock: certificate validity, tickets. */
+	cfg.epoch_ns += opt_time(L, 2, "clock_offset", spec->ctor, 0, 1);
 	proto_pki_clock_set(c->epoch_ns + sim_world_now(&c->w));
 	return new_endpoint(L, c, spec, &cfg);
 }
@@ -1904,9 +1950,11 @@ static int tls_attack(lua_State *L)
 /* --- QUIC endpoints ------------------------------------------------------ */
 
 static const char *const quic_keys[] = {
-	"name", "link", "side", "queue_cap", "drain_max", "pki", "host",
+	"name", "link", "side", "queue_cap", "drain_max", "clock_drift",
+	"clock_offset", "pki", "host",
 	"aia_fetch", "chain", "trust", "verify", "close_rule", "early_packet",
 	"shutdown_queue", "app_error", "idle_timeout", "handshake_timeout",
+	"coalesce",
 	"max_ack_delay", NULL};
 static const char *const qverify_names[] = {"sync", "async", "deferred",
 					    NULL};
@@ -1947,6 +1995,7 @@ static int quic_ctor(lua_State *L, const ep_spec *spec, int is_server)
 	cfg.app_error_in_initial = (uint64_t)opt_int(
 		L, 2, "app_error", what, (int64_t)cfg.app_error_in_initial, 0,
 		((int64_t)1 << 62) - 1);
+	cfg.no_coalesce = !opt_bool(L, 2, "coalesce", what, 1);
 	cfg.idle_timeout_ns =
 		opt_duration(L, 2, "idle_timeout", what, cfg.idle_timeout_ns);
 	cfg.handshake_timeout_ns = opt_duration(L, 2, "handshake_timeout",
@@ -1956,7 +2005,7 @@ static int quic_ctor(lua_State *L, const ep_spec *spec, int is_server)
 	if (cfg.idle_timeout_ns <= 0 || cfg.handshake_timeout_ns <= 0) {
 		return luaL_error(L, "%s: timeouts must be positive", what);
 	}
-	cfg.epoch_ns = c->epoch_ns;
+	cfg.epoch_ns = c->epoch_ns + opt_time(L, 2, "clock_offset", what, 0, 1);
 	proto_pki_clock_set(c->epoch_ns + sim_world_now(&c->w));
 	return new_endpoint(L, c, spec, &cfg);
 }
