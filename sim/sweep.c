@@ -204,6 +204,26 @@ void sim_sweep_reproduce(FILE *f, const char *indent, const sim_lua_opts *o,
 	for (int i = 0; i < o->nset; i++) {
 		fprintf(f, " --set %s=%s", o->set_key[i], o->set_val[i]);
 	}
+	/* The caps that change what a run does. */
+	const struct {
+		const char *opt;
+		uint64_t v;
+	} caps[] = {{"--max-events", o->max_events},
+		    {"--max-inflight", o->max_inflight},
+		    {"--max-queued-ops", o->max_queued_ops},
+		    {"--max-rows", o->max_rows},
+		    {"--max-instructions", o->max_instructions},
+		    {"--max-memory", o->max_memory},
+		    {"--livelock-events", o->livelock_events}};
+	for (size_t i = 0; i < sizeof(caps) / sizeof(caps[0]); i++) {
+		if (caps[i].v != 0) {
+			fprintf(f, " %s %llu", caps[i].opt,
+				(unsigned long long)caps[i].v);
+		}
+	}
+	if (o->max_time_ns != 0) {
+		fprintf(f, " --max-time %lldns", (long long)o->max_time_ns);
+	}
 	fprintf(f, "\n");
 }
 
@@ -674,7 +694,8 @@ static int consume(sweep *sw, uint64_t index, const result *res)
 		oom = groups_add(&sw->fails, key, seed, index);
 	}
 	if (!oom &&
-	    (strcmp(outcome, "error") == 0 || strcmp(outcome, "crash") == 0)) {
+	    (strcmp(outcome, "error") == 0 || strcmp(outcome, "crash") == 0 ||
+	     strcmp(outcome, "limit") == 0)) {
 		oom = groups_add(&sw->errors, reason[0] ? reason : "(none)",
 				 seed, index);
 	}
@@ -891,7 +912,8 @@ static int print_table(sweep *sw)
 			       100.0 * (double)g->count / (double)sw->total);
 		}
 		print_groups(&sw->fails, "failed expectations", sw->total);
-		print_groups(&sw->errors, "errors and crashes", sw->total);
+		print_groups(&sw->errors, "errors, crashes and limits",
+			     sw->total);
 		if (o->nquery > 0) {
 			printf("race queries (runs with rows):\n");
 		}
