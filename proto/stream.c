@@ -195,6 +195,20 @@ static uint32_t get32(const uint8_t *p)
 	return (uint32_t)get16(p) << 16 | get16(p + 2);
 }
 
+void proto_stream_seal(const proto_stream_config *c, uint8_t *b, size_t len)
+{
+	put16(b + 16, 0);
+	put32(b + 24, seg_crc(b, len));
+	put16(b + 16, inet_sum(c->local_addr, c->remote_addr, b, len));
+}
+
+int proto_stream_sealed(const proto_stream_config *c, const uint8_t *b,
+			size_t len)
+{
+	return inet_sum(c->remote_addr, c->local_addr, b, len) == 0 &&
+	       seg_crc(b, len) == get32(b + 24);
+}
+
 static int64_t min64(int64_t a, int64_t b)
 {
 	return a < b ? a : b;
@@ -442,9 +456,7 @@ static sim_packet *make_seg(proto_stream *s, sim_time now, int64_t off,
 		h[PROTO_STREAM_HDR + i] =
 			s->sbuf[(off - 1 + i) % s->cfg.sndbuf];
 	}
-	put32(h + 24, seg_crc(h, p->len));
-	put16(h + 16, inet_sum(s->cfg.local_addr, s->cfg.remote_addr, h,
-			       p->len));
+	proto_stream_seal(&s->cfg, h, p->len);
 	const char *type = flags & F_RST   ? "RST"
 			   : flags & F_SYN ? (flags & F_ACK ? "SYN-ACK" : "SYN")
 			   : len > 0 ? (flags & F_FIN ? "DATA-FIN" : "DATA")
@@ -607,8 +619,7 @@ static int parse(proto_stream *s, const uint8_t *b, size_t len, seg *g)
 		s->stats.dropped_malformed++;
 		return 0;
 	}
-	if (inet_sum(s->cfg.remote_addr, s->cfg.local_addr, b, len) != 0 ||
-	    seg_crc(b, len) != get32(b + 24)) {
+	if (!proto_stream_sealed(&s->cfg, b, len)) {
 		s->stats.dropped_corrupt++;
 		return 0;
 	}

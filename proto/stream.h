@@ -239,6 +239,15 @@ typedef struct proto_stream_stats {
 /* proto_stream_get_stats copies the counters to |out|. */
 void proto_stream_get_stats(const proto_stream *s, proto_stream_stats *out);
 
+/* proto_stream_seal writes the CRC-32C and the TCP checksum into the
+ * segment |b| (|len| >= PROTO_STREAM_HDR bytes) as the side configured by
+ * |c| sends it. proto_stream_sealed returns 1 if both are right for the
+ * side configured by |c| receiving |b|, else 0 (|len| >= PROTO_STREAM_HDR).
+ * For tests that build or alter segments by hand. */
+void proto_stream_seal(const proto_stream_config *c, uint8_t *b, size_t len);
+int proto_stream_sealed(const proto_stream_config *c, const uint8_t *b,
+			size_t len);
+
 /* proto_stream_crc32c returns the CRC-32C (Castagnoli) of |len| bytes. */
 uint32_t proto_stream_crc32c(const void *data, size_t len);
 

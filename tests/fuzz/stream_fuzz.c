@@ -167,77 +167,32 @@ static void on_acked_all(void *ud, sim_time now)
 }
 
 static const proto_stream_callbacks callbacks = {
-	.recv = on_recv,
-	.fin = on_fin,
-	.acked_all = on_acked_all,
+    .recv = on_recv,
+    .fin = on_fin,
+    .acked_all = on_acked_all,
 };
 
-/* The checksum of proto/stream.c: the Internet checksum over the IPv4
- * pseudo-header and the segment. */
-static uint16_t inet_sum(uint32_t src, uint32_t dst, const uint8_t *b,
-			 size_t len)
-{
-	uint64_t sum = (src >> 16) + (src & 0xffff) + (dst >> 16) +
-		       (dst & 0xffff) + 6 + len;
-	for (size_t i = 0; i + 1 < len; i += 2) {
-		sum += (uint32_t)b[i] << 8 | b[i + 1];
-	}
-	if (len & 1) {
-		sum += (uint32_t)b[len - 1] << 8;
-	}
-	while (sum >> 16) {
-		sum = (sum & 0xffff) + (sum >> 16);
-	}
-	return (uint16_t)~sum;
-}
-
-static void put16(uint8_t *p, uint32_t v)
-{
-	p[0] = (uint8_t)(v >> 8);
-	p[1] = (uint8_t)v;
-}
-
-static void put32(uint8_t *p, uint32_t v)
-{
-	put16(p, v >> 16);
-	put16(p + 2, v);
-}
-
-static uint32_t seg_crc(uint8_t *b, size_t len)
-{
-	uint8_t save[6];
-	memcpy(save, b + 16, 2);
-	memcpy(save + 2, b + 24, 4);
-	memset(b + 16, 0, 2);
-	memset(b + 24, 0, 4);
-	uint32_t c = proto_stream_crc32c(b, len);
-	memcpy(b + 16, save, 2);
-	memcpy(b + 24, save + 2, 4);
-	return c;
-}
-
 /* Does |b| pass both checks at side |to|? */
-static int sealed(const fz *f, int to, uint8_t *b, size_t len)
+static int sealed(const fz *f, int to, const uint8_t *b, size_t len)
 {
-	const proto_stream_config *c = &f->sd[to].cfg;
-	if (len < PROTO_STREAM_HDR) {
-		return 0;
-	}
-	uint32_t crc = (uint32_t)b[24] << 24 | (uint32_t)b[25] << 16 |
-		       (uint32_t)b[26] << 8 | b[27];
-	return inet_sum(c->remote_addr, c->local_addr, b, len) == 0 &&
-	       seg_crc(b, len) == crc;
+	return len >= PROTO_STREAM_HDR &&
+	       proto_stream_sealed(&f->sd[to].cfg, b, len);
 }
 
+/* Seals |b| as the peer of side |to| would have. */
 static void reseal(const fz *f, int to, uint8_t *b, size_t len)
 {
-	const proto_stream_config *c = &f->sd[to].cfg;
-	if (len < PROTO_STREAM_HDR) {
-		return;
+	if (len >= PROTO_STREAM_HDR) {
+		proto_stream_seal(&f->sd[1 - to].cfg, b, len);
 	}
-	put32(b + 24, seg_crc(b, len));
-	put16(b + 16, 0);
-	put16(b + 16, inet_sum(c->remote_addr, c->local_addr, b, len));
+}
+
+/* Writes the |n| low bytes of |v| big-endian. */
+static void put_be(uint8_t *p, uint32_t v, int n)
+{
+	for (int i = 0; i < n; i++) {
+		p[i] = (uint8_t)(v >> 8 * (n - 1 - i));
+	}
 }
 
 /* Hands |b| to side |to|; |genuine|: made by the peer, unchanged. */
@@ -309,9 +264,9 @@ static void advance(fz *f, sim_time dt)
 }
 
 static const char *const states[] = {
-	"closed",  "listen",	 "syn_sent", "syn_received", "established",
-	"fin_wait", "close_wait", "closing",  "done",	      "reset",
-	"failed",
+    "closed",      "listen",   "syn_sent",   "syn_received",
+    "established", "fin_wait", "close_wait", "closing",
+    "done",        "reset",    "failed",
 };
 
 static void check(const fz *f)
@@ -355,10 +310,10 @@ static void configure(fz *f, int i)
 	uint8_t a = take8(f), b = take8(f), e = take8(f);
 	/* Small sizes make windows fill, buffers wrap and segments split. */
 	static const uint32_t mss[] = {1, 7, 100, 536, 1400, 65000, 1, 13};
-	static const uint32_t sndbuf[] = {1, 10, 1000, 4096, 65536, 262144,
-					  3, 100};
-	static const uint32_t window[] = {1, 5, 300, 2000, 65535, 100000,
-					  64, 1400};
+	static const uint32_t sndbuf[] = {1,     10,     1000, 4096,
+					  65536, 262144, 3,    100};
+	static const uint32_t window[] = {1,     5,      300, 2000,
+					  65535, 100000, 64,  1400};
 	c->mss = mss[a & 7];
 	c->sndbuf = sndbuf[(a >> 3) & 7];
 	c->window = window[b & 7];
@@ -388,19 +343,25 @@ static void inject(fz *f, int to)
 	if (b == NULL) {
 		return;
 	}
-	put16(b, how & 2 ? take8(f) : d->cfg.remote_port);
-	put16(b + 2, d->cfg.local_port);
+	put_be(b, how & 2 ? take8(f) : d->cfg.remote_port, 2);
+	put_be(b + 2, d->cfg.local_port, 2);
 	/* Near: a small signed offset from the ISNs; far: anything. */
-	put32(b + 4, how & 4 ? dseq : peer->cfg.isn + (uint32_t)(int8_t)dseq +
-					  (uint32_t)peer->nsent * (how >> 7));
-	put32(b + 8, how & 8 ? dack : d->cfg.isn + (uint32_t)(int8_t)dack +
-					  (uint32_t)d->nsent * (how >> 7));
+	put_be(b + 4,
+	       how & 4 ? dseq
+		       : peer->cfg.isn + (uint32_t)(int8_t)dseq +
+			     (uint32_t)peer->nsent * (how >> 7),
+	       4);
+	put_be(b + 8,
+	       how & 8 ? dack
+		       : d->cfg.isn + (uint32_t)(int8_t)dack +
+			     (uint32_t)d->nsent * (how >> 7),
+	       4);
 	b[12] = how & 16 ? take8(f) : 7 << 4;
 	b[13] = flags;
-	put16(b + 14, how & 32 ? take8(f) * 257u : 65535);
+	put_be(b + 14, how & 32 ? take8(f) * 257u : 65535, 2);
 	b[20] = 253;
 	b[21] = 8;
-	put16(b + 22, 0x7453);
+	put_be(b + 22, 0x7453, 2);
 	for (size_t i = 0; i < plen; i++) {
 		b[PROTO_STREAM_HDR + i] = pattern_byte(1 - to, i + dseq);
 	}
@@ -514,7 +475,7 @@ static void step(fz *f)
 		break;
 	case 10:
 		if (proto_stream_forge(d->s, f->now, arg & 1 ? "rst" : "fin") ==
-			    0 &&
+			0 &&
 		    !(arg & 1)) {
 			f->sd[1 - x].peer_fake = 1;
 		}
