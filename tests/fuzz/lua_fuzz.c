@@ -18,6 +18,7 @@
  *  - ep:on(event, fn), l:filter(fn), w:after/w:at(d, fn) with callbacks
  *    whose bodies are statements too (w:run inside a callback included)
  *    and return random answers ("pending", "drop", "delay"...);
+ *  - l:partition, l:drop_nth, l:fault{...} with the selector keys;
  *  - w:run{...} (always with an events= cap, so that a run ends), w:stop,
  *    w:expect, w:log, print, math.random, pairs, dropping references.
  * Bits 2-3 of byte 0 choose the trace (none, digest only, spooled rows);
@@ -77,7 +78,7 @@ static int more(const gen *g)
 }
 
 static void emit(gen *g, const char *fmt, ...)
-	__attribute__((format(printf, 2, 3)));
+    __attribute__((format(printf, 2, 3)));
 
 static void emit(gen *g, const char *fmt, ...)
 {
@@ -104,8 +105,8 @@ static const char *pick(gen *g, const char *const *list, size_t n)
 
 /* Names: the variables a script keeps its objects in. */
 static const char *const objects[] = {
-	"w",  "L1", "L2", "E1", "E2", "E3", "E4", "P1",
-	"P2", "T1", "T2", "w",	"E1", "E2", "L1", "tlsim",
+    "w",  "L1", "L2", "E1", "E2", "E3", "E4", "P1",
+    "P2", "T1", "T2", "w",  "E1", "E2", "L1", "tlsim",
 };
 static const char *const links[] = {"L1", "L2"};
 static const char *const eps[] = {"E1", "E2", "E3", "E4"};
@@ -113,136 +114,252 @@ static const char *const pkis[] = {"P1", "P2"};
 static const char *const timers[] = {"T1", "T2"};
 
 static const char *const strings[] = {
-	"20ms",
-	"0ns",
-	"1s",
-	"-5ms",
-	"1.5s",
-	"90d",
-	"2m",
-	"1h",
-	"250us",
-	"7ns",
-	"9223372036854775807ns",
-	"99999999999999h",
-	"1e3ms",
-	"ms",
-	"",
-	"abc",
-	"1.2",
-	"1.3",
-	"p256",
-	"ed25519",
-	"full",
-	"leaf",
-	"root",
-	"root+intermediate",
-	"sync",
-	"async",
-	"deferred",
-	"honour",
-	"ignore",
-	"notify",
-	"finish_handshake",
-	"transport",
-	"error",
-	"flush",
-	"drop",
-	"rfc",
-	"write_key",
-	"buffer",
-	"tail",
-	"front",
-	"a",
-	"b",
-	"a->b",
-	"b->a",
-	"both",
-	"fin",
-	"rst",
-	"pending",
-	"pass",
-	"delay",
-	"10Mbps",
-	"0bps",
-	"1e20Gbps",
-	"X25519:P-256",
-	"P-384",
-	"server.test",
-	"start",
-	"close",
-	"write",
-	"GET / HTTP/1.1\\r\\n\\r\\n",
-	"\\0\\1\\2\\255",
-	"\\22\\3\\1\\0\\5hello",
-	"%s%n%d",
-	"\\1self",
-	"client",
-	"server",
-	"link0",
+    "20ms",
+    "0ns",
+    "1s",
+    "-5ms",
+    "1.5s",
+    "90d",
+    "2m",
+    "1h",
+    "250us",
+    "7ns",
+    "9223372036854775807ns",
+    "99999999999999h",
+    "1e3ms",
+    "ms",
+    "",
+    "abc",
+    "1.2",
+    "1.3",
+    "p256",
+    "ed25519",
+    "full",
+    "leaf",
+    "root",
+    "root+intermediate",
+    "sync",
+    "async",
+    "deferred",
+    "honour",
+    "ignore",
+    "notify",
+    "finish_handshake",
+    "transport",
+    "error",
+    "flush",
+    "drop",
+    "rfc",
+    "write_key",
+    "buffer",
+    "tail",
+    "front",
+    "a",
+    "b",
+    "a->b",
+    "b->a",
+    "both",
+    "fin",
+    "rst",
+    "pending",
+    "pass",
+    "delay",
+    "10Mbps",
+    "0bps",
+    "1e20Gbps",
+    "X25519:P-256",
+    "P-384",
+    "server.test",
+    "start",
+    "close",
+    "write",
+    "GET / HTTP/1.1\\r\\n\\r\\n",
+    "\\0\\1\\2\\255",
+    "\\22\\3\\1\\0\\5hello",
+    "%s%n%d",
+    "\\1self",
+    "client",
+    "server",
+    "link0",
+    "at_timer",
+    "dup",
+    "reorder",
+    "corrupt",
+    "Finished",
+    "ClientHello",
+    "CRYPTO",
+    "ACK",
+    "CONNECTION_CLOSE",
+    "initial",
+    "handshake",
+    "1rtt",
+    "idle",
+    "pto",
+    "retransmit",
+    "tcp",
+    "quic",
+    "SYN",
+    "DATA",
 };
 
 static const char *const events[] = {
-	"connected",	  "client_hello",     "peer_certificate",
-	"sign",		  "handshake_done",   "data",
-	"close_notify",	  "eof",	      "alert_sent",
-	"alert_received", "shutdown_done",    "error",
-	"timeout",	  "reset",	      "closed",
-	"echo",		  "retransmit",	      "corrupt",
-	"done",		  "failed",	      "ping",
-	"handshake_confirmed", "shutdown_by_peer", "\\1self",
+    "connected",
+    "client_hello",
+    "peer_certificate",
+    "sign",
+    "handshake_done",
+    "data",
+    "close_notify",
+    "eof",
+    "alert_sent",
+    "alert_received",
+    "shutdown_done",
+    "error",
+    "timeout",
+    "reset",
+    "closed",
+    "echo",
+    "retransmit",
+    "corrupt",
+    "done",
+    "failed",
+    "ping",
+    "handshake_confirmed",
+    "shutdown_by_peer",
+    "\\1self",
 };
 
 static const char *const world_keys[] = {
-	"seed",	 "drain_max",	    "queue_cap", "trace_events",
-	"epoch", "livelock_events", "bogus",
+    "seed",  "drain_max",       "queue_cap", "trace_events",
+    "epoch", "livelock_events", "bogus",
 };
 static const char *const link_keys[] = {
-	"name",	   "latency",	    "jitter",  "loss",	       "burst",
-	"dup",	   "reorder",	    "reorder_delay", "corrupt", "corrupt_bits",
-	"bandwidth", "queue",	    "mtu",     "a_to_b",       "b_to_a",
-	"p_gb",	   "p_bg",	    "loss_good", "loss_bad",   "from",
-	"to",	   "dir",
+    "name",      "latency", "jitter",        "loss",     "burst",
+    "dup",       "reorder", "reorder_delay", "corrupt",  "corrupt_bits",
+    "bandwidth", "queue",   "mtu",           "a_to_b",   "b_to_a",
+    "p_gb",      "p_bg",    "loss_good",     "loss_bad", "from",
+    "to",        "dir",
 };
 static const char *const ep_keys[] = {
-	"name",		 "link",	   "side",	     "queue_cap",
-	"drain_max",	 "count",	   "interval",	     "rto",
-	"max_retries",	 "size",	   "pki",	     "host",
-	"aia_fetch",	 "min_version",	   "max_version",    "groups",
-	"ciphers",	 "chain",	   "trust",	     "verify",
-	"async_sign",	 "acceptor",	   "auto_handshake", "autoread",
-	"shutdown_wait", "acceptor_alert", "deadline",	     "close",
-	"unexpected_eof", "mss",	   "rto_max",	     "sndbuf",
-	"window",	 "close_rule",	   "early_packet",   "shutdown_queue",
-	"app_error",	 "idle_timeout",   "handshake_timeout", "max_ack_delay",
-	"alg",		 "not_before",	   "not_after",	     "wait",
-	"kind",		 "offset",	   "until_idle",     "limit",
-	"events",	 "allow_livelock",
+    "name",
+    "link",
+    "side",
+    "queue_cap",
+    "drain_max",
+    "count",
+    "interval",
+    "rto",
+    "max_retries",
+    "size",
+    "pki",
+    "host",
+    "aia_fetch",
+    "min_version",
+    "max_version",
+    "groups",
+    "ciphers",
+    "chain",
+    "trust",
+    "verify",
+    "async_sign",
+    "acceptor",
+    "auto_handshake",
+    "autoread",
+    "shutdown_wait",
+    "acceptor_alert",
+    "deadline",
+    "close",
+    "unexpected_eof",
+    "mss",
+    "rto_max",
+    "sndbuf",
+    "window",
+    "close_rule",
+    "early_packet",
+    "shutdown_queue",
+    "app_error",
+    "idle_timeout",
+    "handshake_timeout",
+    "max_ack_delay",
+    "alg",
+    "not_before",
+    "not_after",
+    "wait",
+    "kind",
+    "offset",
+    "until_idle",
+    "limit",
+    "events",
+    "allow_livelock",
+    "clock_drift",
+    "clock_offset",
+    "split_at",
+    "read_chunk",
+    "coalesce",
+};
+
+static const char *const fault_keys[] = {
+    "name",  "dir",  "from",   "proto",  "type",   "space", "pn",
+    "frame", "info", "after",  "before", "nth",    "count", "action",
+    "by",    "bits", "behind", "timer",  "offset", "of",    "tls",
 };
 
 static const char *const ctors[] = {
-	"echo_client", "echo_server", "tls_client",
-	"tls_server",  "quic_client", "quic_server",
+    "echo_client", "echo_server", "tls_client",
+    "tls_server",  "quic_client", "quic_server",
 };
 
 /* Every method of every class, for calls on any object, but run: a run
  * with any arguments might not end (run_call caps it). */
-static const char *const methods[] = {
-	"link",	       "echo_client", "echo_server", "pki",
-	"tls_client",  "tls_server",  "quic_client", "quic_server",
-	"after",       "at",	      "tostring",    "stop",
-	"expect",      "log",	      "now",	     "ns",
-	"us",	       "ms",	      "s",	     "time",
-	"fmt",	       "events",      "stop_reason", "partition",
-	"drop_nth",    "filter",      "stats",	     "on",
-	"call",	       "start",	      "close",	     "state",
-	"name",	       "queue",	      "connect",     "accept",
-	"handshake",   "write",	      "read",	     "shutdown",
-	"close_write", "abort",	      "validation_complete",
-	"sign_complete", "client_hello_complete", "send_raw",
-	"send",	       "outcome",     "received",    "info",
-	"attack",      "cancel",
+static const char *const world_methods[] = {
+    "link",       "echo_client", "echo_server", "pki",   "tls_client",
+    "tls_server", "quic_client", "quic_server", "after", "at",
+    "tostring",   "stop",        "expect",      "log",   "now",
+    "ns",         "us",          "ms",          "s",     "time",
+    "fmt",        "events",      "stop_reason",
 };
+static const char *const link_methods[] = {
+    "partition", "drop_nth", "filter", "fault", "stats", "cancel",
+};
+static const char *const ep_methods[] = {
+    "on",
+    "call",
+    "start",
+    "close",
+    "state",
+    "name",
+    "queue",
+    "stats",
+    "connect",
+    "accept",
+    "handshake",
+    "write",
+    "read",
+    "shutdown",
+    "close_write",
+    "abort",
+    "validation_complete",
+    "sign_complete",
+    "client_hello_complete",
+    "send_raw",
+    "send",
+    "outcome",
+    "received",
+    "info",
+    "attack",
+};
+
+static const char *any_method(gen *g)
+{
+	uint8_t k = u8(g);
+	if (k < 80) {
+		return world_methods[u8(g) % N(world_methods)];
+	}
+	if (k < 120) {
+		return link_methods[u8(g) % N(link_methods)];
+	}
+	return ep_methods[u8(g) % N(ep_methods)];
+}
 
 static void stmt(gen *g, int depth);
 static void value(gen *g, int depth);
@@ -262,34 +379,22 @@ static void function(gen *g, int depth)
 	if (depth < MAX_DEPTH) {
 		block(g, depth);
 	}
-	switch (u8(g) % 8) {
-	case 0:
-		emit(g, "return true ");
-		break;
-	case 1:
-		emit(g, "return false ");
-		break;
-	case 2:
-		emit(g, "return 'pending' ");
-		break;
-	case 3:
-		emit(g, "return 'drop' ");
-		break;
-	case 4:
-		emit(g, "return 'delay', ");
+	/* An answer for the handlers that take one, an error, or nothing. */
+	static const char *const answers[] = {
+	    "return true ",
+	    "return false ",
+	    "return 'pending' ",
+	    "return 'drop' ",
+	    "error('from a callback') ",
+	    "",
+	};
+	uint8_t k = u8(g) % (N(answers) + 2);
+	if (k < N(answers)) {
+		emit(g, "%s", answers[k]);
+	} else {
+		emit(g, k == N(answers) ? "return 'delay', " : "return ");
 		value(g, depth + 1);
 		emit(g, " ");
-		break;
-	case 5:
-		emit(g, "error('from a callback') ");
-		break;
-	case 6:
-		emit(g, "return ");
-		value(g, depth + 1);
-		emit(g, " ");
-		break;
-	default:
-		break;
 	}
 	emit(g, "end");
 }
@@ -325,18 +430,35 @@ static void value(gen *g, int depth)
 		emit(g, k & 1 ? "true" : "false");
 	} else if (k < 60) {
 		static const char *const ints[] = {
-			"0",	     "1",	       "-1",	       "2",
-			"3",	     "16",	       "100",	       "1200",
-			"65535",     "65536",	       "1000000",      "2^31",
-			"1 << 31",   "1 << 32",	       "1 << 53",      "1 << 62",
-			"math.maxinteger", "math.mininteger", "-(1 << 40)",
-			"20000000",  "1767225600",     "4102444800",   "255",
+		    "0",
+		    "1",
+		    "-1",
+		    "2",
+		    "3",
+		    "16",
+		    "100",
+		    "1200",
+		    "65535",
+		    "65536",
+		    "1000000",
+		    "2^31",
+		    "1 << 31",
+		    "1 << 32",
+		    "1 << 53",
+		    "1 << 62",
+		    "math.maxinteger",
+		    "math.mininteger",
+		    "-(1 << 40)",
+		    "20000000",
+		    "1767225600",
+		    "4102444800",
+		    "255",
 		};
 		emit(g, "%s", pick(g, ints, N(ints)));
 	} else if (k < 70) {
 		static const char *const reals[] = {
-			"0.5", "-0.0", "1e308", "0/0", "1/0", "-1/0", "1.5",
-			"0.01", "1e-300", "2^63", "-2^63",
+		    "0.5", "-0.0", "1e308",  "0/0",  "1/0",   "-1/0",
+		    "1.5", "0.01", "1e-300", "2^63", "-2^63",
 		};
 		emit(g, "%s", pick(g, reals, N(reals)));
 	} else if (k < 80) {
@@ -382,7 +504,7 @@ static void args(gen *g, int depth, int max)
 static void run_call(gen *g, int depth, const char *recv)
 {
 	static const char *const keys[] = {
-		"until_idle", "limit", "deadline", "allow_livelock", "bogus",
+	    "until_idle", "limit", "deadline", "allow_livelock", "bogus",
 	};
 	emit(g, "%s:run{", recv);
 	int k = u8(g) % 3;
@@ -433,14 +555,14 @@ static void stmt(gen *g, int depth)
 	case 6:
 	case 7: { /* a method on its own class */
 		const char *e = pick(g, eps, N(eps));
-		emit(g, "%s:%s(", e, pick(g, methods + 27, N(methods) - 28));
+		emit(g, "%s:%s(", e, pick(g, ep_methods, N(ep_methods)));
 		args(g, depth, 2);
 		emit(g, ")");
 		break;
 	}
 	case 8: { /* any method, any receiver */
 		const char *o = pick(g, objects, N(objects));
-		emit(g, "%s.%s(", o, pick(g, methods, N(methods)));
+		emit(g, "%s.%s(", o, any_method(g));
 		args(g, depth, 3);
 		emit(g, ")");
 		break;
@@ -471,10 +593,10 @@ static void stmt(gen *g, int depth)
 		break;
 	case 13: {
 		static const char *const calls[] = {
-			"w:stop()",	  "w:expect",	 "w:log",
-			"print",	  "math.random", "math.randomseed",
-			"w:stop_reason", "T1:cancel",	 "w:fmt",
-			"w:time",	  "os.time",	 "os.clock",
+		    "w:stop()",      "w:expect",    "w:log",
+		    "print",         "math.random", "math.randomseed",
+		    "w:stop_reason", "T1:cancel",   "w:fmt",
+		    "w:time",        "os.time",     "os.clock",
 		};
 		const char *c = pick(g, calls, N(calls));
 		if (strchr(c, '(') != NULL) {
@@ -491,13 +613,19 @@ static void stmt(gen *g, int depth)
 		table(g, depth, link_keys, N(link_keys));
 		break;
 	case 15:
-		emit(g, "%s:drop_nth(", pick(g, links, N(links)));
-		args(g, depth, 2);
-		emit(g, ")");
+		if (u8(g) & 1) {
+			emit(g, "%s:drop_nth(", pick(g, links, N(links)));
+			args(g, depth, 2);
+			emit(g, ")");
+		} else {
+			emit(g, "%s:fault", pick(g, links, N(links)));
+			table(g, depth, fault_keys, N(fault_keys));
+		}
 		break;
 	case 16: /* drop a reference, make garbage */
-		emit(g, "%s = nil; local t = {} for i = 1, 200 do t[i] = {i} "
-			"end",
+		emit(g,
+		     "%s = nil; local t = {} for i = 1, 200 do t[i] = {i} "
+		     "end",
 		     pick(g, objects, N(objects) - 1));
 		break;
 	case 17:
@@ -507,7 +635,7 @@ static void stmt(gen *g, int depth)
 		break;
 	case 18: { /* a method call with a colon on a random object */
 		const char *o = pick(g, objects, N(objects));
-		emit(g, "%s:%s(", o, pick(g, methods, N(methods)));
+		emit(g, "%s:%s(", o, any_method(g));
 		args(g, depth, 2);
 		emit(g, ")");
 		break;
@@ -594,24 +722,24 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		fprintf(stderr, "---- script\n%.*s----\n", (int)g.n, g.src);
 	}
 	sim_lua_opts o = {
-		.path = "fuzz.lua",
-		.source = g.src,
-		.source_len = g.n,
-		.sha256 = "0000000000000000000000000000000000000000000000000000"
-			  "000000000000",
-		.have_seed = (mode >> 4) & 1,
-		.seed = mode,
-		.verbosity = (mode >> 5) & 1 ? 2 : 0,
-		.max_instructions = MAX_INSTR,
-		.max_memory = MAX_MEM,
-		.livelock_events = LIVELOCK,
-		.on_check = on_check,
+	    .path = "fuzz.lua",
+	    .source = g.src,
+	    .source_len = g.n,
+	    .sha256 = "0000000000000000000000000000000000000000000000000000"
+		      "000000000000",
+	    .have_seed = (mode >> 4) & 1,
+	    .seed = mode,
+	    .verbosity = (mode >> 5) & 1 ? 2 : 0,
+	    .max_instructions = MAX_INSTR,
+	    .max_memory = MAX_MEM,
+	    .livelock_events = LIVELOCK,
+	    .on_check = on_check,
 	};
 	if ((mode >> 6) & 1) {
 		static const char *const keys[] = {"variant", "seed", "loss",
 						   "x"};
 		static const char *const vals[] = {"buggy", "0.5", "-1",
-						   "tail", "", "1e999"};
+						   "tail",  "",    "1e999"};
 		o.nset = 2;
 		for (int i = 0; i < o.nset; i++) {
 			o.set_key[i] = keys[(mode + i) % N(keys)];
