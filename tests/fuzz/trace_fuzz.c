@@ -1,8 +1,9 @@
 /* tests/fuzz/trace_fuzz.c: fuzz harness for the trace readers: what
- * `tlsim replay` (sim_trace_digest_db, sim_rowdiff, the run row's params
- * and schedule, sim_plan_parse), `tlsim report` (sim_report_open and
- * _list, the terminal ladder, the HTML page) and `tlsim pcap`
- * (sim_pcap_export) read, and `tlsim merge` (sim_merge_*).
+ * `tlsim replay` and `tlsim diff` (sim_trace_digest_db,
+ * sim_rowdiff_timeline, the run row's schedule, sim_plan_parse), `tlsim
+ * report` (sim_report_open and _list, the terminal ladder, the HTML page),
+ * `tlsim pcap` (sim_pcap_export), `tlsim races` (sim_races) and `tlsim
+ * merge` (sim_merge_*) read.
  *
  * A trace is an SQLite file, so random bytes would mostly test SQLite.
  * Instead, at start-up the harness records a small valid trace in a
@@ -12,9 +13,11 @@
  * faulty link), and keeps its bytes. Each input then mutates a copy:
  *
  *   byte 0  readers' options: report tls_states (bit 0), race queries
- *           (1), HTML page (2), ASCII ladder (3), colour (4); pcap at the
- *           sender (5), with a key log (6); merge the trace (7)
- *   byte 1  the runs the readers ask for (run 0, 1..4, -1, 2^62)
+ *           (1), HTML page (2), ASCII ladder and diff's ignored columns
+ *           (3), colour (4); pcap at the sender (5), with a key log (6);
+ *           merge the trace (7)
+ *   byte 1  the runs the readers ask for (run 0, 1..4, -1, 2^62), races'
+ *           range and expectation, diff's context
  *   byte 2  the report's window and item limit, the ladder's width
  *   then records, one after another until the input ends:
  *     0  set one cell: table, column, row (by position), value
@@ -62,6 +65,7 @@
 #include "sim/lua.h"
 #include "sim/merge.h"
 #include "sim/pcap.h"
+#include "sim/races.h"
 #include "sim/report.h"
 #include "sim/rowdiff.h"
 #include "sim/schedule.h"
@@ -71,18 +75,18 @@
 #define BASE_RUNS 3
 
 static const char echo_src[] =
-	"local w = tlsim.world{seed = 3}\n"
-	"local l = w:link{latency = '5ms', jitter = '1ms'}\n"
-	"local srv = w:echo_server{}\n"
-	"local cli = w:echo_client{count = 6, interval = '2ms', rto = "
-	"'30ms'}\n"
-	"cli:start()\n"
-	"w:after('3ms', function() w:log('caf\\xc3\\xa9 \\x01\\x7f\\xff "
-	"\\u{202e}rtl\\n2nd') end)\n"
-	"w:after('4ms', function() w:log('x') end)\n"
-	"w:run{limit = '2s'}\n"
-	"w:expect(cli:state() == 'done', 'all echoed', cli:state())\n"
-	"w:expect(false, 'a failed\\nexpectation', 'detail\\twith\\0nul')\n";
+    "local w = tlsim.world{seed = 3}\n"
+    "local l = w:link{latency = '5ms', jitter = '1ms'}\n"
+    "local srv = w:echo_server{}\n"
+    "local cli = w:echo_client{count = 6, interval = '2ms', rto = "
+    "'30ms'}\n"
+    "cli:start()\n"
+    "w:after('3ms', function() w:log('caf\\xc3\\xa9 \\x01\\x7f\\xff "
+    "\\u{202e}rtl\\n2nd') end)\n"
+    "w:after('4ms', function() w:log('x') end)\n"
+    "w:run{limit = '2s'}\n"
+    "w:expect(cli:state() == 'done', 'all echoed', cli:state())\n"
+    "w:expect(false, 'a failed\\nexpectation', 'detail\\twith\\0nul')\n";
 
 static const char echo_plan[] = "faults forced\n"
 				"fault 0 ab 2 lost loss\n"
@@ -92,38 +96,38 @@ static const char echo_plan[] = "faults forced\n"
 				"fault 0 ba 3 reorder 2000000\n";
 
 static const char tls_src[] =
-	"local w = tlsim.world{seed = 5}\n"
-	"w:link{latency = '10ms', loss = 0.05, dup = 0.05, reorder = 0.05,"
-	" reorder_delay = '3ms', corrupt = 0.05}\n"
-	"local pki = w:pki{}\n"
-	"local srv = w:tls_server{pki = pki}\n"
-	"local cli = w:tls_client{pki = pki}\n"
-	"srv:on('data', function(s) s:write('response') s:shutdown{} end)\n"
-	"cli:on('handshake_done', function(c) c:write('request') end)\n"
-	"cli:on('close_notify', function(c) c:shutdown{} end)\n"
-	"srv:accept()\n"
-	"cli:connect()\n"
-	"w:run{limit = '20s'}\n"
-	"w:expect(cli:received() == 'response', 'response', cli:outcome())\n";
+    "local w = tlsim.world{seed = 5}\n"
+    "w:link{latency = '10ms', loss = 0.05, dup = 0.05, reorder = 0.05,"
+    " reorder_delay = '3ms', corrupt = 0.05}\n"
+    "local pki = w:pki{}\n"
+    "local srv = w:tls_server{pki = pki}\n"
+    "local cli = w:tls_client{pki = pki}\n"
+    "srv:on('data', function(s) s:write('response') s:shutdown{} end)\n"
+    "cli:on('handshake_done', function(c) c:write('request') end)\n"
+    "cli:on('close_notify', function(c) c:shutdown{} end)\n"
+    "srv:accept()\n"
+    "cli:connect()\n"
+    "w:run{limit = '20s'}\n"
+    "w:expect(cli:received() == 'response', 'response', cli:outcome())\n";
 
 static const char quic_src[] =
-	"local w = tlsim.world{seed = 7}\n"
-	"w:link{latency = '10ms', loss = 0.1, dup = 0.05}\n"
-	"local pki = w:pki{}\n"
-	"local srv = w:quic_server{pki = pki}\n"
-	"local cli = w:quic_client{pki = pki}\n"
-	"srv:on('data', function(s, ev) if ev.fin == 1 then "
-	"s:send('response', true) end end)\n"
-	"cli:on('connected', function(c) c:send('request', true) end)\n"
-	"cli:on('data', function(c, ev) if ev.fin == 1 then c:shutdown(0) "
-	"end end)\n"
-	"cli:start()\n"
-	"w:run{limit = '30s'}\n"
-	"w:expect(cli:received() == 'response', 'response')\n";
+    "local w = tlsim.world{seed = 7}\n"
+    "w:link{latency = '10ms', loss = 0.1, dup = 0.05}\n"
+    "local pki = w:pki{}\n"
+    "local srv = w:quic_server{pki = pki}\n"
+    "local cli = w:quic_client{pki = pki}\n"
+    "srv:on('data', function(s, ev) if ev.fin == 1 then "
+    "s:send('response', true) end end)\n"
+    "cli:on('connected', function(c) c:send('request', true) end)\n"
+    "cli:on('data', function(c, ev) if ev.fin == 1 then c:shutdown(0) "
+    "end end)\n"
+    "cli:start()\n"
+    "w:run{limit = '30s'}\n"
+    "w:expect(cli:received() == 'response', 'response')\n";
 
 static char dir[256];
 static char base_path[300], path[300], out_path[300], html_path[300],
-	keylog_path[300], merged_path[300], queries_dir[300];
+    keylog_path[300], merged_path[300], queries_dir[300];
 static unsigned char *base_img;
 static sqlite3_int64 base_len;
 static FILE *sink;
@@ -180,12 +184,12 @@ static void record(sim_trace *t, const char *name, const char *src,
 		   const char *plan)
 {
 	sim_lua_opts o = {
-		.path = name,
-		.source = src,
-		.source_len = strlen(src),
-		.sha256 = "1111111111111111111111111111111111111111111111111111"
-			  "111111111111",
-		.trace = t,
+	    .path = name,
+	    .source = src,
+	    .source_len = strlen(src),
+	    .sha256 = "1111111111111111111111111111111111111111111111111111"
+		      "111111111111",
+	    .trace = t,
 	};
 	o.nset = 2;
 	o.set_key[0] = "variant";
@@ -196,9 +200,9 @@ static void record(sim_trace *t, const char *name, const char *src,
 	char err[512];
 	if (plan != NULL) {
 		s = sim_schedule_new();
-		if (s == NULL || sim_plan_parse(sim_schedule_plan(s), plan,
-						"plan", 1, err,
-						sizeof(err)) != 0) {
+		if (s == NULL ||
+		    sim_plan_parse(sim_schedule_plan(s), plan, "plan", 1, err,
+				   sizeof(err)) != 0) {
 			fail("cannot make the schedule", err);
 		}
 		o.schedule = s;
@@ -249,8 +253,8 @@ static void make_base(void)
 	/* Race queries: one that matches packet rows, one that fails. */
 	snprintf(q, sizeof(q), "%s/a.sql", queries_dir);
 	static const char a_sql[] =
-		".headers on\nSELECT run, id, ptype, frames FROM packet "
-		"WHERE fate = 'lost' OR frames LIKE '%CONNECTION%';\n";
+	    ".headers on\nSELECT run, id, ptype, frames FROM packet "
+	    "WHERE fate = 'lost' OR frames LIKE '%CONNECTION%';\n";
 	write_file(q, a_sql, strlen(a_sql));
 	snprintf(q, sizeof(q), "%s/b.sql", queries_dir);
 	static const char b_sql[] = "SELECT run, no_such_column FROM op;\n";
@@ -269,7 +273,7 @@ static void make_base(void)
 	/* The bytes of the whole file, WAL checkpointed into it. */
 	sqlite3 *db;
 	if (sqlite3_open_v2(base_path, &db, SQLITE_OPEN_READWRITE, NULL) !=
-		    SQLITE_OK ||
+		SQLITE_OK ||
 	    sqlite3_exec(db, "PRAGMA journal_mode = DELETE", NULL, NULL,
 			 NULL) != SQLITE_OK) {
 		fail("cannot reopen the base trace", sqlite3_errmsg(db));
@@ -301,77 +305,92 @@ static uint64_t u64(in *r)
 }
 
 static const char *const texts[] = {
-	"",
-	"datagram",
-	"tcp",
-	"quic",
-	"echo",
-	"initial",
-	"handshake",
-	"1rtt",
-	"SYN",
-	"ACK",
-	"DATA-FIN",
-	"lost",
-	"delivered",
-	"in_flight",
-	"corrupted",
-	"loss",
-	"burst_loss",
-	"client",
-	"server",
-	"world",
-	"script",
-	"echo_client",
-	"tls_server",
-	"quic_client",
-	"enqueue",
-	"enqueue_front",
-	"dequeue",
-	"complete",
-	"drop",
-	"keylog",
-	"keys",
-	"state",
-	"alert_sent",
-	"CLIENT_RANDOM 00 11",
-	"CLIENT_HANDSHAKE_TRAFFIC_SECRET "
-	"0000000000000000000000000000000000000000000000000000000000000000 "
-	"1111111111111111111111111111111111111111111111111111111111111111",
-	"a->b",
-	"b->a",
-	"link0",
-	"ACK[0-3],CRYPTO(0+90),PADDING",
-	"STREAM(0+5,fin)",
-	"keys=H,1 complete=0 confirmed=0",
-	"seq=1 ack=1 len=5 rtx",
-	"order fifo\nchoice 0 1\nchoice 3 2\nfaults forced\n"
-	"fault 0 ab 1 lost loss\nfault 0 ba 2 corrupt 0,1,2\n",
-	"faults forced\nfault 99 ab 18446744073709551615 dup -1\n",
-	"choice 18446744073709551615 4294967295\n",
-	"fault 0 ab 1 corrupt "
-	"1,2,3,4,5,6,7,8,9,10,11,12,13,14,15,16,17,18,19,20,21,22,23,24,25,"
-	"26,27,28,29,30,31,32,33,34,35,36,37,38,39,40,41,42,43,44,45,46,47,"
-	"48,49,50,51,52,53,54,55,56,57,58,59,60,61,62,63,64,65,66\n",
-	"variant=buggy\nloss=0.1\n",
-	"=\n=\n\n",
-	"noequals",
-	"pass",
-	"fail",
-	"crash",
-	"error",
-	"\xff\xfe\xc0\x80\xed\xa0\x80\xf4\x90\x80\x80",
-	"\xe2\x80\xae\x1b[31m\x7f\xc2\x85",
-	"0000000000000000000000000000000000000000000000000000000000000000",
-	"%s%s%n",
+    "",
+    "datagram",
+    "tcp",
+    "quic",
+    "echo",
+    "initial",
+    "handshake",
+    "1rtt",
+    "SYN",
+    "ACK",
+    "DATA-FIN",
+    "lost",
+    "delivered",
+    "in_flight",
+    "corrupted",
+    "loss",
+    "burst_loss",
+    "client",
+    "server",
+    "world",
+    "script",
+    "echo_client",
+    "tls_server",
+    "quic_client",
+    "enqueue",
+    "enqueue_front",
+    "dequeue",
+    "complete",
+    "drop",
+    "keylog",
+    "keys",
+    "state",
+    "alert_sent",
+    "CLIENT_RANDOM 00 11",
+    "CLIENT_HANDSHAKE_TRAFFIC_SECRET "
+    "0000000000000000000000000000000000000000000000000000000000000000 "
+    "1111111111111111111111111111111111111111111111111111111111111111",
+    "a->b",
+    "b->a",
+    "link0",
+    "ACK[0-3],CRYPTO(0+90),PADDING",
+    "STREAM(0+5,fin)",
+    "keys=H,1 complete=0 confirmed=0",
+    "seq=1 ack=1 len=5 rtx",
+    "order fifo\nchoice 0 1\nchoice 3 2\nfaults forced\n"
+    "fault 0 ab 1 lost loss\nfault 0 ba 2 corrupt 0,1,2\n",
+    "faults forced\nfault 99 ab 18446744073709551615 dup -1\n",
+    "choice 18446744073709551615 4294967295\n",
+    "fault 0 ab 1 corrupt "
+    "1,2,3,4,5,6,7,8,9,10,11,12,13,14,15,16,17,18,19,20,21,22,23,24,25,"
+    "26,27,28,29,30,31,32,33,34,35,36,37,38,39,40,41,42,43,44,45,46,47,"
+    "48,49,50,51,52,53,54,55,56,57,58,59,60,61,62,63,64,65,66\n",
+    "variant=buggy\nloss=0.1\n",
+    "=\n=\n\n",
+    "noequals",
+    "pass",
+    "fail",
+    "crash",
+    "error",
+    "\xff\xfe\xc0\x80\xed\xa0\x80\xf4\x90\x80\x80",
+    "\xe2\x80\xae\x1b[31m\x7f\xc2\x85",
+    "0000000000000000000000000000000000000000000000000000000000000000",
+    "%s%s%n",
 };
 
 static const int64_t ints[] = {
-	0,	   1,	      -1,	2,	       3,
-	255,	   1200,      65535,	65536,	       1000000,
-	INT32_MAX, INT32_MIN, INT64_MAX, INT64_MIN,	INT64_MAX - 1,
-	INT64_MIN + 1, 1000000000, 86400000000000, 4000000000000000000,
-	-86400000000000,
+    0,
+    1,
+    -1,
+    2,
+    3,
+    255,
+    1200,
+    65535,
+    65536,
+    1000000,
+    INT32_MAX,
+    INT32_MIN,
+    INT64_MAX,
+    INT64_MIN,
+    INT64_MAX - 1,
+    INT64_MIN + 1,
+    1000000000,
+    86400000000000,
+    4000000000000000000,
+    -86400000000000,
 };
 
 /* Binds the value the input describes to parameter 1 of |st|. */
@@ -438,7 +457,8 @@ static int table_name(sqlite3 *db, int i, char *out, size_t n)
 	}
 	sqlite3_bind_int(st, 1, i);
 	if (sqlite3_step(st) == SQLITE_ROW) {
-		snprintf(out, n, "%s", (const char *)sqlite3_column_text(st, 0));
+		snprintf(out, n, "%s",
+			 (const char *)sqlite3_column_text(st, 0));
 		found = strchr(out, '"') == NULL;
 	}
 	sqlite3_finalize(st);
@@ -504,64 +524,64 @@ static void exec_bound(sqlite3 *db, const char *sql, in *r, int value,
 }
 
 static const char *const nasty[] = {
-	"UPDATE packet SET parent = id",
-	"UPDATE packet SET parent = id + 1",
-	"UPDATE packet SET parent = (SELECT max(id) FROM packet)",
-	"UPDATE packet SET dup_of = id",
-	"UPDATE packet SET id = 7",
-	"UPDATE op SET cause_id = op_id",
-	"UPDATE op SET op_id = 1",
-	"UPDATE packet SET deliver_ns = send_ns - 1",
-	"UPDATE packet SET len = -1",
-	"UPDATE packet SET len = 9223372036854775807",
-	"UPDATE packet SET data = zeroblob(70000) WHERE rowid % 2 = 0",
-	"UPDATE packet SET data = NULL",
-	"UPDATE packet SET src = dst",
-	"UPDATE packet SET src = 'nobody'",
-	"UPDATE node SET name = 'client'",
-	"UPDATE node SET name = NULL",
-	"UPDATE node SET kind = 'quic_client'",
-	"DELETE FROM node",
-	"UPDATE run SET id = id + 10",
-	"UPDATE run SET id = -id",
-	"UPDATE run SET rows = 0",
-	"UPDATE run SET rows = -1",
-	"UPDATE run SET end_ns = -1",
-	"UPDATE run SET end_ns = 9223372036854775807",
-	"UPDATE run SET digest = NULL",
-	"UPDATE run SET scenario = NULL, params = NULL",
-	"UPDATE run SET schedule = 'faults forced'",
-	"UPDATE run SET seed = -1",
-	"DELETE FROM run WHERE id = 2",
-	"INSERT INTO run SELECT * FROM run WHERE id = 1 AND 0",
-	"UPDATE tls SET detail = NULL",
-	"UPDATE tls SET event = 'keylog', detail = 'CLIENT_RANDOM'",
-	"UPDATE tls SET code = 9223372036854775807",
-	"UPDATE \"check\" SET ok = 2",
-	"UPDATE \"check\" SET message = NULL, location = NULL",
-	"UPDATE log SET text = zeroblob(100)",
-	"UPDATE event SET time_ns = -time_ns",
-	"UPDATE op SET time_ns = 9223372036854775807 - seq",
-	"UPDATE op SET depth = -5",
-	"UPDATE op SET action = 'enqueue'",
-	"UPDATE packet SET time_ns = 0",
-	"UPDATE packet SET send_ns = -1, deliver_ns = NULL",
-	"UPDATE packet SET fate = NULL, reason = NULL",
-	"UPDATE packet SET ptype = 'datagram', parent = NULL",
-	"UPDATE packet SET proto = 'tcp'",
-	"UPDATE packet SET proto = 'quic'",
-	"UPDATE packet SET link = NULL",
-	"UPDATE meta SET value = NULL",
-	"DELETE FROM meta",
-	"CREATE TABLE extra(a)",
-	"CREATE INDEX i1 ON packet(len)",
+    "UPDATE packet SET parent = id",
+    "UPDATE packet SET parent = id + 1",
+    "UPDATE packet SET parent = (SELECT max(id) FROM packet)",
+    "UPDATE packet SET dup_of = id",
+    "UPDATE packet SET id = 7",
+    "UPDATE op SET cause_id = op_id",
+    "UPDATE op SET op_id = 1",
+    "UPDATE packet SET deliver_ns = send_ns - 1",
+    "UPDATE packet SET len = -1",
+    "UPDATE packet SET len = 9223372036854775807",
+    "UPDATE packet SET data = zeroblob(70000) WHERE rowid % 2 = 0",
+    "UPDATE packet SET data = NULL",
+    "UPDATE packet SET src = dst",
+    "UPDATE packet SET src = 'nobody'",
+    "UPDATE node SET name = 'client'",
+    "UPDATE node SET name = NULL",
+    "UPDATE node SET kind = 'quic_client'",
+    "DELETE FROM node",
+    "UPDATE run SET id = id + 10",
+    "UPDATE run SET id = -id",
+    "UPDATE run SET rows = 0",
+    "UPDATE run SET rows = -1",
+    "UPDATE run SET end_ns = -1",
+    "UPDATE run SET end_ns = 9223372036854775807",
+    "UPDATE run SET digest = NULL",
+    "UPDATE run SET scenario = NULL, params = NULL",
+    "UPDATE run SET schedule = 'faults forced'",
+    "UPDATE run SET seed = -1",
+    "DELETE FROM run WHERE id = 2",
+    "INSERT INTO run SELECT * FROM run WHERE id = 1 AND 0",
+    "UPDATE tls SET detail = NULL",
+    "UPDATE tls SET event = 'keylog', detail = 'CLIENT_RANDOM'",
+    "UPDATE tls SET code = 9223372036854775807",
+    "UPDATE \"check\" SET ok = 2",
+    "UPDATE \"check\" SET message = NULL, location = NULL",
+    "UPDATE log SET text = zeroblob(100)",
+    "UPDATE event SET time_ns = -time_ns",
+    "UPDATE op SET time_ns = 9223372036854775807 - seq",
+    "UPDATE op SET depth = -5",
+    "UPDATE op SET action = 'enqueue'",
+    "UPDATE packet SET time_ns = 0",
+    "UPDATE packet SET send_ns = -1, deliver_ns = NULL",
+    "UPDATE packet SET fate = NULL, reason = NULL",
+    "UPDATE packet SET ptype = 'datagram', parent = NULL",
+    "UPDATE packet SET proto = 'tcp'",
+    "UPDATE packet SET proto = 'quic'",
+    "UPDATE packet SET link = NULL",
+    "UPDATE meta SET value = NULL",
+    "DELETE FROM meta",
+    "CREATE TABLE extra(a)",
+    "CREATE INDEX i1 ON packet(len)",
 };
 
 static void mutate_sql(sqlite3 *db, in *r, uint8_t kind)
 {
 	char t[128], c[128], pk[256], sql[2048];
 	switch (kind) {
-	case 0: /* set one cell */
+	case 0:   /* set one cell */
 	case 7: { /* copy a row under a new seq or run */
 		int ti = u8(r), ci = u8(r), row = u8(r) | u8(r) << 8;
 		if (!table_name(db, ti, t, sizeof(t)) ||
@@ -579,11 +599,12 @@ static void mutate_sql(sqlite3 *db, in *r, uint8_t kind)
 				 "\"%s\" LIMIT 1 OFFSET ?2; ",
 				 t, t);
 			exec_bound(db, sql, r, 0, row, 0);
-			snprintf(sql, sizeof(sql),
-				 "UPDATE OR IGNORE \"%s\" SET \"%s\" = ?1 WHERE "
-				 "(%s) = (SELECT %s FROM \"%s\" ORDER BY %s "
-				 "DESC LIMIT 1)",
-				 t, c, pk, pk, t, pk);
+			snprintf(
+			    sql, sizeof(sql),
+			    "UPDATE OR IGNORE \"%s\" SET \"%s\" = ?1 WHERE "
+			    "(%s) = (SELECT %s FROM \"%s\" ORDER BY %s "
+			    "DESC LIMIT 1)",
+			    t, c, pk, pk, t, pk);
 		}
 		exec_bound(db, sql, r, 1, row, 0);
 		return;
@@ -683,7 +704,7 @@ static unsigned char *mutate(in *r, sqlite3_int64 *len, int *changed)
 	memcpy(img, base_img, (size_t)base_len);
 	if (sqlite3_deserialize(db, "main", img, base_len, base_len,
 				SQLITE_DESERIALIZE_FREEONCLOSE |
-					SQLITE_DESERIALIZE_RESIZEABLE) !=
+				    SQLITE_DESERIALIZE_RESIZEABLE) !=
 	    SQLITE_OK) {
 		fail("cannot load the base trace", sqlite3_errmsg(db));
 	}
@@ -736,7 +757,7 @@ static void replay_reads(int64_t run)
 	sqlite3 *db;
 	sqlite3_stmt *st = NULL;
 	if (sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL) !=
-		    SQLITE_OK ||
+		SQLITE_OK ||
 	    sqlite3_prepare_v2(db,
 			       "SELECT params, schedule FROM run WHERE id = ?1",
 			       -1, &st, NULL) != SQLITE_OK) {
@@ -751,9 +772,8 @@ static void replay_reads(int64_t run)
 		char err[512];
 		sim_plan_init(&p);
 		sim_plan_init(&q);
-		if (sched != NULL &&
-		    sim_plan_parse(&p, sched, "run schedule", 1, err,
-				   sizeof(err)) == 0) {
+		if (sched != NULL && sim_plan_parse(&p, sched, "run schedule",
+						    1, err, sizeof(err)) == 0) {
 			char *a = sim_plan_format(&p);
 			char *b = NULL;
 			if (a == NULL ||
@@ -768,7 +788,8 @@ static void replay_reads(int64_t run)
 			free(a);
 			free(b);
 		} else if (sched != NULL && strchr(err, '\n') != NULL) {
-			fail("sim_plan_parse", "a message that is not one line");
+			fail("sim_plan_parse",
+			     "a message that is not one line");
 		}
 		sim_plan_free(&p);
 		sim_plan_free(&q);
@@ -788,28 +809,46 @@ static void read_all(uint8_t opts, uint8_t runs, uint8_t view, int changed)
 		fail("the base trace's digest cannot be recomputed", err);
 	}
 
-	rc = sim_rowdiff(path, a, path, b, err, sizeof(err));
-	check_err("sim_rowdiff", rc, err);
-	rc = sim_rowdiff(base_path, a, path, a, err, sizeof(err));
-	check_err("sim_rowdiff", rc, err);
+	/* tlsim diff, and replay on a mismatch. */
+	static const char *const ignore[] = {"data", "time_ns", "nosuch"};
+	int context = runs >> 6, nignore = opts & 8 ? 3 : 0;
+	rc = sim_rowdiff_timeline(path, a, path, b, "a", "b", context, ignore,
+				  nignore, sink, err, sizeof(err));
+	check_err("sim_rowdiff_timeline", rc, err);
+	rc = sim_rowdiff_timeline(base_path, a, path, a, "recorded", "replayed",
+				  context, ignore, nignore, sink, err,
+				  sizeof(err));
+	check_err("sim_rowdiff_timeline", rc, err);
 	if (!changed && a >= 1 && a <= BASE_RUNS && rc != 0) {
 		fail("a run differs from itself", err);
 	}
 	replay_reads(a);
 
+	/* tlsim races: failing runs by outcome, or by an expectation. */
+	sim_races_opts so = {
+	    .path = path,
+	    .first_run = runs & 16 ? a : 0,
+	    .last_run = runs & 16 ? b : 0,
+	    .check = runs & 32 ? "all echoed" : NULL,
+	    .top = 1 + (view & 7),
+	};
+	rc = sim_races(&so, sink, err, sizeof(err));
+	check_err("sim_races", rc, err);
+
 	static const sim_time windows[][2] = {
-		{0, SIM_TIME_MAX}, {0, 0},	     {1000000, 20000000},
-		{-5, 5},	   {SIM_TIME_MAX, 0}, {0, 1},
-		{5000000, SIM_TIME_MAX}, {INT64_MIN, INT64_MAX},
+	    {0, SIM_TIME_MAX},       {0, 0},
+	    {1000000, 20000000},     {-5, 5},
+	    {SIM_TIME_MAX, 0},       {0, 1},
+	    {5000000, SIM_TIME_MAX}, {INT64_MIN, INT64_MAX},
 	};
 	static const size_t limits[] = {0, 1, 3, 1000000};
 	sim_report_opts ro = {
-		.run = runs & 64 ? 0 : a,
-		.from_ns = windows[view & 7][0],
-		.to_ns = windows[view & 7][1],
-		.limit = limits[(view >> 3) & 3],
-		.tls_states = opts & 1,
-		.queries_dir = opts & 2 ? queries_dir : NULL,
+	    .run = runs & 64 ? 0 : a,
+	    .from_ns = windows[view & 7][0],
+	    .to_ns = windows[view & 7][1],
+	    .limit = limits[(view >> 3) & 3],
+	    .tls_states = opts & 1,
+	    .queries_dir = opts & 2 ? queries_dir : NULL,
 	};
 	sim_report *rep = NULL;
 	rc = sim_report_open(path, &ro, &rep, err, sizeof(err));
@@ -836,11 +875,11 @@ static void read_all(uint8_t opts, uint8_t runs, uint8_t view, int changed)
 	check_err("sim_report_list", rc, err);
 
 	sim_pcap_opts po = {
-		.trace_path = path,
-		.run_id = runs & 128 ? 0 : a,
-		.out_path = out_path,
-		.keylog_path = opts & 64 ? keylog_path : NULL,
-		.at = opts & 32 ? SIM_PCAP_AT_SENDER : SIM_PCAP_AT_RECEIVER,
+	    .trace_path = path,
+	    .run_id = runs & 128 ? 0 : a,
+	    .out_path = out_path,
+	    .keylog_path = opts & 64 ? keylog_path : NULL,
+	    .at = opts & 32 ? SIM_PCAP_AT_SENDER : SIM_PCAP_AT_RECEIVER,
 	};
 	sim_pcap_stats ps;
 	rc = sim_pcap_export(&po, &ps, err, sizeof(err));
