@@ -138,8 +138,9 @@ static int read_file(const char *path)
 	int bad = buf == NULL || ferror(f) || !feof(f);
 	fclose(f);
 	if (bad) {
-		fprintf(stderr, "fuzz driver: cannot read %s (or above %u "
-				"bytes)\n",
+		fprintf(stderr,
+			"fuzz driver: cannot read %s (or above %u "
+			"bytes)\n",
 			path, MAX_FILE);
 		free(buf);
 		return -1;
@@ -201,11 +202,11 @@ static int read_dir(const char *dir)
 }
 
 static const uint64_t interesting[] = {
-	0,	    1,		 0x7f,	      0x80,	  0xff,
-	0x100,	    0x7fff,	 0x8000,      0xffff,	  0x10000,
-	0x7fffffff, 0x80000000u, 0xffffffffu, 0x40000000, 0x3fffffffffffffffull,
-	~0ull,	    ~0ull >> 1,	 1ull << 63,  16,	  64,
-	1200,	    1400,	 4096,	      65535,	  1000000,
+    0,          1,           0x7f,        0x80,       0xff,
+    0x100,      0x7fff,      0x8000,      0xffff,     0x10000,
+    0x7fffffff, 0x80000000u, 0xffffffffu, 0x40000000, 0x3fffffffffffffffull,
+    ~0ull,      ~0ull >> 1,  1ull << 63,  16,         64,
+    1200,       1400,        4096,        65535,      1000000,
 };
 
 /* Applies one mutation to |buf| (|*len| bytes, room for |cap|). */
@@ -231,7 +232,7 @@ static void mutate_once(uint8_t *buf, size_t *len, size_t cap)
 		uint64_t v = interesting[below(sizeof(interesting) /
 					       sizeof(interesting[0]))];
 		if (rnd() & 1) {
-			v = (uint64_t)-(int64_t)v;
+			v = (uint64_t) - (int64_t)v;
 		}
 		size_t at = below(n - w + 1);
 		int big = rnd() & 1;
@@ -359,9 +360,9 @@ int main(int argc, char **argv)
 		int r = 0;
 		if (argv[i][0] != '-') {
 			struct stat st;
-			r = stat(argv[i], &st) != 0	? -1
-			    : S_ISDIR(st.st_mode) ? read_dir(argv[i])
-						  : read_file(argv[i]);
+			r = stat(argv[i], &st) != 0 ? -1
+			    : S_ISDIR(st.st_mode)   ? read_dir(argv[i])
+						    : read_file(argv[i]);
 			if (r != 0) {
 				return 2;
 			}
