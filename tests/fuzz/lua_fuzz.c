@@ -26,9 +26,11 @@
  * discarded stderr); bit 6 adds --set parameters.
  *
  * The run has small limits (MAX_INSTR Lua instructions, MAX_MEM bytes,
- * livelock after LIVELOCK events at one time). Lua errors and failed
- * expectations are fine; a crash, a sanitizer report, an assert, or an
- * internal error (status 3) is a bug.
+ * livelock after LIVELOCK events at one time, MAX_EVENTS events and trace
+ * rows, MAX_SMALL packets in flight and queued operations), so that every
+ * input ends soon and the limits' paths run too. Lua errors, failed
+ * expectations and limits are fine; a crash, a sanitizer report, an
+ * assert, or an internal error (status 3) is a bug.
  *
  * Seed corpus: tests/fuzz/corpus/lua/ (the scenarios, hand-written
  * generator inputs, and what libFuzzer added, minimized). Crashes found:
@@ -53,6 +55,8 @@
 #define MAX_INSTR 2000000
 #define MAX_MEM ((size_t)48 << 20)
 #define LIVELOCK 20000
+#define MAX_EVENTS 200000 /* events in a run, and trace rows */
+#define MAX_SMALL 10000   /* packets in flight, queued operations */
 #define RUN_EVENTS 5000 /* events one w:run may run */
 
 typedef struct gen {
@@ -733,6 +737,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	    .max_instructions = MAX_INSTR,
 	    .max_memory = MAX_MEM,
 	    .livelock_events = LIVELOCK,
+	    .max_events = MAX_EVENTS,
+	    .max_inflight = MAX_SMALL,
+	    .max_queued_ops = MAX_SMALL,
+	    .max_rows = MAX_EVENTS,
 	    .on_check = on_check,
 	};
 	if ((mode >> 6) & 1) {
