@@ -32,8 +32,8 @@
  * expectations and limits are fine; a crash, a sanitizer report, an
  * assert, or an internal error (status 3) is a bug.
  *
- * Seed corpus: tests/fuzz/corpus/lua/ (the scenarios, hand-written
- * generator inputs, and what libFuzzer added, minimized). Crashes found:
+ * Seed corpus: tests/fuzz/corpus/lua/ (the scenarios as Lua source, and
+ * the generator inputs libFuzzer found, merged to new edges). Crashes found:
  * tests/fuzz/regress/lua/. TLSIM_FUZZ_LUA_PRINT=1 prints each generated
  * script to stderr. */
 #include <stdarg.h>

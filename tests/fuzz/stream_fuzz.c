@@ -27,9 +27,18 @@
  *  - a FIN reported while untainted, with no forged FIN or cut on the
  *    peer, comes after every byte the peer sent.
  *
- * Seed corpus: tests/fuzz/corpus/stream/ (tests/fuzz/gen_corpus.c, make
- * it again with `tlsim_fuzz_gen stream DIR`). Crashes found:
- * tests/fuzz/regress/stream/. */
+ * Input layout: for each side (client, then server) 4 bytes ISN and 3
+ * bytes a, b, e: mss = {1,7,100,536,1400,65000,1,13}[a & 7], sndbuf =
+ * {1,10,1000,4096,65536,262144,3,100}[(a >> 3) & 7], window =
+ * {1,5,300,2000,65535,100000,64,1400}[b & 7], RTO (1 + ((b >> 3) & 31)) ms,
+ * RTO cap RTO << (e & 7), retries (e >> 3) % 31, reactions a >> 6 (echo,
+ * close_write on FIN) and b >> 7 (close_write when all is acknowledged);
+ * then steps of an op byte (low 4 bits: the step, bit 7: the side) and an
+ * argument byte, some steps reading more (see step()).
+ *
+ * Seed corpus: tests/fuzz/corpus/stream/ (the hand-written seeds named for
+ * what they do, and what libFuzzer added, merged to new edges). Crashes
+ * found: tests/fuzz/regress/stream/. */
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
