@@ -1,6 +1,7 @@
 # Corruption at scale: 500 seeds of a QUIC and of a TLS transfer over a
 # link that flips bits in 5% of the packets, duplicates 5% and reorders 5%
-# (tests/scenarios/corrupt_{quic,tls}.lua, tracing off). For every seed:
+# (tests/scenarios/corrupt_transfer.lua --set proto=quic|tls, tracing
+# off). For every seed:
 # no crash and no error (outcomes crash and error are 0), no hang (each
 # scenario expects its run to end idle, by itself, within its limit: a run
 # that hits the time or event limit or livelocks fails an expectation), and
@@ -11,12 +12,8 @@
 # the server that bound its connection to a damaged first Initial, and a
 # control that the checks do catch wrong bytes.
 . "$2/tests/lib.sh"
+S="$SRC/tests/scenarios/corrupt_transfer.lua"
 SEEDS=${TLSIM_CORRUPTION_SEEDS:-1..500}
-
-check() {
-	CHECKS=$((CHECKS + 1))
-	[ "$2" = "$3" ] || fail "$1: got '$2', want '$3'"
-}
 
 # count TABLE OUTCOME: the runs of that outcome in a sweep's table.
 count() {
@@ -24,9 +21,8 @@ count() {
 }
 
 for proto in quic tls; do
-	S="$SRC/tests/scenarios/corrupt_$proto.lua"
 	t0=$(date +%s)
-	"$TLSIM" sweep "$S" --seeds "$SEEDS" --jobs 2 --set require=1 \
+	"$TLSIM" sweep "$S" --set proto=$proto --seeds "$SEEDS" --jobs 2 --set require=1 \
 		>"$TMP/$proto.table" 2>"$TMP/err" </dev/null
 	rc=$?
 	t1=$(date +%s)
@@ -63,7 +59,7 @@ done
 # connects. Forced faults: that one flip and no other.
 for bit in 48 120 2000; do
 	printf 'faults forced\nfault 0 ab 1 corrupt %s\n' $bit >"$TMP/initial$bit.sched"
-	expect_run 0 ": pass, 8/8" -- run "$SRC/tests/scenarios/corrupt_quic.lua" \
+	expect_run 0 ": pass, 8/8" -- run "$S" --set proto=quic \
 		--schedule "$TMP/initial$bit.sched" --set require=1
 	CHECKS=$((CHECKS + 1))
 	grep -q "virtual time 1\.[0-9]*s" "$TMP/out" ||
@@ -74,6 +70,6 @@ done
 # with its last byte changed.
 for proto in quic tls; do
 	expect_run 1 "no wrong bytes.*: client: wrong bytes at 16000" -- \
-		run "$SRC/tests/scenarios/corrupt_$proto.lua" --set tamper=1
+		run "$S" --set proto=$proto --set tamper=1
 done
 finish

@@ -15,29 +15,7 @@ N=${TLSIM_SWEEP_CRASH_SEEDS:-800}
 DB="$TMP/t.db"
 ARGS="$RACE --set variant=tail --seeds 1..$N --jobs 2 --trace"
 
-# check LABEL GOT WANT (long values are cut in the message).
-check() {
-	CHECKS=$((CHECKS + 1))
-	[ "$2" = "$3" ] || fail "$1: got '$(printf %s "$2" | head -c 300)', want '$(printf %s "$3" | head -c 300)'"
-}
-
-# runs: the runs in the trace, read-only (0 while it has no run table).
-runs() {
-	sqlite3 -readonly "$DB" "SELECT count(*) FROM run" 2>/dev/null || echo 0
-}
-
-# wait_runs N: until the trace holds more than N runs (up to 60 s).
-wait_runs() {
-	i=0
-	while [ "$(runs)" -le "$1" ]; do
-		i=$((i + 1))
-		if [ "$i" -gt 6000 ]; then
-			fail "timed out waiting for more than $1 runs"
-			return 1
-		fi
-		sleep 0.01
-	done
-}
+runs() { trace_runs "$DB"; }
 
 # children PID: the processes whose parent is PID (/proc/P/stat: pid
 # (comm) state ppid ...; the comms here have no spaces).
@@ -85,7 +63,7 @@ intact() {
 # 1. The sweep process alone is killed: its runs go with it.
 "$TLSIM" sweep $ARGS "$DB" -q </dev/null >/dev/null 2>&1 &
 pid=$!
-wait_runs 0
+wait_until more_runs "$DB" 0
 # Catch it with runs in flight (while it commits a batch it may have none).
 i=0
 kids=$(children $pid)
@@ -112,7 +90,7 @@ first=$KEPT
 # a batch scheduler would.
 setsid "$TLSIM" sweep $ARGS "$DB" --resume -q </dev/null >/dev/null 2>&1 &
 pid=$!
-wait_runs "$first"
+wait_until more_runs "$DB" "$first"
 kill -KILL -$pid
 wait $pid
 check "resumed sweep killed" "$?" 137
@@ -157,7 +135,7 @@ DB="$TMP/slow.db"
 "$TLSIM" sweep "$TMP/slow.lua" --seeds 1..2 --trace "$DB" --max-instructions 100000000000 -q \
 	</dev/null >/dev/null 2>&1 &
 pid=$!
-wait_runs 0
+wait_until more_runs "$DB" 0
 check "seed 1 committed while seed 2 runs" "$(kill -0 $pid 2>/dev/null && echo running)" running
 kill -KILL $pid
 wait $pid

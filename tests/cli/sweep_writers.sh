@@ -17,28 +17,7 @@
 RACE="$SRC/scripts/scenarios/msquic_shutdown_race.lua"
 X="$TMP/x.db"
 
-check() {
-	CHECKS=$((CHECKS + 1))
-	[ "$2" = "$3" ] || fail "$1: got '$(printf %s "$2" | head -c 300)', want '$(printf %s "$3" | head -c 300)'"
-}
-
-runs() {
-	sqlite3 -readonly "$X" "SELECT count(*) FROM run" 2>/dev/null || echo 0
-}
-
-# wait_for CMD...: until CMD succeeds (up to 30 s).
-wait_for() {
-	i=0
-	while ! "$@"; do
-		i=$((i + 1))
-		if [ "$i" -gt 3000 ]; then
-			fail "timed out waiting for: $*"
-			return 1
-		fi
-		sleep 0.01
-	done
-}
-more_than() { [ "$(runs)" -gt "$1" ]; }
+runs() { trace_runs "$X"; }
 
 # hold_lock SECONDS MARKER: sqlite3 takes the write lock (waiting for it
 # up to 10 s), creates MARKER, holds the lock SECONDS, releases it.
@@ -46,7 +25,7 @@ hold_lock() {
 	( printf '.timeout 10000\nBEGIN IMMEDIATE;\n.shell touch %s\n' "$2"; sleep "$1"; printf 'ROLLBACK;\n' ) |
 		sqlite3 "$X" >/dev/null &
 	holder=$!
-	wait_for test -e "$2"
+	wait_until test -e "$2"
 }
 
 # lock_error FILE RC LABEL: RC is 2 and FILE the one-line lock message,
@@ -79,7 +58,7 @@ check "refused: file unchanged" "$(cksum <"$X")" "$sum"
 "$TLSIM" sweep "$RACE" --set variant=tail --seeds 4..500 --jobs 2 --trace "$X" -q \
 	</dev/null >"$TMP/a.out" 2>"$TMP/a.err" &
 sweep=$!
-wait_for more_than 3
+wait_until more_runs "$X" 3
 hold_lock 0.5 "$TMP/held2"
 check "the lock was taken while the sweep ran" "$(kill -0 $sweep 2>/dev/null && echo running)" running
 wait "$holder"
@@ -93,7 +72,7 @@ rm -f "$X" "$X-wal" "$X-shm"
 "$TLSIM" sweep "$RACE" --set variant=tail --seeds 1..400 --trace "$X" -q \
 	</dev/null >/dev/null 2>"$TMP/a.err" &
 a=$!
-wait_for more_than 0
+wait_until more_runs "$X" 0
 "$TLSIM" sweep "$RACE" --set variant=tail --seeds 401..600 --trace "$X" -q \
 	</dev/null >/dev/null 2>"$TMP/b.err" &
 b=$!

@@ -6,23 +6,7 @@
 H="$BUILD/tests/tlsim_tracecrash"
 DB="$TMP/t.db"
 
-check() {
-	CHECKS=$((CHECKS + 1))
-	[ "$2" = "$3" ] || fail "$1: got '$2', want '$3'"
-}
-
-# wait_for FILE: up to 10 s.
-wait_for() {
-	i=0
-	while [ ! -e "$1" ]; do
-		i=$((i + 1))
-		if [ "$i" -gt 1000 ]; then
-			fail "timed out waiting for $1"
-			return 1
-		fi
-		sleep 0.01
-	done
-}
+wait_for() { wait_until test -e "$1"; }
 
 # hold_lock SECONDS MARKER: sqlite3 takes the write lock, creates MARKER,
 # holds the lock SECONDS, releases it.
