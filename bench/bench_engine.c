@@ -409,7 +409,7 @@ static double trace_tlsim(const char *path, enum row_kind kind, uint64_t n,
 	} else {
 		for (uint64_t i = 0; i < n; i++) {
 			sim_trace_event(t, (sim_time)(i * 1013), NODES[i % 3],
-					KINDS[i % 4]);
+					KINDS[i % 4], (int64_t)i - 1);
 		}
 	}
 	double t2 = wall_s();

@@ -1691,6 +1691,9 @@ static sim_packet *build_datagram(quic *q)
 		used += over + plans[np].len;
 		has_initial |= i == SP_INITIAL;
 		np++;
+		if (q->cfg.no_coalesce) {
+			break;
+		}
 	}
 	if (np == 0) {
 		return NULL;
@@ -1921,6 +1924,41 @@ static void input(void *impl, sim_time now, const sim_packet *pkt)
 	process_buffered(q);
 }
 
+static sim_time named_deadline(const void *impl, const char *name)
+{
+	const quic *q = impl;
+	sim_time none = SIM_TIME_MAX;
+	if (q->st == ST_CLOSED || q->st == ST_IDLE) {
+		return none;
+	}
+	if (strcmp(name, "close") == 0) {
+		return q->st == ST_CLOSING || q->st == ST_DRAINING
+			       ? q->close_deadline
+			       : none;
+	}
+	if (q->st == ST_CLOSING || q->st == ST_DRAINING) {
+		return none;
+	}
+	if (strcmp(name, "idle") == 0) {
+		return q->idle_deadline != 0 ? q->idle_deadline : none;
+	}
+	if (strcmp(name, "handshake") == 0) {
+		return !q->hs_complete && q->handshake_deadline != 0
+			       ? q->handshake_deadline
+			       : none;
+	}
+	if (strcmp(name, "pto") == 0) {
+		return loss_deadline(q);
+	}
+	if (strcmp(name, "ack") == 0) {
+		const space *s = &q->sp[SP_APP];
+		return s->ack_pending && !s->discarded
+			       ? s->largest_rx_ns + q->cfg.max_ack_delay_ns
+			       : none;
+	}
+	return none;
+}
+
 static sim_time expiry(const void *impl)
 {
 	const quic *q = impl;
@@ -2141,6 +2179,7 @@ const sim_ep_class proto_quic_client_class = {
 	.timeout = timeout,
 	.output = output,
 	.expiry = expiry,
+	.deadline = named_deadline,
 	.state = state,
 	.del = del,
 };
@@ -2154,6 +2193,7 @@ const sim_ep_class proto_quic_server_class = {
 	.timeout = timeout,
 	.output = output,
 	.expiry = expiry,
+	.deadline = named_deadline,
 	.state = state,
 	.del = del,
 };

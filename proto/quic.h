@@ -96,6 +96,7 @@ typedef struct proto_quic_config {
 	uint64_t app_error_in_initial; /* error code of a converted application
 					  close: 0x0c APPLICATION_ERROR (RFC),
 					  MsQuic sends 0x0b */
+	int no_coalesce;               /* one QUIC packet per datagram */
 	sim_time idle_timeout_ns;      /* transport parameter (default 30 s) */
 	sim_time handshake_timeout_ns; /* before the handshake completes
 					  (default 10 s, MsQuic's) */

@@ -47,7 +47,14 @@ typedef struct seg {
 /* Sequence numbers are kept as 64-bit offsets from the ISN of the side that
  * sends them (the SYN is offset 0, stream byte i is offset 1 + i, the FIN
  * follows the last byte) and become 32-bit only on the wire. */
+typedef struct stream_label {
+	uint64_t from, to; /* data offsets */
+	char name[24];
+} stream_label;
+
 struct proto_stream {
+	stream_label labels[PROTO_STREAM_LABELS_MAX]; /* ring */
+	uint64_t nlabels;
 	proto_stream_config cfg;
 	proto_stream_callbacks cb;
 	void *ud;
@@ -218,6 +225,9 @@ const char *proto_stream_config_check(const proto_stream_config *c)
 	if (c->mss == 0 || c->mss > 65000) {
 		return "mss must be in [1, 65000]";
 	}
+	if (c->nsplit > PROTO_STREAM_SPLITS_MAX) {
+		return "at most 16 split offsets";
+	}
 	if (c->sndbuf == 0 || c->sndbuf > SNDBUF_MAX) {
 		return "sndbuf must be in [1, 1073741824]";
 	}
@@ -323,6 +333,50 @@ size_t proto_stream_sndbuf_free(const proto_stream *s)
 	return (size_t)(s->cfg.sndbuf - (s->queued - acked_bytes(s)));
 }
 
+void proto_stream_label(proto_stream *s, uint64_t from, uint64_t to,
+			const char *label)
+{
+	if (from >= to) {
+		return;
+	}
+	stream_label *l = &s->labels[s->nlabels++ % PROTO_STREAM_LABELS_MAX];
+	l->from = from;
+	l->to = to;
+	snprintf(l->name, sizeof(l->name), "%s", label);
+}
+
+/* Appends " tls=A,B" for the labels over data offsets [from, to). */
+static void label_info(const proto_stream *s, int64_t from, int64_t to,
+		       char *buf, size_t n)
+{
+	size_t k = strlen(buf);
+	int first = 1;
+	uint64_t count = s->nlabels < PROTO_STREAM_LABELS_MAX
+				 ? s->nlabels
+				 : PROTO_STREAM_LABELS_MAX;
+	uint64_t start = s->nlabels - count;
+	for (uint64_t i = start; i < s->nlabels && k < n; i++) {
+		const stream_label *l = &s->labels[i % PROTO_STREAM_LABELS_MAX];
+		if ((int64_t)l->from >= to || (int64_t)l->to <= from) {
+			continue;
+		}
+		/* one name once per segment */
+		int dup = 0;
+		for (uint64_t j = start; j < i && !dup; j++) {
+			const stream_label *m =
+				&s->labels[j % PROTO_STREAM_LABELS_MAX];
+			dup = (int64_t)m->from < to && (int64_t)m->to > from &&
+			      strcmp(m->name, l->name) == 0;
+		}
+		if (dup) {
+			continue;
+		}
+		k += (size_t)snprintf(buf + k, n - k, "%s%s",
+				      first ? " tls=" : ",", l->name);
+		first = 0;
+	}
+}
+
 int64_t proto_stream_send(proto_stream *s, sim_time now, const void *data,
 			  size_t len)
 {
@@ -402,6 +456,10 @@ static sim_packet *make_seg(proto_stream *s, sim_time now, int64_t off,
 		 (long long)off,
 		 (long long)(flags & F_ACK ? s->rcv_nxt : 0), (long long)len,
 		 note);
+	if (len > 0) {
+		label_info(s, off - 1, off - 1 + len, p->info,
+			   sizeof(p->info));
+	}
 	p->sent_ns = now;
 	s->stats.segs_sent++;
 	if ((flags & F_ACK) && strcmp(note, " forged") != 0) {
@@ -434,6 +492,14 @@ static sim_packet *data_seg(proto_stream *s, sim_time now, int *skipped)
 	int64_t limit = min64(s->cfg.window, s->peer_wnd);
 	int64_t room = s->snd_una + limit - off;
 	int64_t len = max64(0, min64(min64(end - off, s->cfg.mss), room));
+	for (uint32_t i = 0; i < s->cfg.nsplit; i++) {
+		/* data offset k is sequence offset 1 + k */
+		int64_t cut = 1 + (int64_t)s->cfg.split_at[i];
+		if (cut > off && cut < off + len) {
+			len = cut - off;
+			break;
+		}
+	}
 	int fin = s->fin_queued && off + len == end && len < room;
 	*skipped = 0;
 	if ((len == 0 && !fin) || (s->probing && off > s->snd_una)) {

@@ -67,7 +67,13 @@ typedef struct proto_stream_config {
 	uint32_t max_retries;    /* retransmissions without progress: the
 				    (max_retries + 1)th consecutive timeout
 				    gives up with error "timeout" (default 8) */
+	/* Segmentation control: a segment never spans one of these byte
+	 * offsets of the data sent (0-based, ascending, up to
+	 * PROTO_STREAM_SPLITS_MAX), so the bytes reach the peer cut there. */
+	uint32_t nsplit;
+	uint64_t split_at[16];
 } proto_stream_config;
+#define PROTO_STREAM_SPLITS_MAX 16
 
 /* proto_stream_config_default fills |c| with the defaults above, ports
  * 49152 -> 443, addresses a -> b, isn 0. */
@@ -122,6 +128,15 @@ int proto_stream_listen(proto_stream *s);
  * SIM_ESTATE). */
 int64_t proto_stream_send(proto_stream *s, sim_time now, const void *data,
 			  size_t len);
+
+/* proto_stream_label names what data bytes [from, to) (0-based offsets of
+ * the data sent) carry, e.g. "Finished": the data segments that carry any
+ * of them say so in their description (" tls=ClientHello,..."), which the
+ * trace's frames column and link fault rules see. Old labels are forgotten
+ * as newer ones come (at most PROTO_STREAM_LABELS_MAX). */
+#define PROTO_STREAM_LABELS_MAX 64
+void proto_stream_label(proto_stream *s, uint64_t from, uint64_t to,
+			const char *label);
 
 /* proto_stream_sndbuf_free returns the free bytes in the send buffer. */
 size_t proto_stream_sndbuf_free(const proto_stream *s);

@@ -46,6 +46,14 @@ typedef struct tls {
 	int shutdown_called, shutdown_waiting;
 	int sent_any; /* any byte of ours reached the stream */
 	uint64_t to_stream; /* bytes given to the stream */
+	/* Messages written since the last complete flush, each from the
+	 * stream offset its record starts at (msg_cb); labelled on the
+	 * stream when their bytes have all gone to it (flush_wbio). */
+	struct {
+		uint64_t from;
+		char name[24];
+	} msgs[16];
+	int nmsgs;
 	sim_time deadline_ns;
 	int deadline_fired;
 
@@ -161,6 +169,7 @@ static const char *ssl_reason(void)
 static void flush_wbio(tls *t)
 {
 	uint8_t buf[READ_CHUNK];
+	uint64_t start = t->to_stream;
 	while (BIO_pending(t->wbio) > 0) {
 		size_t room = proto_stream_sndbuf_free(t->st);
 		size_t n = (size_t)BIO_pending(t->wbio);
@@ -179,6 +188,79 @@ static void flush_wbio(tls *t)
 		t->sent_any = 1;
 		t->to_stream += (uint64_t)got;
 	}
+	/* A message is labelled once its record's bytes have reached the
+	 * stream: BoringSSL reports a handshake message before it writes the
+	 * flight, an alert after it wrote the record, so a message covers
+	 * from where it was reported, or from the start of the flush that
+	 * moved bytes after it, to the end of that flush. */
+	if (BIO_pending(t->wbio) == 0 && t->to_stream > start) {
+		int keep = 0;
+		for (int i = 0; i < t->nmsgs; i++) {
+			uint64_t from = t->msgs[i].from < start
+						? t->msgs[i].from
+						: start;
+			if (t->to_stream > from) {
+				proto_stream_label(t->st, from, t->to_stream,
+						   t->msgs[i].name);
+			} else {
+				t->msgs[keep++] = t->msgs[i];
+			}
+		}
+		t->nmsgs = keep;
+	}
+}
+
+/* msg_cb notes each handshake message, alert and ChangeCipherSpec
+ * BoringSSL writes, for proto_stream_label. (A TLS 1.3 flight is written
+ * in one go, so its messages label the whole flight.) */
+static void msg_cb(int write_p, int version, int content_type,
+		   const void *buf, size_t len, SSL *ssl, void *arg)
+{
+	tls *t = arg;
+	const uint8_t *b = buf;
+	(void)version;
+	(void)ssl;
+	if (!write_p || len == 0 || t->nmsgs == 16) {
+		return;
+	}
+	const char *name = NULL;
+	char tmp[24];
+	if (content_type == 22) {
+		static const struct {
+			uint8_t type;
+			const char *name;
+		} hs[] = {{1, "ClientHello"},
+			  {2, "ServerHello"},
+			  {4, "NewSessionTicket"},
+			  {5, "EndOfEarlyData"},
+			  {8, "EncryptedExtensions"},
+			  {11, "Certificate"},
+			  {12, "ServerKeyExchange"},
+			  {13, "CertificateRequest"},
+			  {14, "ServerHelloDone"},
+			  {15, "CertificateVerify"},
+			  {16, "ClientKeyExchange"},
+			  {20, "Finished"},
+			  {24, "KeyUpdate"}};
+		for (size_t i = 0; i < sizeof(hs) / sizeof(hs[0]); i++) {
+			if (hs[i].type == b[0]) {
+				name = hs[i].name;
+			}
+		}
+		if (name == NULL) {
+			snprintf(tmp, sizeof(tmp), "handshake%u", b[0]);
+			name = tmp;
+		}
+	} else if (content_type == 21 && len >= 2) {
+		name = b[1] == 0 ? "close_notify" : "alert";
+	} else if (content_type == 20) {
+		name = "ChangeCipherSpec";
+	} else {
+		return; /* record headers, application data */
+	}
+	t->msgs[t->nmsgs].from = t->to_stream + (uint64_t)BIO_pending(t->wbio);
+	snprintf(t->msgs[t->nmsgs].name, sizeof(t->msgs[0].name), "%s", name);
+	t->nmsgs++;
 }
 
 static void close_transport(tls *t)
@@ -774,6 +856,17 @@ static void on_recv(void *ud, sim_time now, const uint8_t *data, size_t len)
 						       : RAW_MAX - t->raw_in_len;
 		memcpy(t->raw_in + t->raw_in_len, data, n);
 		t->raw_in_len += n;
+	} else if (t->cfg.read_chunk > 0) {
+		const uint8_t *p = data;
+		while (len > 0 && !t->app_closed) {
+			size_t n = len < t->cfg.read_chunk ? len
+							   : t->cfg.read_chunk;
+			BIO_write(t->rbio, p, (int)n);
+			p += n;
+			len -= n;
+			pump(t);
+		}
+		return;
 	} else {
 		BIO_write(t->rbio, data, (int)len);
 	}
@@ -1042,6 +1135,21 @@ static void input(void *impl, sim_time now, const sim_packet *pkt)
 	proto_stream_input(t->st, now, pkt->data, pkt->len);
 }
 
+static sim_time named_deadline(const void *impl, const char *name)
+{
+	const tls *t = impl;
+	if (strcmp(name, "handshake") == 0) {
+		return t->deadline_ns != SIM_TIME_MAX && !t->deadline_fired &&
+				       !t->hs_done && !t->hs_failed
+			       ? t->deadline_ns
+			       : SIM_TIME_MAX;
+	}
+	if (strcmp(name, "retransmit") == 0) {
+		return proto_stream_expiry(t->st);
+	}
+	return SIM_TIME_MAX;
+}
+
 static sim_time expiry(const void *impl)
 {
 	const tls *t = impl;
@@ -1166,6 +1274,10 @@ static int setup_ssl(tls *t, const proto_tls_config *c, char *err,
 		SSL_CTX_set_custom_verify(t->ctx, SSL_VERIFY_PEER, verify_cb);
 	}
 	t->ssl = SSL_new(t->ctx);
+	if (t->ssl != NULL) {
+		SSL_set_msg_callback(t->ssl, msg_cb);
+		SSL_set_msg_callback_arg(t->ssl, t);
+	}
 	t->rbio = BIO_new(BIO_s_mem());
 	t->wbio = BIO_new(BIO_s_mem());
 	if (t->ssl == NULL || t->rbio == NULL || t->wbio == NULL) {
@@ -1300,6 +1412,7 @@ const sim_ep_class proto_tls_client_class = {
 	.timeout = timeout,
 	.output = output,
 	.expiry = expiry,
+	.deadline = named_deadline,
 	.state = state,
 	.del = del,
 };
@@ -1313,6 +1426,7 @@ const sim_ep_class proto_tls_server_class = {
 	.timeout = timeout,
 	.output = output,
 	.expiry = expiry,
+	.deadline = named_deadline,
 	.state = state,
 	.del = del,
 };

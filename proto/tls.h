@@ -121,6 +121,10 @@ typedef struct proto_tls_config {
 	int acceptor;          /* server: ClientHello inspected first */
 	int auto_handshake;    /* client: handshake once connected (def 1) */
 	int autoread;          /* read as data arrives (default 1) */
+	uint32_t read_chunk;   /* hand received bytes to TLS at most this
+				  many at a time, each followed by a
+				  processing step (partial records); 0: all
+				  at once */
 	int shutdown_wait;     /* default for shutdown's wait (default 1) */
 	enum proto_tls_acceptor_alert acceptor_alert;
 	enum proto_tls_deadline deadline;

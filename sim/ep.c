@@ -22,7 +22,43 @@ struct sim_ep {
 	int64_t timers_fired;
 	sim_ep_event_fn on_event;
 	void *on_event_ud;
+	int64_t drift_ppb; /* local clock rate: 1 + drift_ppb / 1e9 */
 };
+
+/* The endpoint's own clock: virtual time at its rate. */
+static sim_time local_now(const sim_ep *ep)
+{
+	sim_time now = sim_world_now(ep->w);
+	if (ep->drift_ppb == 0) {
+		return now;
+	}
+	__int128 extra = (__int128)now * ep->drift_ppb / 1000000000;
+	return now + (sim_time)extra;
+}
+
+/* The virtual time at which the endpoint's clock reads |local| (the
+ * first nanosecond it does, so a timer never fires early). */
+static sim_time to_global(const sim_ep *ep, sim_time local)
+{
+	if (ep->drift_ppb == 0 || local == SIM_TIME_MAX) {
+		return local;
+	}
+	__int128 den = 1000000000 + (__int128)ep->drift_ppb;
+	__int128 g = ((__int128)local * 1000000000 + den - 1) / den;
+	while (g > 0 && (g - 1) + (g - 1) * ep->drift_ppb / 1000000000 >=
+			    local) {
+		g--;
+	}
+	while (g + g * ep->drift_ppb / 1000000000 < local) {
+		g++;
+	}
+	return g > SIM_TIME_MAX ? SIM_TIME_MAX : (sim_time)g;
+}
+
+void sim_ep_set_clock_drift(sim_ep *ep, int64_t ppb)
+{
+	ep->drift_ppb = ppb;
+}
 
 void sim_ep_event_int(sim_ep_event *ev, const char *key, int64_t v)
 {
@@ -116,7 +152,7 @@ static void on_timer(sim_sched *s, void *arg, sim_event_id id)
 
 static void arm_timer(sim_ep *ep)
 {
-	sim_time at = ep->cls->expiry(ep->impl);
+	sim_time at = to_global(ep, ep->cls->expiry(ep->impl));
 	if (at == ep->timer_at && (ep->timer_ev != 0 || at == SIM_TIME_MAX)) {
 		return;
 	}
@@ -139,7 +175,7 @@ static void arm_timer(sim_ep *ep)
 /* After every operation: send what the endpoint has, re-arm its timer. */
 static void flush(sim_ep *ep)
 {
-	sim_time now = sim_world_now(ep->w);
+	sim_time now = local_now(ep);
 	sim_packet *p;
 	while ((p = ep->cls->output(ep->impl, now)) != NULL) {
 		if (ep->link == NULL) {
@@ -159,7 +195,7 @@ static void flush(sim_ep *ep)
 static void process(void *ud, sim_op *op)
 {
 	sim_ep *ep = ud;
-	sim_time now = sim_world_now(ep->w);
+	sim_time now = local_now(ep);
 	if (strcmp(op->type, "recv") == 0) {
 		sim_packet *p = op->args.data;
 		ep->cls->input(ep->impl, now, p);
@@ -257,11 +293,25 @@ void sim_ep_del(sim_ep *ep)
 	free(ep);
 }
 
+static sim_time link_deadline(void *ud, const char *name)
+{
+	return sim_ep_deadline(ud, name);
+}
+
 void sim_ep_attach(sim_ep *ep, sim_link *link, int side)
 {
 	ep->link = link;
 	ep->side = side;
 	sim_link_attach(link, side, ep->node, on_deliver, ep);
+	sim_link_set_deadlines(link, side, link_deadline, ep);
+}
+
+sim_time sim_ep_deadline(const sim_ep *ep, const char *name)
+{
+	if (ep->cls->deadline == NULL) {
+		return SIM_TIME_MAX;
+	}
+	return to_global(ep, ep->cls->deadline(ep->impl, name));
 }
 
 void sim_ep_set_handler(sim_ep *ep, sim_ep_event_fn fn, void *user_data)

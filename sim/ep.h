@@ -94,6 +94,11 @@ typedef struct sim_ep_class {
 	sim_packet *(*output)(void *impl, sim_time now);
 	/* expiry: the next deadline, SIM_TIME_MAX for none. */
 	sim_time (*expiry)(const void *impl);
+	/* deadline: optional; the named timer's deadline ("idle",
+	 * "handshake", "pto", "ack", "close" for QUIC; "handshake",
+	 * "retransmit" for TLS), SIM_TIME_MAX when it is not armed or the
+	 * name is unknown. For faults aimed at a timer's edge. */
+	sim_time (*deadline)(const void *impl, const char *name);
 	/* state: a short state name for the scenario ("handshaking",
 	 * "closed"...). */
 	const char *(*state)(const void *impl);
@@ -136,6 +141,16 @@ void sim_ep_set_handler(sim_ep *ep, sim_ep_event_fn fn, void *user_data);
  * SIM_EINVAL for an unknown name (args->data is then freed), or another
  * negative SIM_E* code. */
 int64_t sim_ep_call(sim_ep *ep, const char *type, const sim_op_args *args);
+
+/* sim_ep_set_clock_drift makes the endpoint's clock run at 1 + ppb / 1e9
+ * of virtual time (|ppb| < 5e8): everything it is told the time with
+ * (operations, packets, timers, certificate checks) reads that clock, and
+ * its deadlines are converted back to virtual time. */
+void sim_ep_set_clock_drift(sim_ep *ep, int64_t ppb);
+
+/* sim_ep_deadline returns the endpoint's named timer deadline (see
+ * sim_ep_class.deadline), SIM_TIME_MAX when none. */
+sim_time sim_ep_deadline(const sim_ep *ep, const char *name);
 
 /* Accessors. */
 void *sim_ep_impl(const sim_ep *ep);

@@ -65,6 +65,7 @@
 
 #define INFLIGHT_MAX 1000000 /* packets in flight per link */
 #define SCRIPT_MAX 4096      /* partitions / drop_nth entries per direction */
+#define RULES_MAX 256        /* fault rules per link */
 #define NAME_MAX_LEN 255
 #define REASON_LEN 192
 
@@ -116,13 +117,27 @@ typedef struct direction {
 	uint32_t nparts;
 	uint64_t *nth;
 	uint32_t nnth;
+	sim_rng rule_rng; /* corruption by fault rules */
+
+	/* Packets a reorder rule holds, in order: each waits for |left| more
+	 * packets to leave in this direction. */
+	struct held *held;
 } direction;
+
+typedef struct held {
+	sim_packet *pkt;
+	uint64_t left;
+	char reason[64];
+	struct held *next;
+} held;
 
 typedef struct side {
 	int attached;
 	int node;
 	sim_link_deliver_fn deliver;
 	void *user_data;
+	sim_link_deadline_fn deadline;
+	void *deadline_ud;
 } side;
 
 struct sim_link {
@@ -136,6 +151,8 @@ struct sim_link {
 	void *filter_ud;
 	flight *head; /* in-flight packets, most recent first */
 	uint64_t inflight;
+	sim_fault_rule *rules;
+	int nrules;
 };
 
 void sim_link_params_default(sim_link_params *p)
@@ -233,6 +250,10 @@ sim_link *sim_link_new(sim_world *w, const char *name,
 	return l;
 }
 
+static void trace_row(sim_link *l, int dir, const sim_packet *pkt,
+		      const void *data, sim_time deliver_ns, const char *fate,
+		      const char *reason);
+
 void sim_link_del(sim_link *l)
 {
 	if (l == NULL) {
@@ -250,7 +271,17 @@ void sim_link_del(sim_link *l)
 		free(l->d[dir].q);
 		free(l->d[dir].parts);
 		free(l->d[dir].nth);
+		for (held *h = l->d[dir].held, *n; h != NULL; h = n) {
+			n = h->next;
+			char why[96];
+			snprintf(why, sizeof(why), "%s,held at the end",
+				 h->reason);
+			trace_row(l, dir, h->pkt, h->pkt->data, -1, "lost", why);
+			sim_packet_del(h->pkt);
+			free(h);
+		}
 	}
+	free(l->rules);
 	free(l->name);
 	free(l);
 }
@@ -348,6 +379,39 @@ int sim_link_drop_nth(sim_link *l, int dir, uint64_t n)
 	return 0;
 }
 
+void sim_link_set_deadlines(sim_link *l, int which, sim_link_deadline_fn fn,
+			    void *user_data)
+{
+	if (l != NULL && (which == 0 || which == 1)) {
+		l->s[which].deadline = fn;
+		l->s[which].deadline_ud = user_data;
+	}
+}
+
+int sim_link_add_fault(sim_link *l, const sim_fault_rule *r)
+{
+	if (l == NULL || r == NULL || !check_dir(r->dir) ||
+	    r->action > SIM_FAULT_ACT_AT_TIMER ||
+	    (r->action == SIM_FAULT_ACT_AT_TIMER && r->timer[0] == '\0') ||
+	    (r->action == SIM_FAULT_ACT_CORRUPT && r->bits < 1) ||
+	    (r->action == SIM_FAULT_ACT_REORDER && r->behind < 1)) {
+		return SIM_EINVAL;
+	}
+	if (l->nrules >= RULES_MAX) {
+		return SIM_ELIMIT;
+	}
+	sim_fault_rule *v =
+		realloc(l->rules, (size_t)(l->nrules + 1) * sizeof(*v));
+	if (v == NULL) {
+		return SIM_ENOMEM;
+	}
+	l->rules = v;
+	v[l->nrules] = *r;
+	v[l->nrules].matched = v[l->nrules].acted = 0;
+	l->nrules++;
+	return 0;
+}
+
 void sim_link_set_filter(sim_link *l, sim_link_filter_fn fn, void *user_data)
 {
 	if (l == NULL) {
@@ -396,6 +460,8 @@ static void seed_streams(sim_link *l, int dir)
 			 dst, fault_names[f]);
 		sim_world_rng(l->w, &d->rng[f], name);
 	}
+	snprintf(name, sizeof(name), "link/%s/%s->%s/rule", l->name, src, dst);
+	sim_world_rng(l->w, &d->rule_rng, name);
 	d->seeded = 1;
 }
 
@@ -615,6 +681,199 @@ static int64_t drop(sim_link *l, int dir, sim_packet *pkt, const char *reason)
 	return id;
 }
 
+/* inflight_full: the link holds the run's cap of packets in flight; the
+ * run ends (sim_world_limit) and the packet is dropped. */
+static int inflight_full(sim_link *l)
+{
+	uint64_t cap = l->w->limits.max_inflight;
+	if (cap > INFLIGHT_MAX) {
+		cap = INFLIGHT_MAX;
+	}
+	if (l->inflight < cap) {
+		return 0;
+	}
+	sim_world_limit(l->w,
+			"packets in flight: more than %llu on link %s "
+			"(--max-inflight)",
+			(unsigned long long)cap, l->name);
+	return 1;
+}
+
+/* A frame type |t| in a frame list such as "ACK[0],CRYPTO(0+90)". */
+static int has_frame(const char *frames, const char *t)
+{
+	size_t n = strlen(t);
+	for (const char *p = frames; (p = strstr(p, t)) != NULL; p += n) {
+		int start = p == frames || p[-1] == ',';
+		char e = p[n];
+		if (start && (e == '\0' || e == ',' || e == '(' || e == '[')) {
+			return 1;
+		}
+	}
+	return 0;
+}
+
+/* Whether a TCP segment's description ("... tls=ClientHello,Finished")
+ * names TLS message |m|. */
+static int carries_tls(const char *info, const char *m)
+{
+	const char *list = strstr(info, " tls=");
+	if (list == NULL) {
+		return 0;
+	}
+	list += 5;
+	size_t n = strlen(m);
+	for (const char *p = list; (p = strstr(p, m)) != NULL; p += n) {
+		if ((p == list || p[-1] == ',') &&
+		    (p[n] == '\0' || p[n] == ',' || p[n] == ' ')) {
+			return 1;
+		}
+	}
+	return 0;
+}
+
+/* A packet type |want| is |have| or one of its '-' separated parts (a TCP
+ * segment "DATA-FIN" is a FIN). */
+static int type_is(const char *have, const char *want)
+{
+	size_t n = strlen(want);
+	for (const char *p = have; (p = strstr(p, want)) != NULL; p += n) {
+		if ((p == have || p[-1] == '-') &&
+		    (p[n] == '\0' || p[n] == '-')) {
+			return 1;
+		}
+	}
+	return 0;
+}
+
+/* Whether the rule's per-packet fields (type, space, pn, frame) hold for
+ * the datagram itself or for one packet inside it. */
+static int inner_matches(const sim_fault_rule *r, const sim_packet *pkt)
+{
+	if (r->type[0] == '\0' && r->space[0] == '\0' && r->pn < 0 &&
+	    r->frame[0] == '\0') {
+		return 1;
+	}
+	for (int i = 0; i < pkt->nsubs; i++) {
+		const sim_packet_sub *s = &pkt->subs[i];
+		if ((r->type[0] == '\0' || type_is(s->ptype, r->type)) &&
+		    (r->space[0] == '\0' || strcmp(r->space, s->space) == 0) &&
+		    (r->pn < 0 || r->pn == s->pn) &&
+		    (r->frame[0] == '\0' || has_frame(s->frames, r->frame))) {
+			return 1;
+		}
+	}
+	return pkt->nsubs == 0 && r->space[0] == '\0' && r->pn < 0 &&
+	       (r->type[0] == '\0' || type_is(pkt->ptype, r->type)) &&
+	       (r->frame[0] == '\0' || has_frame(pkt->info, r->frame));
+}
+
+/* pick_rule: the first rule with actions left that selects |pkt|; counts
+ * its match (and its action, unless it waits for its nth). */
+static const sim_fault_rule *pick_rule(sim_link *l, int dir,
+				       const sim_packet *pkt, sim_time now)
+{
+	const char *from = sim_sched_node_name(l->w->sched, l->s[dir].node);
+	for (int i = 0; i < l->nrules; i++) {
+		sim_fault_rule *r = &l->rules[i];
+		if ((r->count != 0 && r->acted >= r->count) ||
+		    (r->dir != -1 && r->dir != dir) ||
+		    (r->from[0] != '\0' && strcmp(r->from, from) != 0) ||
+		    (r->proto[0] != '\0' &&
+		     (pkt->proto == NULL || strcmp(r->proto, pkt->proto) != 0)) ||
+		    now < r->after_ns || now >= r->before_ns ||
+		    (r->info[0] != '\0' && strstr(pkt->info, r->info) == NULL) ||
+		    (r->tls[0] != '\0' && !carries_tls(pkt->info, r->tls)) ||
+		    !inner_matches(r, pkt)) {
+			continue;
+		}
+		r->matched++;
+		if (r->nth != 0 && r->matched != r->nth) {
+			continue;
+		}
+		r->acted++;
+		return r;
+	}
+	return NULL;
+}
+
+static void append(char *buf, const char *item);
+
+/* at_timer: the arrival time a timer-edge rule asks for, noted in
+ * |reason|: the deadline plus the offset, or |at| when the timer is not
+ * armed or that moment is already past. */
+static sim_time at_timer(sim_link *l, int dir, const sim_fault_rule *r,
+			 sim_time at, char *reason)
+{
+	const side *s = &l->s[r->timer_side ? !dir : dir];
+	sim_time dl = s->deadline != NULL
+			      ? s->deadline(s->deadline_ud, r->timer)
+			      : SIM_TIME_MAX;
+	char item[96];
+	if (dl == SIM_TIME_MAX) {
+		snprintf(item, sizeof(item), "%s timer not armed", r->timer);
+		append(reason, item);
+		return at;
+	}
+	sim_time want = r->offset_ns < 0 && dl < -r->offset_ns
+				? 0
+				: add_sat(dl, r->offset_ns);
+	if (want < at) {
+		snprintf(item, sizeof(item), "%s%+lldns is past", r->timer,
+			 (long long)r->offset_ns);
+		append(reason, item);
+		return at;
+	}
+	snprintf(item, sizeof(item), "at %s%+lldns", r->timer,
+		 (long long)r->offset_ns);
+	append(reason, item);
+	return want;
+}
+
+/* hold keeps |pkt| back until |behind| more packets left in |dir|. */
+static int64_t hold(sim_link *l, int dir, sim_packet *pkt, uint64_t behind,
+		    const char *reason)
+{
+	held *h = calloc(1, sizeof(*h));
+	if (h == NULL) {
+		return drop(l, dir, pkt, "nomem");
+	}
+	h->pkt = pkt;
+	h->left = behind;
+	snprintf(h->reason, sizeof(h->reason), "%s", reason);
+	held **tail = &l->d[dir].held;
+	while (*tail != NULL) {
+		tail = &(*tail)->next;
+	}
+	*tail = h;
+	return pkt->id;
+}
+
+/* release_held: a packet left |dir| to arrive at |at|; held packets whose
+ * count is reached arrive 1 ns after it, in the order they were held. */
+static void release_held(sim_link *l, int dir, sim_time at)
+{
+	held **pp = &l->d[dir].held;
+	sim_time when = at;
+	while (*pp != NULL) {
+		held *h = *pp;
+		if (--h->left > 0) {
+			pp = &h->next;
+			continue;
+		}
+		*pp = h->next;
+		when = add_sat(when, 1);
+		if (launch(l, dir, h->pkt, when) != 0) {
+			drop(l, dir, h->pkt, "nomem");
+		} else {
+			l->d[dir].st.reordered++;
+			trace_row(l, dir, h->pkt, h->pkt->data, when,
+				  "reordered", h->reason);
+		}
+		free(h);
+	}
+}
+
 /* Records |pf| when a schedule is attached (sim/schedule.h). */
 static void note_faults(sim_link *l, int dir, const sim_packet_faults *pf)
 {
@@ -706,6 +965,19 @@ int64_t sim_link_submit(sim_link *l, int from_side, sim_packet *pkt)
 	if (is_nth(d, d->st.submitted)) {
 		return drop(l, dir, pkt, "drop_nth");
 	}
+	const sim_fault_rule *rule = pick_rule(l, dir, pkt, now);
+	char rule_reason[80] = "";
+	if (rule != NULL) {
+		snprintf(rule_reason, sizeof(rule_reason), "fault:%s",
+			 rule->name);
+		if (rule->action == SIM_FAULT_ACT_DROP) {
+			return drop(l, dir, pkt, rule_reason);
+		}
+		if (rule->action == SIM_FAULT_ACT_REORDER) {
+			return hold(l, dir, pkt, rule->behind, rule_reason);
+		}
+		append(reason, rule_reason);
+	}
 	sim_time filter_delay = 0;
 	if (l->filter != NULL) {
 		char fr[64] = "";
@@ -747,7 +1019,7 @@ int64_t sim_link_submit(sim_link *l, int from_side, sim_packet *pkt)
 		note_faults(l, dir, &pf);
 		return drop(l, dir, pkt, pf.lost == 2 ? "burst_loss" : "loss");
 	}
-	if (l->inflight >= INFLIGHT_MAX) {
+	if (inflight_full(l)) {
 		return drop(l, dir, pkt, "inflight_cap");
 	}
 	/* 4. bandwidth */
@@ -775,6 +1047,12 @@ int64_t sim_link_submit(sim_link *l, int from_side, sim_packet *pkt)
 	}
 	at = add_sat(at, pf.delay_ns);
 	at = add_sat(at, filter_delay);
+	if (rule != NULL && rule->action == SIM_FAULT_ACT_DELAY) {
+		at = add_sat(at, rule->delay_ns);
+	}
+	if (rule != NULL && rule->action == SIM_FAULT_ACT_AT_TIMER) {
+		at = at_timer(l, dir, rule, at, reason);
+	}
 	/* 6. reorder */
 	if (!forced && sim_rng_chance(&d->rng[F_REORDER], p->reorder)) {
 		pf.reorder = 1;
@@ -809,6 +1087,26 @@ int64_t sim_link_submit(sim_link *l, int from_side, sim_packet *pkt)
 			append(reason, item);
 		}
 	}
+	if (rule != NULL && rule->action == SIM_FAULT_ACT_CORRUPT &&
+	    pkt->len > 0) {
+		if (mask == NULL && (mask = calloc(1, pkt->len)) == NULL) {
+			drop(l, dir, pkt, "nomem");
+			return SIM_ENOMEM;
+		}
+		uint8_t *extra = calloc(1, pkt->len);
+		if (extra == NULL) {
+			free(mask);
+			drop(l, dir, pkt, "nomem");
+			return SIM_ENOMEM;
+		}
+		pick_bits(&d->rule_rng, extra, pkt->len, (uint64_t)rule->bits);
+		flipped = 0;
+		for (size_t i = 0; i < pkt->len; i++) {
+			mask[i] ^= extra[i];
+			flipped += (uint64_t)__builtin_popcount(mask[i]);
+		}
+		free(extra);
+	}
 	/* 8. duplication */
 	if (!forced && sim_rng_chance(&d->rng[F_DUP], p->dup)) {
 		pf.dup = 1;
@@ -820,6 +1118,10 @@ int64_t sim_link_submit(sim_link *l, int from_side, sim_packet *pkt)
 	}
 	int want_dup = pf.dup;
 	sim_time dup_at = want_dup ? add_sat(at, pf.dup_after_ns) : 0;
+	if (rule != NULL && rule->action == SIM_FAULT_ACT_DUP) {
+		want_dup = 1;
+		dup_at = add_sat(at, rule->delay_ns > 0 ? rule->delay_ns : SIM_US);
+	}
 	note_faults(l, dir, &pf);
 
 	int64_t id = pkt->id;
@@ -847,6 +1149,7 @@ int64_t sim_link_submit(sim_link *l, int from_side, sim_packet *pkt)
 				       : "delivered";
 	trace_row(l, dir, pkt, pkt->data, at, fate,
 		  reason[0] ? reason : NULL);
+	release_held(l, dir, at);
 
 	if (want_dup) {
 		/* pkt is in flight but cannot be delivered before we return. */
@@ -864,7 +1167,7 @@ int64_t sim_link_submit(sim_link *l, int from_side, sim_packet *pkt)
 					 (unsigned long long)flipped);
 				append(dr, item);
 			}
-			if (l->inflight >= INFLIGHT_MAX) {
+			if (inflight_full(l)) {
 				d->st.lost++;
 				trace_row(l, dir, c, c->data, -1, "duplicated",
 					  "inflight_cap");

@@ -110,9 +110,67 @@ int sim_link_partition(sim_link *l, int dir, sim_time from, sim_time to);
 /* sim_link_drop_nth drops the |n|th packet (1-based) submitted in |dir|. */
 int sim_link_drop_nth(sim_link *l, int dir, uint64_t n);
 
+/* sim_link_set_deadlines gives the link the named timer deadlines of the
+ * endpoint on side |side| (for SIM_FAULT_ACT_AT_TIMER); sim/ep.c sets it
+ * when it attaches an endpoint. */
+typedef sim_time (*sim_link_deadline_fn)(void *user_data, const char *name);
+void sim_link_set_deadlines(sim_link *l, int side, sim_link_deadline_fn fn,
+			    void *user_data);
+
 /* sim_link_set_filter installs a predicate filter for both directions
  * (NULL removes it). */
 void sim_link_set_filter(sim_link *l, sim_link_filter_fn fn, void *user_data);
+
+/* Protocol-aware faults: rules that select packets by what they are and
+ * act on them, checked in order after the partitions and drop_nth (first
+ * match wins; a rule that has used up its count no longer matches). A
+ * field left empty / -1 matches anything. */
+enum sim_fault_action {
+	SIM_FAULT_ACT_DROP = 0,
+	SIM_FAULT_ACT_DELAY,   /* deliver delay_ns later */
+	SIM_FAULT_ACT_DUP,     /* and a copy delay_ns (default 1 us) after it */
+	SIM_FAULT_ACT_CORRUPT, /* flip |bits| bits (its own RNG stream) */
+	SIM_FAULT_ACT_REORDER, /* hold it until |behind| later packets in its
+				  direction have left, then deliver it 1 ns
+				  after the last of them */
+	SIM_FAULT_ACT_AT_TIMER, /* deliver it at an endpoint's named timer
+				   deadline plus |offset_ns| (as the timer
+				   stands when the packet is sent; never
+				   earlier than it would arrive anyway) */
+};
+
+typedef struct sim_fault_rule {
+	char name[64];     /* the packet row's reason: "fault:NAME" */
+	int dir;           /* 0 a->b, 1 b->a, -1 both */
+	char from[64];     /* sender endpoint's node name */
+	char proto[16];    /* echo, tcp, quic */
+	char type[16];     /* datagram or any packet inside: initial, ... */
+	char space[12];    /* QUIC number space of a packet inside */
+	int64_t pn;        /* QUIC packet number of a packet inside */
+	char frame[32];    /* a frame type inside (e.g. CRYPTO, ACK) */
+	char info[64];     /* a text in the sender's description (TCP: SYN,
+			      FIN, RST, seq=100 ...) */
+	char tls[24];      /* TLS over the stream: a message the segment
+			      carries bytes of (ClientHello, Finished,
+			      NewSessionTicket, close_notify, alert...) */
+	sim_time after_ns, before_ns; /* send time window [after, before) */
+	uint64_t nth;      /* only the nth matching packet (1-based); 0 all */
+	uint64_t count;    /* at most this many actions; 0 unlimited */
+	enum sim_fault_action action;
+	sim_time delay_ns;
+	int bits;
+	uint64_t behind;
+	char timer[16];    /* at_timer: "idle", "handshake", "pto"... */
+	int timer_side;    /* at_timer: whose timer: 1 the receiver (default),
+			      0 the sender */
+	sim_time offset_ns; /* at_timer: signed */
+	/* state */
+	uint64_t matched, acted;
+} sim_fault_rule;
+
+/* sim_link_add_fault appends |r| (copied; its state is reset). Returns 0,
+ * SIM_EINVAL or SIM_ELIMIT. */
+int sim_link_add_fault(sim_link *l, const sim_fault_rule *r);
 
 /* Counters per direction, for tests and the summary. */
 typedef struct sim_link_stats {

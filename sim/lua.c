@@ -329,6 +329,38 @@ static const char *const world_keys[] = {"seed", "drain_max", "queue_cap",
 					  "trace_events", "epoch",
 					  "livelock_events", NULL};
 
+static void rows_cap(void *ud, uint64_t cap)
+{
+	sim_world *w = ud;
+	sim_world_limit(w, "trace rows: more than %llu in the run (--max-rows)",
+			(unsigned long long)cap);
+}
+
+/* apply_limits: the command line's caps over the world's defaults. */
+static void apply_limits(ctx *c)
+{
+	const sim_lua_opts *o = c->o;
+	sim_limits *l = &c->w.limits;
+	if (o->max_events != 0) {
+		l->max_events = o->max_events;
+	}
+	if (o->max_time_ns != 0) {
+		l->max_time_ns = o->max_time_ns;
+	}
+	if (o->max_inflight != 0) {
+		l->max_inflight = o->max_inflight;
+	}
+	if (o->max_queued_ops != 0) {
+		l->max_queued_ops = o->max_queued_ops;
+	}
+	if (o->trace != NULL) {
+		if (o->max_rows != 0) {
+			sim_trace_set_max_rows(o->trace, o->max_rows);
+		}
+		sim_trace_set_cap_hook(o->trace, rows_cap, &c->w);
+	}
+}
+
 static int l_world(lua_State *L)
 {
 	ctx *c = get_ctx(L);
@@ -369,6 +401,7 @@ static int l_world(lua_State *L)
 	if (!trace_events) {
 		sim_sched_set_hooks(c->w.sched, NULL);
 	}
+	apply_limits(c);
 	if (c->o->schedule != NULL) {
 		c->w.schedule = c->o->schedule;
 		sim_schedule_attach(c->o->schedule, c->w.sched);
@@ -672,6 +705,18 @@ static int w_run(lua_State *L)
 	lua_pop(L, 1);
 	lim.max_events = (uint64_t)opt_int(L, 2, "events", "w:run", 0, 0,
 					   INT64_MAX);
+	/* The run's caps bound every w:run: what is left of them. */
+	const sim_limits *cap = &c->w.limits;
+	uint64_t done = sim_sched_events(c->w.sched);
+	uint64_t left = done < cap->max_events ? cap->max_events - done : 0;
+	int events_capped = lim.max_events == 0 || lim.max_events > left;
+	if (events_capped) {
+		lim.max_events = left;
+	}
+	int time_capped = lim.until > cap->max_time_ns;
+	if (time_capped) {
+		lim.until = cap->max_time_ns;
+	}
 	int allow_livelock = 0;
 	if (opt_field(L, 2, "allow_livelock")) {
 		allow_livelock = lua_toboolean(L, -1);
@@ -679,8 +724,24 @@ static int w_run(lua_State *L)
 	lua_pop(L, 1);
 	c->ran = 1;
 
-	enum sim_stop why = sim_sched_run(c->w.sched, &lim);
+	enum sim_stop why = left == 0 ? SIM_STOP_EVENT_LIMIT
+				      : sim_sched_run(c->w.sched, &lim);
 	c->last_stop = why;
+	char when[64];
+	if (why == SIM_STOP_EVENT_LIMIT && events_capped) {
+		sim_world_limit(&c->w, "events: %llu run (--max-events)",
+				(unsigned long long)cap->max_events);
+	} else if (why == SIM_STOP_TIME_LIMIT && time_capped &&
+		   sim_sched_pending(c->w.sched) > 0) {
+		sim_world_limit(&c->w,
+				"virtual time: %s reached with events still "
+				"due (--max-time)",
+				sim_time_format(cap->max_time_ns, when,
+						sizeof(when)));
+	}
+	if (c->w.limit_hit) {
+		return luaL_error(L, "limit reached: %s", c->w.limit_msg);
+	}
 	if (c->cb_failed) {
 		lua_pushstring(L, c->cb_msg);
 		return lua_error(L);
@@ -994,6 +1055,113 @@ static int link_filter(lua_State *L)
 	return 0;
 }
 
+static const char *const fault_keys[] = {
+	"name", "dir", "from", "proto", "type", "space", "pn", "frame",
+	"info", "after", "before", "nth", "count", "action", "by", "bits",
+	"behind", "timer", "offset", "of", "tls", NULL};
+
+/* opt_text copies string field |key| of the table at |idx| into |out|. */
+static void opt_text(lua_State *L, int idx, const char *key, char *out,
+		     size_t n)
+{
+	if (opt_field(L, idx, key)) {
+		size_t len;
+		const char *s = lua_tolstring(L, -1, &len);
+		if (lua_type(L, -1) != LUA_TSTRING || len == 0 || len >= n) {
+			luaL_error(L,
+				   "l:fault: %s must be a string of 1 to %d "
+				   "characters",
+				   key, (int)n - 1);
+		}
+		memcpy(out, s, len + 1);
+	}
+	lua_pop(L, 1);
+}
+
+/* l:fault{...}: a protocol-aware fault rule (sim/link.h). */
+static int link_fault(lua_State *L)
+{
+	link_ud *lu = check_link(L, 1);
+	luaL_checktype(L, 2, LUA_TTABLE);
+	check_keys(L, 2, "l:fault", fault_keys);
+	sim_fault_rule r = {.dir = -1, .pn = -1, .before_ns = SIM_TIME_MAX};
+	static const char *const actions[] = {"drop",	 "delay",
+					      "dup",	 "corrupt",
+					      "reorder", "at_timer", NULL};
+	if (!opt_field(L, 2, "action")) {
+		return luaL_error(L, "l:fault: action is required (drop, "
+				     "delay, dup, corrupt or reorder)");
+	}
+	const char *act = lua_tostring(L, -1);
+	int ai = 0;
+	while (actions[ai] != NULL &&
+	       (act == NULL || strcmp(actions[ai], act) != 0)) {
+		ai++;
+	}
+	if (actions[ai] == NULL) {
+		return luaL_error(L,
+				  "l:fault: action must be drop, delay, dup, "
+				  "corrupt, reorder or at_timer, got '%s'",
+				  act ? act : luaL_typename(L, -1));
+	}
+	r.action = (enum sim_fault_action)ai;
+	lua_pop(L, 1);
+	lua_getfield(L, 2, "dir");
+	r.dir = parse_dir(L, -1);
+	lua_pop(L, 1);
+	opt_text(L, 2, "from", r.from, sizeof(r.from));
+	opt_text(L, 2, "proto", r.proto, sizeof(r.proto));
+	opt_text(L, 2, "type", r.type, sizeof(r.type));
+	opt_text(L, 2, "space", r.space, sizeof(r.space));
+	opt_text(L, 2, "frame", r.frame, sizeof(r.frame));
+	opt_text(L, 2, "info", r.info, sizeof(r.info));
+	opt_text(L, 2, "tls", r.tls, sizeof(r.tls));
+	r.pn = opt_int(L, 2, "pn", "l:fault", -1, 0, INT64_MAX);
+	r.after_ns = opt_duration(L, 2, "after", "l:fault", 0);
+	r.before_ns = opt_duration(L, 2, "before", "l:fault", SIM_TIME_MAX);
+	r.nth = (uint64_t)opt_int(L, 2, "nth", "l:fault", 0, 1, INT64_MAX);
+	r.count = (uint64_t)opt_int(L, 2, "count", "l:fault", 0, 1,
+				    INT64_MAX);
+	r.delay_ns = opt_duration(L, 2, "by", "l:fault", 0);
+	r.bits = (int)opt_int(L, 2, "bits", "l:fault", 1, 1, 64);
+	r.behind = (uint64_t)opt_int(L, 2, "behind", "l:fault", 1, 1, 1000000);
+	opt_text(L, 2, "timer", r.timer, sizeof(r.timer));
+	r.offset_ns = opt_time(L, 2, "offset", "l:fault", 0, 1);
+	r.timer_side = 1;
+	if (opt_field(L, 2, "of")) {
+		const char *of = lua_tostring(L, -1);
+		if (of == NULL || (strcmp(of, "receiver") != 0 &&
+				   strcmp(of, "sender") != 0)) {
+			return luaL_error(L, "l:fault: of must be 'receiver' "
+					     "or 'sender'");
+		}
+		r.timer_side = of[0] == 'r';
+	}
+	lua_pop(L, 1);
+	if (r.action == SIM_FAULT_ACT_AT_TIMER && r.timer[0] == '\0') {
+		return luaL_error(L, "l:fault: action 'at_timer' needs timer = "
+				     "a timer name (idle, handshake, pto, ack, "
+				     "close; TLS: handshake, retransmit)");
+	}
+	if (r.action == SIM_FAULT_ACT_DELAY && r.delay_ns <= 0) {
+		return luaL_error(L, "l:fault: action 'delay' needs by = a "
+				     "duration");
+	}
+	if (r.before_ns <= r.after_ns) {
+		return luaL_error(L, "l:fault: 'before' is not after 'after'");
+	}
+	snprintf(r.name, sizeof(r.name), "%s", actions[r.action]);
+	opt_text(L, 2, "name", r.name, sizeof(r.name));
+	int rc = sim_link_add_fault(lu->link, &r);
+	if (rc != 0) {
+		return luaL_error(L, "l:fault: %s",
+				  rc == SIM_ELIMIT ? "too many fault rules "
+						     "on this link (256)"
+						   : sim_strerror(rc));
+	}
+	return 0;
+}
+
 static int link_stats(lua_State *L)
 {
 	link_ud *lu = check_link(L, 1);
@@ -1141,12 +1309,25 @@ static int new_endpoint(lua_State *L, ctx *c, const ep_spec *spec, void *cfg)
 					  c->default_queue_cap, 0, 10000000);
 	uint32_t dmax = (uint32_t)opt_int(L, 2, "drain_max", spec->ctor,
 					  c->default_drain_max, 0, 1000000);
+	double drift = 0;
+	if (opt_field(L, 2, "clock_drift")) {
+		drift = lua_tonumber(L, -1);
+		if (!lua_isnumber(L, -1) || !(drift > -0.5 && drift < 0.5)) {
+			return luaL_error(L,
+					  "%s: clock_drift must be a number in "
+					  "(-0.5, 0.5) (e.g. 1e-4: 100 ppm "
+					  "fast)",
+					  spec->ctor);
+		}
+	}
+	lua_pop(L, 1);
 	char err[256] = "";
 	sim_ep *ep = sim_ep_new(&c->w, name, spec->cls, spec->make, cfg, qcap,
 				dmax, err, sizeof(err));
 	if (ep == NULL) {
 		return luaL_error(L, "%s: %s", spec->ctor, err);
 	}
+	sim_ep_set_clock_drift(ep, (int64_t)(drift * 1e9));
 	ep_ud *eu = calloc(1, sizeof(*eu));
 	if (eu == NULL) {
 		sim_ep_del(ep);
@@ -1171,7 +1352,7 @@ static int new_endpoint(lua_State *L, ctx *c, const ep_spec *spec, void *cfg)
 }
 
 static const char *const echo_keys[] = {
-	"name", "link", "side", "queue_cap", "drain_max", "count",
+	"name", "link", "side", "queue_cap", "drain_max", "clock_drift", "count",
 	"interval", "rto", "max_retries", "size", NULL};
 
 static void read_echo(lua_State *L, const char *what, proto_echo_config *cfg)
@@ -1436,12 +1617,14 @@ static int l_pki(lua_State *L)
 }
 
 static const char *const tls_keys[] = {
-	"name", "link", "side", "queue_cap", "drain_max", "pki", "host",
+	"name", "link", "side", "queue_cap", "drain_max", "clock_drift",
+	"clock_offset", "pki", "host",
 	"aia_fetch", "min_version", "max_version", "groups", "ciphers", "chain", "trust",
 	"verify", "async_sign", "acceptor", "auto_handshake", "autoread",
 	"shutdown_wait", "acceptor_alert", "deadline", "close",
 	"unexpected_eof", "mss", "rto",
-	"rto_max", "max_retries", "sndbuf", "window", NULL};
+	"rto_max", "max_retries", "sndbuf", "window", "split_at", "read_chunk",
+	NULL};
 static const char *const version_names[] = {"1.2", "1.3", NULL};
 static const char *const chain_names[] = {"full", "leaf", NULL};
 static const char *const trust_names[] = {"root", "root+intermediate",
@@ -1502,6 +1685,35 @@ static void read_tls(lua_State *L, ctx *c, const char *what,
 		L, 2, "unexpected_eof", what, eof_names, 0);
 	proto_stream_config *s = &cfg->stream;
 	s->mss = (uint32_t)opt_int(L, 2, "mss", what, s->mss, 1, 65000);
+	if (opt_field(L, 2, "split_at")) {
+		if (!lua_istable(L, -1)) {
+			luaL_error(L, "%s: split_at must be a list of byte "
+				      "offsets",
+				   what);
+		}
+		lua_Integer n = luaL_len(L, -1);
+		if (n > PROTO_STREAM_SPLITS_MAX) {
+			luaL_error(L, "%s: split_at: at most %d offsets", what,
+				   PROTO_STREAM_SPLITS_MAX);
+		}
+		for (lua_Integer i = 1; i <= n; i++) {
+			lua_rawgeti(L, -1, i);
+			lua_Integer v = lua_tointeger(L, -1);
+			if (!lua_isinteger(L, -1) || v < 1 ||
+			    (i > 1 && (uint64_t)v <= s->split_at[i - 2])) {
+				luaL_error(L,
+					   "%s: split_at must hold ascending "
+					   "byte offsets >= 1",
+					   what);
+			}
+			s->split_at[i - 1] = (uint64_t)v;
+			lua_pop(L, 1);
+		}
+		s->nsplit = (uint32_t)n;
+	}
+	lua_pop(L, 1);
+	cfg->read_chunk = (uint32_t)opt_int(L, 2, "read_chunk", what, 0, 0,
+					    1 << 24);
 	s->sndbuf = (uint32_t)opt_int(L, 2, "sndbuf", what, s->sndbuf, 1,
 				      1 << 30);
 	s->window = (uint32_t)opt_int(L, 2, "window", what, s->window, 1,
@@ -1524,6 +1736,8 @@ static int tls_ctor(lua_State *L, const ep_spec *spec, int is_server)
 	proto_tls_config cfg;
 	proto_tls_config_default(&cfg, is_server);
 	read_tls(L, c, spec->ctor, &cfg);
+	/* The endpoint's wall clock: certificate validity, tickets. */
+	cfg.epoch_ns += opt_time(L, 2, "clock_offset", spec->ctor, 0, 1);
 	proto_pki_clock_set(c->epoch_ns + sim_world_now(&c->w));
 	return new_endpoint(L, c, spec, &cfg);
 }
@@ -1737,9 +1951,11 @@ static int tls_attack(lua_State *L)
 /* --- QUIC endpoints ------------------------------------------------------ */
 
 static const char *const quic_keys[] = {
-	"name", "link", "side", "queue_cap", "drain_max", "pki", "host",
+	"name", "link", "side", "queue_cap", "drain_max", "clock_drift",
+	"clock_offset", "pki", "host",
 	"aia_fetch", "chain", "trust", "verify", "close_rule", "early_packet",
 	"shutdown_queue", "app_error", "idle_timeout", "handshake_timeout",
+	"coalesce",
 	"max_ack_delay", NULL};
 static const char *const qverify_names[] = {"sync", "async", "deferred",
 					    NULL};
@@ -1780,6 +1996,7 @@ static int quic_ctor(lua_State *L, const ep_spec *spec, int is_server)
 	cfg.app_error_in_initial = (uint64_t)opt_int(
 		L, 2, "app_error", what, (int64_t)cfg.app_error_in_initial, 0,
 		((int64_t)1 << 62) - 1);
+	cfg.no_coalesce = !opt_bool(L, 2, "coalesce", what, 1);
 	cfg.idle_timeout_ns =
 		opt_duration(L, 2, "idle_timeout", what, cfg.idle_timeout_ns);
 	cfg.handshake_timeout_ns = opt_duration(L, 2, "handshake_timeout",
@@ -1789,7 +2006,7 @@ static int quic_ctor(lua_State *L, const ep_spec *spec, int is_server)
 	if (cfg.idle_timeout_ns <= 0 || cfg.handshake_timeout_ns <= 0) {
 		return luaL_error(L, "%s: timeouts must be positive", what);
 	}
-	cfg.epoch_ns = c->epoch_ns;
+	cfg.epoch_ns = c->epoch_ns + opt_time(L, 2, "clock_offset", what, 0, 1);
 	proto_pki_clock_set(c->epoch_ns + sim_world_now(&c->w));
 	return new_endpoint(L, c, spec, &cfg);
 }
@@ -2095,6 +2312,7 @@ static const luaL_Reg link_methods[] = {
 	{"partition", link_partition},
 	{"drop_nth", link_drop_nth},
 	{"filter", link_filter},
+	{"fault", link_fault},
 	{"stats", link_stats},
 	{NULL, NULL},
 };
@@ -2307,7 +2525,12 @@ static void *run_thread(void *arg)
 		luaL_setmetatable(L, WORLD_MT);
 		rc = lua_pcall(L, 1, 0, -3);
 	}
-	if (rc != LUA_OK) {
+	if (c->have_world && c->w.limit_hit) {
+		r->status = SIM_STATUS_FAIL;
+		snprintf(r->outcome, sizeof(r->outcome), "limit");
+		snprintf(r->message, sizeof(r->message),
+			 "%s: limit reached: %s", o->path, c->w.limit_msg);
+	} else if (rc != LUA_OK) {
 		const char *m = lua_tostring(L, -1);
 		if (c->mem_exceeded && rc == LUA_ERRMEM) {
 			m = "memory limit exceeded (raise it with --max-memory)";

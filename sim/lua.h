@@ -34,6 +34,13 @@ typedef struct sim_lua_opts {
 	uint64_t max_instructions; /* 0: default 200,000,000 */
 	size_t max_memory;         /* 0: default 512 MiB */
 	uint64_t livelock_events;  /* 0: default 1,000,000 */
+	/* Per-run caps (sim/world.h); 0: the default. Hitting one ends the
+	 * run with outcome "limit". */
+	uint64_t max_events;
+	sim_time max_time_ns;
+	uint64_t max_inflight;
+	uint64_t max_queued_ops;
+	uint64_t max_rows; /* trace rows (sim_trace_set_max_rows) */
 	/* Choices and faults to force or explore, recorded as the run goes
 	 * (sim/schedule.h); NULL: the seed decides. Borrowed. */
 	struct sim_schedule *schedule;

@@ -15,6 +15,7 @@
 #include "sim/lua.h"
 #include "sim/merge.h"
 #include "sim/pcap.h"
+#include "sim/races.h"
 #include "sim/report.h"
 #include "sim/rowdiff.h"
 #include "sim/schedule.h"
@@ -40,6 +41,9 @@ static const char usage_main[] =
 	"  shrink SCENARIO.lua --seed N smallest schedule of faults and\n"
 	"                               choices that still fails the same way\n"
 	"  replay TRACE.db --run ID     re-run a recorded run, check its digest\n"
+	"  diff A.db[:RUN] B.db[:RUN]   the first row where two runs differ\n"
+	"  races TRACE.db               which concurrent order separates\n"
+	"                               failing runs from passing ones\n"
 	"  pcap TRACE.db -o OUT.pcapng  a run as a capture for Wireshark\n"
 	"  report TRACE.db [--run ID] [--html OUT.html]\n"
 	"                               outcome, race queries, ladder diagram\n"
@@ -72,6 +76,16 @@ static const char usage_run[] =
 	"  --max-memory BYTES    Lua memory cap, suffix k/M/G (default 512M)\n"
 	"  --livelock-events N   events at one virtual time before a run is\n"
 	"                        declared livelocked (default 1000000)\n"
+	"  --max-events N        scheduler events in the run (default\n"
+	"                        100000000)\n"
+	"  --max-time DURATION   virtual time (default 24h)\n"
+	"  --max-inflight N      packets in flight on one link (default\n"
+	"                        1000000)\n"
+	"  --max-queued-ops N    operations waiting in one endpoint queue\n"
+	"                        (default 1000000)\n"
+	"  --max-rows N          trace rows in the run (default 10000000)\n"
+	"                        A run that reaches a --max-* cap ends there\n"
+	"                        with outcome 'limit' naming it (exit 1).\n"
 	"  -h, --help            this help\n";
 
 static const char usage_sweep[] =
@@ -101,8 +115,9 @@ static const char usage_sweep[] =
 	"                        --trace the runs go to a temporary trace)\n"
 	"  --set KEY=VALUE       scenario parameter (repeatable)\n"
 	"  -q, --quiet           no progress and no table\n"
-	"  --max-instructions N, --max-memory BYTES, --livelock-events N\n"
-	"                        as for 'tlsim run'\n"
+	"  --max-instructions N, --max-memory BYTES, --livelock-events N,\n"
+	"  --max-events N, --max-time D, --max-inflight N, --max-queued-ops N,\n"
+	"  --max-rows N          as for 'tlsim run'\n"
 	"  -h, --help            this help\n"
 	"\n"
 	"exit status: 0 every run passed, 1 a run failed, errored or\n"
@@ -135,8 +150,9 @@ static const char usage_explore[] =
 	"  --stop-first          stop at the first failing schedule\n"
 	"  --set KEY=VALUE       scenario parameter (repeatable)\n"
 	"  -q, --quiet           no progress and no table\n"
-	"  --max-instructions N, --max-memory BYTES, --livelock-events N\n"
-	"                        as for 'tlsim run'\n"
+	"  --max-instructions N, --max-memory BYTES, --livelock-events N,\n"
+	"  --max-events N, --max-time D, --max-inflight N, --max-queued-ops N,\n"
+	"  --max-rows N          as for 'tlsim run'\n"
 	"\n"
 	"exit status: 0 every schedule passed, 1 one failed, 2 usage or\n"
 	"input error, 3 internal error.\n";
@@ -159,8 +175,9 @@ static const char usage_shrink[] =
 	"  --max-runs N          budget of candidate runs (default 5000)\n"
 	"  --set KEY=VALUE       scenario parameter (repeatable)\n"
 	"  -q, --quiet           print nothing but errors\n"
-	"  --max-instructions N, --max-memory BYTES, --livelock-events N\n"
-	"                        as for 'tlsim run'\n"
+	"  --max-instructions N, --max-memory BYTES, --livelock-events N,\n"
+	"  --max-events N, --max-time D, --max-inflight N, --max-queued-ops N,\n"
+	"  --max-rows N          as for 'tlsim run'\n"
 	"\n"
 	"exit status: 0 written and checked, 2 usage or input error (e.g.\n"
 	"the seed passes), 3 internal error.\n";
@@ -588,6 +605,37 @@ static int parse_args(const char *cmd, int argc, char **argv, run_args *a)
 			}
 			op->max_memory = (size_t)m;
 			i++;
+		} else if (strcmp(arg, "--max-events") == 0 ||
+			   strcmp(arg, "--max-inflight") == 0 ||
+			   strcmp(arg, "--max-queued-ops") == 0 ||
+			   strcmp(arg, "--max-rows") == 0) {
+			uint64_t n = 0;
+			if (parse_u64(v, &n) != 0 || n == 0) {
+				char what[128];
+				snprintf(what, sizeof(what),
+					 "%.40s needs a positive integer, got "
+					 "'%%s'",
+					 arg);
+				return usage_error(cmd, what, v ? v : "");
+			}
+			*(strcmp(arg, "--max-events") == 0   ? &op->max_events
+			  : strcmp(arg, "--max-inflight") == 0 ? &op->max_inflight
+			  : strcmp(arg, "--max-rows") == 0     ? &op->max_rows
+							       : &op->max_queued_ops) =
+				n;
+			i++;
+		} else if (strcmp(arg, "--max-time") == 0) {
+			sim_time d = 0;
+			if (v == NULL || sim_time_parse(v, 0, &d) != 0 ||
+			    d <= 0) {
+				return usage_error(cmd,
+						   "--max-time needs a positive "
+						   "duration such as 60s or "
+						   "500ms, got '%s'",
+						   v ? v : "");
+			}
+			op->max_time_ns = d;
+			i++;
 		} else if (strcmp(arg, "--livelock-events") == 0) {
 			if (parse_u64(v, &op->livelock_events) != 0 ||
 			    op->livelock_events == 0) {
@@ -1012,6 +1060,231 @@ static int cmd_merge(int argc, char **argv)
 	return 0;
 }
 
+static const char usage_diff[] =
+	"usage: tlsim diff A.db[:RUN] B.db[:RUN] [--context N] [--ignore COL]...\n"
+	"                  [-q]\n"
+	"\n"
+	"Compares two recorded runs (of the same trace or of two, same or\n"
+	"different seeds) as they happened: every table's rows merged into\n"
+	"one timeline by virtual time. Prints the first row that differs,\n"
+	"the N rows before it that both runs share (default 5, at most 50),\n"
+	"both rows with the column that differs, and the operation, packet\n"
+	"or endpoint each belongs to. RUN may be left out when the trace\n"
+	"holds one run. --ignore COL (repeatable) leaves a column out of\n"
+	"the comparison, e.g. --ignore data to compare two seeds' runs\n"
+	"without their ciphertext.\n"
+	"\n"
+	"exit status: 0 no difference, 1 a difference, 2 usage or input\n"
+	"error, 3 internal error.\n";
+
+/* diff_side parses "PATH[:RUN]" into |path| and |*run|: the run named, or
+ * the only run of the trace. Returns 0 or prints the error and returns
+ * the exit status. */
+static int diff_side(const char *arg, char *path, size_t n, int64_t *run)
+{
+	const char *colon = strrchr(arg, ':');
+	uint64_t v = 0;
+	char err[1024];
+	snprintf(path, n, "%s", arg);
+	*run = 0;
+	if (colon != NULL && parse_u64(colon + 1, &v) == 0 && v > 0 &&
+	    v <= INT64_MAX) {
+		snprintf(path, n, "%.*s", (int)(colon - arg), arg);
+		*run = (int64_t)v;
+	}
+	sqlite3 *db = NULL;
+	int empty = 0;
+	if (sim_trace_open_readonly(path, &db, &empty, err, sizeof(err)) != 0) {
+		fprintf(stderr, "tlsim: %s\n", err);
+		return SIM_STATUS_INPUT;
+	}
+	sqlite3_stmt *st = NULL;
+	int64_t count = 0, only = 0, found = 0;
+	if (!empty &&
+	    sqlite3_prepare_v2(db,
+			       "SELECT count(*), max(id), sum(id = ?1) FROM run",
+			       -1, &st, NULL) == SQLITE_OK) {
+		sqlite3_bind_int64(st, 1, *run);
+		if (sqlite3_step(st) == SQLITE_ROW) {
+			count = sqlite3_column_int64(st, 0);
+			only = sqlite3_column_int64(st, 1);
+			found = sqlite3_column_int64(st, 2);
+		}
+	}
+	sqlite3_finalize(st);
+	sqlite3_close(db);
+	if (*run == 0 && count != 1) {
+		fprintf(stderr,
+			"tlsim: %s holds %lld runs; name one as %s:RUN\n",
+			path, (long long)count, path);
+		return SIM_STATUS_INPUT;
+	}
+	if (*run == 0) {
+		*run = only;
+	} else if (found == 0) {
+		fprintf(stderr, "tlsim: %s: no run %lld\n", path,
+			(long long)*run);
+		return SIM_STATUS_INPUT;
+	}
+	return 0;
+}
+
+static int cmd_diff(int argc, char **argv)
+{
+	const char *side[2] = {NULL, NULL};
+	uint64_t context = 5;
+	int quiet = 0, nignore = 0;
+	const char *ignore[16];
+	for (int i = 0; i < argc; i++) {
+		if (strcmp(argv[i], "-h") == 0 ||
+		    strcmp(argv[i], "--help") == 0) {
+			fputs(usage_diff, stdout);
+			return 0;
+		} else if (strcmp(argv[i], "--context") == 0) {
+			if (i + 1 >= argc || parse_u64(argv[i + 1], &context) != 0 ||
+			    context > 50) {
+				return usage_error("diff",
+						   "--context needs an integer "
+						   "from 0 to 50, got '%s'",
+						   i + 1 < argc ? argv[i + 1]
+								: "");
+			}
+			i++;
+		} else if (strcmp(argv[i], "--ignore") == 0) {
+			if (i + 1 >= argc || nignore == 16) {
+				return usage_error("diff",
+						   "--ignore needs a column name "
+						   "(at most 16)%s",
+						   "");
+			}
+			ignore[nignore++] = argv[++i];
+		} else if (strcmp(argv[i], "-q") == 0 ||
+			   strcmp(argv[i], "--quiet") == 0) {
+			quiet = 1;
+		} else if (argv[i][0] == '-' && argv[i][1] != '\0') {
+			return usage_error("diff", "unknown option '%s'",
+					   argv[i]);
+		} else if (side[0] == NULL) {
+			side[0] = argv[i];
+		} else if (side[1] == NULL) {
+			side[1] = argv[i];
+		} else {
+			return usage_error("diff", "unexpected argument '%s'",
+					   argv[i]);
+		}
+	}
+	if (side[1] == NULL) {
+		return usage_error("diff", "needs two runs: A.db[:RUN] "
+					   "B.db[:RUN]%s",
+				   "");
+	}
+	char path[2][PATH_MAX], label[2][PATH_MAX + 32], err[1024];
+	int64_t run[2];
+	for (int k = 0; k < 2; k++) {
+		int st = diff_side(side[k], path[k], sizeof(path[k]), &run[k]);
+		if (st != 0) {
+			return st;
+		}
+		snprintf(label[k], sizeof(label[k]), "%s:%lld", path[k],
+			 (long long)run[k]);
+	}
+	FILE *out = quiet ? fopen("/dev/null", "w") : stdout;
+	if (out == NULL) {
+		return SIM_STATUS_INTERNAL;
+	}
+	int rc = sim_rowdiff_timeline(path[0], run[0], path[1], run[1],
+				      label[0], label[1], (int)context, ignore,
+				      nignore, out, err, sizeof(err));
+	if (quiet) {
+		fclose(out);
+	}
+	fflush(stdout);
+	if (rc < 0) {
+		fprintf(stderr, "tlsim: %s\n", err);
+		return SIM_STATUS_INPUT;
+	}
+	return rc == 0 ? SIM_STATUS_PASS : SIM_STATUS_FAIL;
+}
+
+static const char usage_races[] =
+	"usage: tlsim races TRACE.db [--runs A..B] [--check TEXT] [--top N]\n"
+	"\n"
+	"Splits the runs of a trace (a sweep's) into failing and passing and\n"
+	"ranks the orders of concurrent operations (one endpoint, the same\n"
+	"virtual time, no happens-before path between them) by how well they\n"
+	"separate the two groups, with a seed of each kind to replay.\n"
+	"\n"
+	"options:\n"
+	"  --runs A..B           only runs A..B of the trace (default: all)\n"
+	"  --check TEXT          failing = an expectation whose name contains\n"
+	"                        TEXT failed (default: outcome is not pass)\n"
+	"  --top N               lines shown (default 10)\n"
+	"\n"
+	"exit status: 0 ranked, 2 usage or input error (no failing or no\n"
+	"passing run, a trace without causality columns), 3 internal error.\n";
+
+static int cmd_races(int argc, char **argv)
+{
+	sim_races_opts o = {.top = 10};
+	for (int i = 0; i < argc; i++) {
+		const char *v = i + 1 < argc ? argv[i + 1] : NULL;
+		uint64_t a, b;
+		if (strcmp(argv[i], "-h") == 0 ||
+		    strcmp(argv[i], "--help") == 0) {
+			fputs(usage_races, stdout);
+			return 0;
+		} else if (strcmp(argv[i], "--runs") == 0) {
+			if (parse_range(v, &a, &b) != 0 || a == 0 ||
+			    b > INT64_MAX) {
+				return usage_error("races",
+						   "--runs needs A..B with 1 <= "
+						   "A <= B, got '%s'",
+						   v ? v : "");
+			}
+			o.first_run = (int64_t)a;
+			o.last_run = (int64_t)b;
+			i++;
+		} else if (strcmp(argv[i], "--check") == 0) {
+			if (v == NULL || *v == '\0') {
+				return usage_error("races",
+						   "--check needs a text%s", "");
+			}
+			o.check = v;
+			i++;
+		} else if (strcmp(argv[i], "--top") == 0) {
+			if (parse_u64(v, &a) != 0 || a == 0 || a > 1000) {
+				return usage_error("races",
+						   "--top needs an integer from "
+						   "1 to 1000, got '%s'",
+						   v ? v : "");
+			}
+			o.top = (int)a;
+			i++;
+		} else if (argv[i][0] == '-') {
+			return usage_error("races", "unknown option '%s'",
+					   argv[i]);
+		} else if (o.path == NULL) {
+			o.path = argv[i];
+		} else {
+			return usage_error("races", "unexpected argument '%s'",
+					   argv[i]);
+		}
+	}
+	if (o.path == NULL) {
+		return usage_error("races", "missing TRACE.db%s", "");
+	}
+	char err[1024];
+	int rc = sim_races(&o, stdout, err, sizeof(err));
+	fflush(stdout);
+	if (rc != 0) {
+		fprintf(stderr, "tlsim: %s\n", err);
+		return rc == SIM_ENOMEM || rc == SIM_EINTERNAL
+			       ? SIM_STATUS_INTERNAL
+			       : SIM_STATUS_INPUT;
+	}
+	return 0;
+}
+
 static int cmd_pcap(int argc, char **argv)
 {
 	sim_pcap_opts o = {0};
@@ -1289,14 +1562,20 @@ static int cmd_replay(int argc, char **argv)
 				       r.outcome);
 			}
 		} else {
-			int d = sim_rowdiff(path, run, tpath, r.run_id, err,
-					    sizeof(err));
 			printf("run %lld of %s replayed: digest %.16s, "
 			       "recorded %.16s: DIFFERENT\n",
 			       (long long)run, path, r.digest, rec.digest);
-			printf("first difference (recorded, then replayed): "
-			       "%s\n",
-			       d == 1 ? err : d == 0 ? "none in the rows" : err);
+			fflush(stdout);
+			int d = sim_rowdiff_timeline(path, run, tpath, r.run_id,
+						     "recorded", "replayed", 5,
+						     NULL, 0, stdout, err,
+						     sizeof(err));
+			if (d == 0) {
+				printf("(the rows are equal: the run row's "
+				       "outcome fields differ)\n");
+			} else if (d < 0) {
+				printf("cannot compare the rows: %s\n", err);
+			}
 			status = SIM_STATUS_FAIL;
 		}
 	}
@@ -1339,6 +1618,12 @@ int main(int argc, char **argv)
 	}
 	if (strcmp(cmd, "pcap") == 0) {
 		return cmd_pcap(argc - 2, argv + 2);
+	}
+	if (strcmp(cmd, "diff") == 0) {
+		return cmd_diff(argc - 2, argv + 2);
+	}
+	if (strcmp(cmd, "races") == 0) {
+		return cmd_races(argc - 2, argv + 2);
 	}
 	if (strcmp(cmd, "report") == 0) {
 		return cmd_report(argc - 2, argv + 2);

@@ -21,6 +21,7 @@ static void trace_step(sim_opq *q, const sim_op *op, const char *action,
 		.cause_kind = op->cause_kind,
 		.cause_id = op->cause_id,
 		.detail = detail,
+		.event = sim_sched_current_event(q->w->sched),
 	};
 	sim_trace_op(q->w->trace, &r);
 }
@@ -130,6 +131,15 @@ int64_t sim_opq_enqueue(sim_opq *q, const sim_op *op, int front)
 	sim_op o = *op;
 	o.id = q->w->next_op_id++;
 	o.enqueued_ns = sim_world_now(q->w);
+	if (q->len >= q->w->limits.max_queued_ops) {
+		sim_world_limit(q->w,
+				"queued operations: more than %llu in one "
+				"queue (--max-queued-ops)",
+				(unsigned long long)q->w->limits.max_queued_ops);
+		trace_step(q, &o, "drop", "queued-ops cap");
+		free(o.args.data);
+		return SIM_ELIMIT;
+	}
 	if (q->len == q->cap || (q->len == q->ring_size && grow(q) != 0)) {
 		trace_step(q, &o, "drop", "queue full");
 		free(o.args.data);

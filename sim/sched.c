@@ -21,6 +21,7 @@ typedef struct slot {
 	uint64_t key; /* tie key */
 	uint64_t seq; /* insertion order */
 	uint64_t chain;
+	int64_t parent; /* run-order seq of the scheduling event, -1 none */
 	sim_event_fn fn; /* NULL: cancelled (or free) */
 	void *arg;
 	uint32_t gen;
@@ -318,6 +319,7 @@ sim_event_id sim_sched_at(sim_sched *s, sim_time t, int node, int kind,
 			  ? s->hooks.tiebreak(s->hooks.user_data, t, node, kind)
 			  : sim_rng_next(&s->tiebreak);
 	sl->seq = s->seq++;
+	sl->parent = s->running ? (int64_t)s->events - 1 : -1;
 	if (s->fresh_chain) {
 		sl->chain = ++s->next_chain;
 		s->fresh_chain = 0;
@@ -414,6 +416,11 @@ void sim_sched_set_chooser(sim_sched *s, sim_sched_choose_fn fn,
 void sim_sched_new_chain(sim_sched *s)
 {
 	s->fresh_chain = 1;
+}
+
+int64_t sim_sched_current_event(const sim_sched *s)
+{
+	return s->running && s->events > 0 ? (int64_t)s->events - 1 : -1;
 }
 
 uint64_t sim_sched_current_chain(const sim_sched *s)
@@ -591,6 +598,7 @@ enum sim_stop sim_sched_run(sim_sched *s, const sim_run_limits *lim)
 		sim_event_fn fn = sl->fn;
 		void *arg = sl->arg;
 		int node = sl->node, kind = sl->kind;
+		int64_t parent = sl->parent;
 		s->cur_chain = sl->chain;
 		sim_event_id id =
 			((uint64_t)sl->gen << 32) | (uint64_t)(top.slot + 1);
@@ -603,7 +611,7 @@ enum sim_stop sim_sched_run(sim_sched *s, const sim_run_limits *lim)
 		}
 		if (s->hooks.on_event != NULL) {
 			s->hooks.on_event(s->hooks.user_data, s->events, s->now,
-					  node, kind);
+					  node, kind, parent);
 		}
 		s->events++;
 		ran++;

@@ -125,9 +125,11 @@ int sim_sched_error(const sim_sched *s);
 /* Hooks, all optional. */
 typedef struct sim_sched_hooks {
 	/* on_event: called before each event runs, with its sequence number
-	 * (0, 1, ... in run order), time, node and kind. Used by the trace. */
+	 * (0, 1, ... in run order), time, node and kind, and the sequence
+	 * number of the event that scheduled it (-1: scheduled outside any
+	 * event, e.g. by the script's top level). Used by the trace. */
 	void (*on_event)(void *user_data, uint64_t seq, sim_time t, int node,
-			 int kind);
+			 int kind, int64_t parent);
 	/* tiebreak: returns the tie key of a new event. Default: the next
 	 * draw of the run's "tiebreak" stream. Exploration strategies
 	 * replace it. */
@@ -168,6 +170,10 @@ void sim_sched_set_chooser(sim_sched *s, sim_sched_choose_fn fn,
 
 /* sim_sched_new_chain makes the next event scheduled start a new chain. */
 void sim_sched_new_chain(sim_sched *s);
+
+/* sim_sched_current_event returns the sequence number (run order) of the
+ * running event, or -1 when none runs. */
+int64_t sim_sched_current_event(const sim_sched *s);
 
 /* sim_sched_current_chain returns the chain of the running event (0 when
  * none runs). */

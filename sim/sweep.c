@@ -205,6 +205,26 @@ void sim_sweep_reproduce(FILE *f, const char *indent, const sim_lua_opts *o,
 	for (int i = 0; i < o->nset; i++) {
 		fprintf(f, " --set %s=%s", o->set_key[i], o->set_val[i]);
 	}
+	/* The caps that change what a run does. */
+	const struct {
+		const char *opt;
+		uint64_t v;
+	} caps[] = {{"--max-events", o->max_events},
+		    {"--max-inflight", o->max_inflight},
+		    {"--max-queued-ops", o->max_queued_ops},
+		    {"--max-rows", o->max_rows},
+		    {"--max-instructions", o->max_instructions},
+		    {"--max-memory", o->max_memory},
+		    {"--livelock-events", o->livelock_events}};
+	for (size_t i = 0; i < sizeof(caps) / sizeof(caps[0]); i++) {
+		if (caps[i].v != 0) {
+			fprintf(f, " %s %llu", caps[i].opt,
+				(unsigned long long)caps[i].v);
+		}
+	}
+	if (o->max_time_ns != 0) {
+		fprintf(f, " --max-time %lldns", (long long)o->max_time_ns);
+	}
 	fprintf(f, "\n");
 }
 
@@ -659,8 +679,9 @@ static int store_spooled(sweep *sw, const uint8_t *rec, size_t len)
 	return store_done(sw, id);
 }
 
-/* count_run counts run |index| under its outcome and, for an error or a
- * crash, under its reason; its failed expectations are the caller's.
+/* count_run counts run |index| under its outcome and, for an error, a
+ * crash or a limit, under its reason; its failed expectations are the
+ * caller's.
  * Returns 0 or -1 (out of memory). */
 static int count_run(sweep *sw, uint64_t index, const char *outcome,
 		     const char *reason)
@@ -674,7 +695,8 @@ static int count_run(sweep *sw, uint64_t index, const char *outcome,
 		sw->first_bad_seed = seed;
 	}
 	if (!oom &&
-	    (strcmp(outcome, "error") == 0 || strcmp(outcome, "crash") == 0)) {
+	    (strcmp(outcome, "error") == 0 || strcmp(outcome, "crash") == 0 ||
+	     strcmp(outcome, "limit") == 0)) {
 		oom = groups_add(&sw->errors, reason[0] ? reason : "(none)",
 				 seed, index);
 	}
@@ -1148,7 +1170,8 @@ static int print_table(sweep *sw)
 			       100.0 * (double)g->count / (double)sw->total);
 		}
 		print_groups(&sw->fails, "failed expectations", sw->total);
-		print_groups(&sw->errors, "errors and crashes", sw->total);
+		print_groups(&sw->errors, "errors, crashes and limits",
+			     sw->total);
 		if (o->nquery > 0) {
 			printf("race queries (runs with rows):\n");
 		}

@@ -44,36 +44,40 @@ enum { TAG_NULL = 0, TAG_INT = 1, TAG_TEXT = 2, TAG_BLOB = 3 };
 
 typedef struct column {
 	const char *name, *type;
+	int since; /* the schema version that added it; 0: from the start */
 } column;
 
 /* Columns after (run, seq), in schema order: the order of the canonical
  * form. docs/trace.md documents each. */
 static const column node_cols[] = {
-    {"id", "INTEGER"}, {"name", "TEXT"}, {"kind", "TEXT"}};
-static const column event_cols[] = {
-    {"time_ns", "INTEGER"}, {"node", "TEXT"}, {"kind", "TEXT"}};
+    {"id", "INTEGER", 0}, {"name", "TEXT", 0}, {"kind", "TEXT", 0}};
+static const column event_cols[] = {{"time_ns", "INTEGER", 0},
+				    {"node", "TEXT", 0},
+				    {"kind", "TEXT", 0},
+				    {"parent", "INTEGER", 3}};
 static const column op_cols[] = {
-    {"time_ns", "INTEGER"}, {"node", "TEXT"},        {"op_id", "INTEGER"},
-    {"op_type", "TEXT"},    {"action", "TEXT"},      {"depth", "INTEGER"},
-    {"cause_kind", "TEXT"}, {"cause_id", "INTEGER"}, {"detail", "TEXT"}};
+    {"time_ns", "INTEGER", 0}, {"node", "TEXT", 0},        {"op_id", "INTEGER", 0},
+    {"op_type", "TEXT", 0},    {"action", "TEXT", 0},      {"depth", "INTEGER", 0},
+    {"cause_kind", "TEXT", 0}, {"cause_id", "INTEGER", 0}, {"detail", "TEXT", 0},
+    {"event", "INTEGER", 3}};
 static const column packet_cols[] = {
-    {"id", "INTEGER"},      {"parent", "INTEGER"},     {"link", "TEXT"},
-    {"src", "TEXT"},        {"dst", "TEXT"},           {"proto", "TEXT"},
-    {"send_ns", "INTEGER"}, {"deliver_ns", "INTEGER"}, {"len", "INTEGER"},
-    {"fate", "TEXT"},       {"reason", "TEXT"},        {"dup_of", "INTEGER"},
-    {"ptype", "TEXT"},      {"space", "TEXT"},         {"pn", "INTEGER"},
-    {"frames", "TEXT"},     {"hs_state", "TEXT"},      {"data", "BLOB"}};
-static const column tls_cols[] = {{"time_ns", "INTEGER"}, {"node", "TEXT"},
-				  {"event", "TEXT"},      {"level", "TEXT"},
-				  {"direction", "TEXT"},  {"code", "INTEGER"},
-				  {"detail", "TEXT"}};
-static const column check_cols[] = {{"time_ns", "INTEGER"},
-				    {"ok", "INTEGER"},
-				    {"message", "TEXT"},
-				    {"location", "TEXT"},
-				    {"detail", "TEXT"}};
+    {"id", "INTEGER", 0},      {"parent", "INTEGER", 0},     {"link", "TEXT", 0},
+    {"src", "TEXT", 0},        {"dst", "TEXT", 0},           {"proto", "TEXT", 0},
+    {"send_ns", "INTEGER", 0}, {"deliver_ns", "INTEGER", 0}, {"len", "INTEGER", 0},
+    {"fate", "TEXT", 0},       {"reason", "TEXT", 0},        {"dup_of", "INTEGER", 0},
+    {"ptype", "TEXT", 0},      {"space", "TEXT", 0},         {"pn", "INTEGER", 0},
+    {"frames", "TEXT", 0},     {"hs_state", "TEXT", 0},      {"data", "BLOB", 0}};
+static const column tls_cols[] = {{"time_ns", "INTEGER", 0}, {"node", "TEXT", 0},
+				  {"event", "TEXT", 0},      {"level", "TEXT", 0},
+				  {"direction", "TEXT", 0},  {"code", "INTEGER", 0},
+				  {"detail", "TEXT", 0}};
+static const column check_cols[] = {{"time_ns", "INTEGER", 0},
+				    {"ok", "INTEGER", 0},
+				    {"message", "TEXT", 0},
+				    {"location", "TEXT", 0},
+				    {"detail", "TEXT", 0}};
 static const column log_cols[] = {
-    {"time_ns", "INTEGER"}, {"node", "TEXT"}, {"text", "TEXT"}};
+    {"time_ns", "INTEGER", 0}, {"node", "TEXT", 0}, {"text", "TEXT", 0}};
 
 static const struct table {
 	const char *name;
@@ -95,7 +99,34 @@ static const char RUN_SCHEMA[] =
     " scenario_sha256 TEXT, seed INTEGER, params TEXT, version TEXT,"
     " outcome TEXT, reason TEXT, end_ns INTEGER, events INTEGER,"
     " rows INTEGER, checks INTEGER, checks_failed INTEGER, digest TEXT,"
-    " schedule TEXT);";
+    " schedule TEXT, schema INTEGER);";
+
+/* Causality (docs/trace.md "Happens-before"): op_step, one row per queued
+ * operation with the events that enqueued and dequeued it; op_concurrent,
+ * the pairs of operations on one endpoint, enqueued at the same virtual
+ * time, that no happens-before path orders, with the one that ran first.
+ * Also created as temp views by readers of older traces. */
+const char sim_trace_causality_views[] =
+    "CREATE %1$sVIEW IF NOT EXISTS %2$sop_step AS SELECT e.run, e.node,"
+    " e.op_id, e.op_type, e.action AS enq_action, e.seq AS enq_seq,"
+    " e.event AS enq_event, e.time_ns AS enq_ns, e.cause_kind, e.cause_id,"
+    " d.seq AS deq_seq, d.event AS deq_event, d.time_ns AS deq_ns FROM op e"
+    " LEFT JOIN op d ON d.run = e.run AND d.op_id = e.op_id AND d.action ="
+    " 'dequeue' WHERE e.action IN ('enqueue', 'enqueue_front');"
+    "CREATE %1$sVIEW IF NOT EXISTS %2$sop_concurrent AS SELECT a.run,"
+    " a.node, a.enq_ns AS time_ns, a.op_id AS a_op, a.op_type AS a_type,"
+    " b.op_id AS b_op, b.op_type AS b_type, CASE WHEN b.deq_seq IS NULL OR"
+    " a.deq_seq < b.deq_seq THEN a.op_id ELSE b.op_id END AS first_op,"
+    " CASE WHEN b.deq_seq IS NULL OR a.deq_seq < b.deq_seq THEN a.op_type"
+    " ELSE b.op_type END AS first_type FROM %2$sop_step a JOIN"
+    " %2$sop_step b ON b.run = a.run AND b.node = a.node AND b.enq_seq >"
+    " a.enq_seq AND b.enq_ns = a.enq_ns WHERE a.enq_event IS NOT NULL AND"
+    " b.enq_event IS NOT NULL AND a.deq_seq IS NOT NULL AND NOT EXISTS"
+    " (WITH RECURSIVE up(e) AS (SELECT b.enq_event UNION SELECT ev.parent"
+    " FROM up JOIN event ev ON ev.run = a.run AND ev.seq = up.e WHERE"
+    " ev.parent IS NOT NULL AND ev.parent >= min(a.enq_event,"
+    " a.deq_event)) SELECT 1 FROM up WHERE up.e = a.enq_event OR (up.e ="
+    " a.deq_event AND (up.e <> b.enq_event OR a.deq_seq < b.enq_seq)));";
 
 static const char RUN_SUMMARY_VIEW[] =
     "CREATE VIEW IF NOT EXISTS run_summary AS SELECT r.id AS run,"
@@ -110,8 +141,8 @@ static const char RUN_SUMMARY_VIEW[] =
 static const char RUN_INSERT[] =
     "INSERT INTO run(scenario, scenario_sha256, seed, params, version,"
     " outcome, reason, end_ns, events, rows, checks, checks_failed,"
-    " digest, schedule) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10,"
-    " ?11, ?12, ?13, ?14)";
+    " digest, schedule, schema) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9,"
+    " ?10, ?11, ?12, ?13, ?14, ?15)";
 
 /* The growable buffer rows are serialised into. */
 typedef struct arena {
@@ -124,6 +155,8 @@ struct sim_trace {
 	sqlite3 *db;
 	sqlite3_stmt *ins[T_COUNT], *ins_run, *begin, *commit;
 	int keep_rows; /* setting; latched into |keeping| at begin */
+	void (*cap_hook)(void *, uint64_t);
+	void *cap_ud;
 	uint64_t max_rows;
 	uint64_t crash_after;
 	int spool;  /* no database: finished runs become a record */
@@ -488,10 +521,16 @@ static void row_end(sim_trace *t, int tab, rowbuf *b)
 		return;
 	}
 	if (t->rows > t->max_rows) {
-		set_err(t, SIM_ELIMIT,
-			"%s: the run has more than %llu trace rows (the cap); "
-			"the run is not stored",
-			label(t), (unsigned long long)t->max_rows);
+		if (t->cap_hook != NULL) {
+			/* The run ends at the cap (outcome limit) and is stored
+			 * without its rows, as with rows off. */
+			t->cap_hook(t->cap_ud, t->max_rows);
+		} else {
+			set_err(t, SIM_ELIMIT,
+				"%s: the run has more than %llu trace rows "
+				"(the cap); the run is not stored",
+				label(t), (unsigned long long)t->max_rows);
+		}
 		drop_rows(t);
 		return;
 	}
@@ -515,7 +554,7 @@ void sim_trace_node(sim_trace *t, int64_t id, const char *name,
 }
 
 void sim_trace_event(sim_trace *t, sim_time time, const char *node,
-		     const char *kind)
+		     const char *kind, int64_t parent)
 {
 	rowbuf b;
 	if (!row_begin(t, &b)) {
@@ -524,6 +563,7 @@ void sim_trace_event(sim_trace *t, sim_time time, const char *node,
 	put_int(&b, time);
 	put_text(&b, node);
 	put_text(&b, kind);
+	put_opt(&b, parent);
 	row_end(t, T_EVENT, &b);
 }
 
@@ -542,6 +582,7 @@ void sim_trace_op(sim_trace *t, const sim_op_row *r)
 	put_text(&b, r->cause_kind);
 	put_opt(&b, r->cause_id);
 	put_text(&b, r->detail);
+	put_opt(&b, r->event);
 	row_end(t, T_OP, &b);
 }
 
@@ -856,17 +897,34 @@ static int query_int(sqlite3 *db, const char *sql, int64_t *out)
 	return rc;
 }
 
-/* "col1, col2, ..." (with types when |typed|) of table |tab|. */
-static void column_list(char *buf, size_t n, int tab, int typed)
+/* "col1, col2, ..." (with types when |typed|) of table |tab|, the columns
+ * a run of schema version |schema| has. */
+static void column_list(char *buf, size_t n, int tab, int typed, int schema)
 {
 	size_t k = 0;
 	buf[0] = '\0';
 	for (int c = 0; c < tables[tab].ncols && k < n; c++) {
 		const column *col = &tables[tab].cols[c];
-		k += (size_t)snprintf(buf + k, n - k, "%s%s%s%s", c ? ", " : "",
+		if (col->since > schema) {
+			continue;
+		}
+		k += (size_t)snprintf(buf + k, n - k, "%s%s%s%s", k ? ", " : "",
 				      col->name, typed ? " " : "",
 				      typed ? col->type : "");
 	}
+}
+
+int sim_trace_causality_create(sqlite3 *db, int temp)
+{
+	char sql[sizeof(sim_trace_causality_views) + 64];
+	snprintf(sql, sizeof(sql), sim_trace_causality_views, temp ? "TEMP " : "",
+		 temp ? "temp." : "");
+	return sqlite3_exec(db, sql, NULL, NULL, NULL);
+}
+
+static int create_causality_views(sqlite3 *db, int temp)
+{
+	return sim_trace_causality_create(db, temp);
 }
 
 static int create_schema(sqlite3 *db)
@@ -874,7 +932,7 @@ static int create_schema(sqlite3 *db)
 	char sql[1024], cols[512];
 	int rc = exec(db, RUN_SCHEMA);
 	for (int i = 0; i < T_COUNT && rc == SQLITE_OK; i++) {
-		column_list(cols, sizeof(cols), i, 1);
+		column_list(cols, sizeof(cols), i, 1, SIM_TRACE_SCHEMA_VERSION);
 		snprintf(sql, sizeof(sql),
 			 "CREATE TABLE \"%s\"(run INTEGER NOT NULL, seq INTEGER"
 			 " NOT NULL, %s, PRIMARY KEY(run, seq)) WITHOUT ROWID",
@@ -883,6 +941,9 @@ static int create_schema(sqlite3 *db)
 	}
 	if (rc == SQLITE_OK) {
 		rc = exec(db, RUN_SUMMARY_VIEW);
+	}
+	if (rc == SQLITE_OK) {
+		rc = create_causality_views(db, 0);
 	}
 	if (rc == SQLITE_OK) {
 		snprintf(
@@ -898,13 +959,21 @@ static int create_schema(sqlite3 *db)
 }
 
 /* upgrade_schema brings a trace of an older schema version to this one,
- * inside the caller's transaction. 1 -> 2: run.schedule. */
+ * inside the caller's transaction. 1 -> 2: run.schedule; 2 -> 3: run.schema,
+ * event.parent, op.event (causality). */
 static int upgrade_schema(sqlite3 *db)
 {
 	int64_t ver = 0;
 	int rc = query_int(db, "PRAGMA user_version", &ver);
 	if (rc == SQLITE_OK && ver < 2) {
 		rc = exec(db, "ALTER TABLE run ADD COLUMN schedule TEXT");
+	}
+	if (rc == SQLITE_OK && ver < 3) {
+		/* Older runs keep NULL in the new columns; the digest of a run
+		 * covers the columns of its own schema (run.schema, NULL: 2). */
+		rc = exec(db, "ALTER TABLE run ADD COLUMN schema INTEGER;"
+			      "ALTER TABLE event ADD COLUMN parent INTEGER;"
+			      "ALTER TABLE op ADD COLUMN event INTEGER;");
 	}
 	if (rc == SQLITE_OK && ver < SIM_TRACE_SCHEMA_VERSION) {
 		char sql[256];
@@ -1179,6 +1248,9 @@ static int open_db(sim_trace *t)
 		if (rc == SQLITE_OK) {
 			rc = upgrade_schema(t->db);
 		}
+		if (rc == SQLITE_OK) {
+			rc = create_causality_views(t->db, 0);
+		}
 	}
 	if (code == 0 && rc == SQLITE_OK) {
 		rc = exec(t->db, "COMMIT");
@@ -1289,6 +1361,15 @@ void sim_trace_set_rows(sim_trace *t, int keep)
 {
 	if (t != NULL) {
 		t->keep_rows = keep != 0;
+	}
+}
+
+void sim_trace_set_cap_hook(sim_trace *t, void (*fn)(void *, uint64_t),
+			    void *user_data)
+{
+	if (t != NULL) {
+		t->cap_hook = fn;
+		t->cap_ud = user_data;
 	}
 }
 
@@ -1454,6 +1535,7 @@ static int write_run(sim_trace *t, const sim_run_result *res,
 	bind_text(st, 14, res->schedule != NULL && res->schedule[0] != '\0'
 				  ? res->schedule
 				  : NULL);
+	sqlite3_bind_int(st, 15, SIM_TRACE_SCHEMA_VERSION);
 	rc = step_reset(st);
 	if (rc != SQLITE_OK) {
 		return rc;
@@ -1922,11 +2004,16 @@ typedef struct digest_job {
 
 /* hash_table hashes the rows of one table for the run and checks that
  * their seq are 0, 1, 2...; adds their number to |*count|. */
-static int hash_table(digest_job *j, int tab, SHA256_CTX *sha, int64_t *count)
+static int hash_table(digest_job *j, int tab, SHA256_CTX *sha, int64_t *count,
+		      int schema)
 {
 	char sql[512], cols[256];
 	sqlite3_stmt *st;
-	column_list(cols, sizeof(cols), tab, 0);
+	int ncols = 0;
+	for (int c = 0; c < tables[tab].ncols; c++) {
+		ncols += tables[tab].cols[c].since <= schema;
+	}
+	column_list(cols, sizeof(cols), tab, 0, schema);
 	snprintf(sql, sizeof(sql),
 		 "SELECT seq, %s FROM \"%s\" WHERE run = ?1 ORDER BY seq", cols,
 		 tables[tab].name);
@@ -1951,7 +2038,7 @@ static int hash_table(digest_job *j, int tab, SHA256_CTX *sha, int64_t *count)
 		seq++;
 		rowbuf b;
 		rb_begin(&b, &j->a);
-		for (int c = 0; c < tables[tab].ncols && code == 0; c++) {
+		for (int c = 0; c < ncols && code == 0; c++) {
 			if (put_column(&b, st, c + 1) != 0) {
 				code = fail(j->msg, j->n, SIM_ECORRUPT,
 					    "%s: run %lld: %s.%s holds a "
@@ -1984,11 +2071,19 @@ static int hash_table(digest_job *j, int tab, SHA256_CTX *sha, int64_t *count)
 static int digest_run(digest_job *j, char *digest)
 {
 	sqlite3_stmt *st;
+	/* A run's rows have the columns of the schema it was written in. */
 	int rc = sqlite3_prepare_v2(j->db,
 				    "SELECT outcome, reason, end_ns, events,"
-				    " checks, checks_failed, rows FROM run"
-				    " WHERE id = ?1",
+				    " checks, checks_failed, rows,"
+				    " coalesce(schema, 2) FROM run WHERE id = ?1",
 				    -1, &st, NULL);
+	if (rc != SQLITE_OK) { /* schema 1 or 2: no run.schema */
+		rc = sqlite3_prepare_v2(j->db,
+					"SELECT outcome, reason, end_ns, events,"
+					" checks, checks_failed, rows, 2 FROM run"
+					" WHERE id = ?1",
+					-1, &st, NULL);
+	}
 	if (rc != SQLITE_OK) {
 		return sql_fail(j->msg, j->n, j->db, rc, j->path,
 				"reading the trace");
@@ -2013,6 +2108,7 @@ static int digest_run(digest_job *j, char *digest)
 		bad |= put_column(&ob, st, i);
 	}
 	int64_t rows = sqlite3_column_int64(st, 6);
+	int schema = sqlite3_column_int(st, 7);
 	sqlite3_finalize(st);
 	if (bad || ob.err != 0) {
 		return fail(j->msg, j->n, ob.err ? ob.err : SIM_ECORRUPT,
@@ -2024,7 +2120,7 @@ static int digest_run(digest_job *j, char *digest)
 	SHA256_CTX sha[T_COUNT];
 	int64_t stored = 0;
 	for (int tab = 0; tab < T_COUNT; tab++) {
-		int code = hash_table(j, tab, &sha[tab], &stored);
+		int code = hash_table(j, tab, &sha[tab], &stored, schema);
 		if (code != 0) {
 			return code;
 		}

@@ -26,7 +26,7 @@
 
 #include "sim/time.h"
 
-#define SIM_TRACE_SCHEMA_VERSION 2
+#define SIM_TRACE_SCHEMA_VERSION 3
 #define SIM_TRACE_APPLICATION_ID 0x544c534d /* "TLSM" */
 
 typedef struct sim_trace sim_trace;
@@ -53,6 +53,14 @@ void sim_trace_set_rows(sim_trace *t, int keep);
  * about 1 GB of buffered rows); past it sim_trace_error() is SIM_ELIMIT
  * and rows are no longer kept. */
 void sim_trace_set_max_rows(sim_trace *t, uint64_t max);
+
+/* sim_trace_set_cap_hook: with a hook, a run that passes the row cap calls
+ * |fn(user_data, cap)| once, keeps hashing its rows but stops storing
+ * them, and is then stored without its rows (like rows off) instead of
+ * being refused. The world uses it to end the run there (outcome limit).
+ * NULL restores refusing. */
+void sim_trace_set_cap_hook(sim_trace *t, void (*fn)(void *, uint64_t),
+			    void *user_data);
 
 typedef struct sim_run_info {
 	const char *scenario;        /* path as given */
@@ -97,8 +105,9 @@ uint64_t sim_trace_rows(const sim_trace *t);
  * failures are sticky (sim_trace_error). All are no-ops on t == NULL. */
 void sim_trace_node(sim_trace *t, int64_t id, const char *name,
 		    const char *kind);
+/* |parent|: the seq of the event row that scheduled this event, -1 none. */
 void sim_trace_event(sim_trace *t, sim_time time, const char *node,
-		     const char *kind);
+		     const char *kind, int64_t parent);
 
 typedef struct sim_op_row {
 	sim_time time;
@@ -110,6 +119,7 @@ typedef struct sim_op_row {
 	const char *cause_kind; /* api, packet, timer, op, async; may be NULL */
 	int64_t cause_id;       /* id in that kind's namespace; -1 none */
 	const char *detail;
+	int64_t event;          /* seq of the event the step ran in; -1 none */
 } sim_op_row;
 void sim_trace_op(sim_trace *t, const sim_op_row *r);
 
@@ -214,6 +224,11 @@ int sim_trace_digest_db(const char *path, int64_t run_id, char *digest,
  * 0 or a SIM_E* code, with |*db| NULL. */
 int sim_trace_open_readonly(const char *path, struct sqlite3 **db, int *empty,
 			    char *err, size_t errlen);
+
+/* sim_trace_causality_create creates the views op_step and op_concurrent
+ * (docs/trace.md "Happens-before") in |db|, as temporary views when
+ * |temp| (for reading a trace that lacks them). Returns an SQLite code. */
+int sim_trace_causality_create(struct sqlite3 *db, int temp);
 
 /* sim_trace_set_crash_after is a test hook: the process _exit(9)s after
  * writing |n| rows inside the commit transaction of the next run, to

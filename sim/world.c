@@ -6,12 +6,13 @@
 
 #include "sim/err.h"
 
-static void on_event(void *ud, uint64_t seq, sim_time t, int node, int kind)
+static void on_event(void *ud, uint64_t seq, sim_time t, int node, int kind,
+		     int64_t parent)
 {
 	sim_world *w = ud;
 	(void)seq;
 	sim_trace_event(w->trace, t, sim_sched_node_name(w->sched, node),
-			sim_sched_kind_name(w->sched, kind));
+			sim_sched_kind_name(w->sched, kind), parent);
 }
 
 int sim_world_init(sim_world *w, uint64_t seed, sim_trace *trace)
@@ -22,6 +23,10 @@ int sim_world_init(sim_world *w, uint64_t seed, sim_trace *trace)
 	w->trace_events = 1;
 	w->next_packet_id = 1;
 	w->next_op_id = 1;
+	w->limits = (sim_limits){.max_events = SIM_LIMIT_EVENTS_DEFAULT,
+				 .max_time_ns = SIM_LIMIT_TIME_DEFAULT,
+				 .max_inflight = SIM_LIMIT_INFLIGHT_DEFAULT,
+				 .max_queued_ops = SIM_LIMIT_QUEUED_OPS_DEFAULT};
 	w->sched = sim_sched_new(seed);
 	if (w->sched == NULL) {
 		return SIM_ENOMEM;
@@ -53,6 +58,19 @@ void sim_world_fail(sim_world *w, const char *fmt, ...)
 	va_list ap;
 	va_start(ap, fmt);
 	vsnprintf(w->fatal_msg, sizeof(w->fatal_msg), fmt, ap);
+	va_end(ap);
+	sim_sched_stop(w->sched);
+}
+
+void sim_world_limit(sim_world *w, const char *fmt, ...)
+{
+	if (w->limit_hit) {
+		return;
+	}
+	w->limit_hit = 1;
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(w->limit_msg, sizeof(w->limit_msg), fmt, ap);
 	va_end(ap);
 	sim_sched_stop(w->sched);
 }

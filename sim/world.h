@@ -14,6 +14,20 @@
 #include "sim/time.h"
 #include "sim/trace.h"
 
+/* Per-run caps (issue: "limits on everything"). Hitting one ends the run
+ * with outcome "limit" and a reason naming the cap and its option. */
+typedef struct sim_limits {
+	uint64_t max_events;     /* scheduler events in the run */
+	sim_time max_time_ns;    /* virtual time */
+	uint64_t max_inflight;   /* packets in flight on one link */
+	uint64_t max_queued_ops; /* operations waiting in one queue */
+} sim_limits;
+
+#define SIM_LIMIT_EVENTS_DEFAULT 100000000ull
+#define SIM_LIMIT_TIME_DEFAULT (24 * 3600 * SIM_S)
+#define SIM_LIMIT_INFLIGHT_DEFAULT 1000000ull
+#define SIM_LIMIT_QUEUED_OPS_DEFAULT 1000000ull
+
 typedef struct sim_world {
 	sim_sched *sched;
 	sim_trace *trace; /* NULL: tracing off (no rows, no digest) */
@@ -25,6 +39,9 @@ typedef struct sim_world {
 	int nlinks;        /* links made so far (their schedule index) */
 	int fatal;         /* a component hit an unrecoverable error */
 	char fatal_msg[256];
+	sim_limits limits;
+	int limit_hit;     /* a cap was reached: the run ends, outcome limit */
+	char limit_msg[256];
 } sim_world;
 
 /* sim_world_init sets up |w| for a run of |seed| with a new scheduler;
@@ -47,6 +64,12 @@ void sim_world_rng(const sim_world *w, sim_rng *r, const char *name);
  * failure, cap reached); the run stops after the current event and ends
  * with outcome "error" and this message. Only the first call counts. */
 void sim_world_fail(sim_world *w, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+
+/* sim_world_limit records that a cap was reached (|fmt| names it and its
+ * option); the run stops after the current event and ends with outcome
+ * "limit". Only the first call counts. */
+void sim_world_limit(sim_world *w, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
 
 #endif

@@ -65,7 +65,7 @@ static void produce(sim_trace *t, int salt)
 	sim_trace_node(t, 1, "client", "echo_client");
 	sim_trace_node(t, 2, "server", NULL);
 	for (int i = 0; i < 10; i++) {
-		sim_trace_event(t, i * 100 + salt, "client", "timer");
+		sim_trace_event(t, i * 100 + salt, "client", "timer", i - 1);
 		sim_op_row op = {.time = i * 100,
 				 .node = "client",
 				 .op_id = i,
@@ -490,7 +490,7 @@ TEST(trace_commit_row_source)
 					    .data_len = (size_t)i * 50};
 			sim_trace_packet(t, &p);
 		}
-		sim_trace_event(t, i, "client", "drain");
+		sim_trace_event(t, i, "client", "drain", -1);
 	}
 	sim_run_result res = {.outcome = "pass", .end_ns = 2000};
 	REQUIRE(sim_trace_end(t, &res, d, &id) == 0);
@@ -571,18 +571,18 @@ TEST(trace_schema)
 	CHECK_STR(s, "wal");
 	query_text(path, "SELECT value FROM meta WHERE key = 'schema_version'",
 		   s, sizeof(s));
-	CHECK_STR(s, "2");
+	CHECK_STR(s, "3");
 	/* Columns in schema order: the order of the canonical form. */
 	static const struct {
 		const char *table, *cols;
 	} want[] = {
 	    {"run", "id,scenario,scenario_sha256,seed,params,version,"
 		    "outcome,reason,end_ns,events,rows,checks,"
-		    "checks_failed,digest,schedule"},
+		    "checks_failed,digest,schedule,schema"},
 	    {"node", "run,seq,id,name,kind"},
-	    {"event", "run,seq,time_ns,node,kind"},
+	    {"event", "run,seq,time_ns,node,kind,parent"},
 	    {"op", "run,seq,time_ns,node,op_id,op_type,action,depth,"
-		   "cause_kind,cause_id,detail"},
+		   "cause_kind,cause_id,detail,event"},
 	    {"packet", "run,seq,id,parent,link,src,dst,proto,send_ns,"
 		       "deliver_ns,len,fate,reason,dup_of,ptype,space,pn,"
 		       "frames,hs_state,data"},
@@ -787,10 +787,18 @@ TEST(trace_upgrades_schema_1)
 	REQUIRE(sim_trace_open(old, &t, err, sizeof(err)) == 0);
 	REQUIRE(write_run(t, 0, d, &id) == 0);
 	sim_trace_close(t);
-	REQUIRE(sql(old, "ALTER TABLE run DROP COLUMN schedule;"
+	/* A schema-1 file: without the columns later versions added. */
+	REQUIRE(sql(old, "DROP VIEW op_concurrent; DROP VIEW op_step;"
+			 "ALTER TABLE run DROP COLUMN schedule;"
+			 "ALTER TABLE run DROP COLUMN schema;"
+			 "ALTER TABLE event DROP COLUMN parent;"
+			 "ALTER TABLE op DROP COLUMN event;"
 			 "UPDATE meta SET value = '1' WHERE key = "
 			 "'schema_version'; PRAGMA user_version = 1") ==
 		SQLITE_OK);
+	char before[65];
+	/* (Recomputed as a schema-1 run: not |d|, which had the columns.) */
+	CHECK_INT(sim_trace_digest_db(old, 1, before, err, sizeof(err)), 0);
 	REQUIRE(sim_trace_open(old, &t, err, sizeof(err)) == 0);
 	REQUIRE(sim_trace_begin(t, &run_info) == 0);
 	sim_run_result res = {.outcome = "pass", .schedule = "choice 3 1\n"};
@@ -804,6 +812,21 @@ TEST(trace_upgrades_schema_1)
 	CHECK_INT(query(old, "SELECT value FROM meta WHERE key = "
 			     "'schema_version'"),
 		  SIM_TRACE_SCHEMA_VERSION);
+	/* The old run's digest still recomputes (its schema's columns); the
+	 * new run's covers the new columns. */
+	char after[65];
+	CHECK_INT(sim_trace_digest_db(old, 1, after, err, sizeof(err)), 0);
+	CHECK_STR(after, before);
+	CHECK_INT(query(old, "SELECT count(*) FROM run WHERE id = 1 AND "
+			     "schema IS NULL"),
+		  1);
+	CHECK_INT(query(old, "SELECT schema FROM run WHERE id = 2"),
+		  SIM_TRACE_SCHEMA_VERSION);
+	/* The causality views are back, over the new columns. */
+	CHECK_INT(query(old, "SELECT count(*) FROM op_step"),
+		  query(old, "SELECT count(*) FROM op WHERE action LIKE "
+			     "'enqueue%'"));
+	CHECK(query(old, "SELECT count(*) FROM op_concurrent") >= 0);
 	cleanup();
 }
 

@@ -14,8 +14,9 @@ expect_run 0 "matches \(fail\)" -- replay "$DB" --run 2
 # A run whose rows and digest no longer match what the scenario makes.
 cp "$DB" "$TMP/bad.db"
 sqlite3 "$TMP/bad.db" "UPDATE packet SET frames = 'tampered' WHERE run = 1 AND seq = 3; UPDATE run SET digest = '00' || substr(digest, 3) WHERE id = 1"
-expect_run 1 "first difference \(recorded, then replayed\): packet seq 3: frames" -- replay "$TMP/bad.db" --run 1
-expect_run 1 "first:  .*frames='tampered'" -- replay "$TMP/bad.db" --run 1
+expect_run 1 "first difference at [0-9.]+s, row [0-9]+ of the timeline: frames" -- replay "$TMP/bad.db" --run 1
+expect_run 1 "  recorded: packet seq=3 .*frames='tampered'" -- replay "$TMP/bad.db" --run 1
+expect_run 1 "  replayed: packet seq=3 " -- replay "$TMP/bad.db" --run 1
 # A scenario changed after recording is refused.
 cp "$S/echo_basic.lua" "$TMP/s.lua"
 expect_run 0 "" -- run "$TMP/s.lua" --trace "$TMP/c.db" -q

@@ -109,7 +109,7 @@ check "flaky table" "$(sed -n '2,$p' "$TMP/out" | grep -v '^reproduce')" "  outc
 failed expectations:
         2   28.6%  seed not a multiple of 3
                   seeds 3 6
-errors and crashes:
+errors, crashes and limits:
         1   14.3%  exit 2: $TMP/flaky.lua:1: no world for seed 2
                   seeds 2
         1   14.3%  $TMP/flaky.lua:3: boom at seed 4
