@@ -2,15 +2,17 @@
 # link that flips bits in 5% of the packets, duplicates 5% and reorders 5%
 # (tests/scenarios/corrupt_transfer.lua --set proto=quic|tls, tracing
 # off). For every seed:
-# no crash and no error (outcomes crash and error are 0), no hang (each
-# scenario expects its run to end idle, by itself, within its limit: a run
-# that hits the time or event limit or livelocks fails an expectation), and
-# the stream data byte-exact or the failure reported, never silently
-# wrong (the scenarios' expectations; --set require=1 adds "the transfer
-# completes", the only expectation allowed to fail here, and counts the
-# runs that took the reported-error path). Then the regression test for
-# the server that bound its connection to a damaged first Initial, and a
-# control that the checks do catch wrong bytes.
+#   - no crash, no error (outcomes crash and error are 0, no limit row);
+#   - no hang: the scenario expects its run to end idle, by itself,
+#     within its limit (600 s of virtual time); a run that hits that
+#     limit, or livelocks, fails an expectation, so it is counted here;
+#   - the stream data byte-exact or the failure reported, never silently
+#     wrong (the scenario's expectations). --set require=1 adds "the
+#     transfer completes", the only expectation allowed to fail here; the
+#     runs that fail it are the ones that took the reported-error path.
+# Then the regression test for the server that bound its connection to a
+# damaged first Initial, and a control that the checks do catch wrong
+# bytes.
 . "$2/tests/lib.sh"
 S="$SRC/tests/scenarios/corrupt_transfer.lua"
 SEEDS=${TLSIM_CORRUPTION_SEEDS:-1..500}
@@ -37,6 +39,7 @@ for proto in quic tls; do
 	echo "$proto: $runs runs in $((t1 - t0)) s: $pass completed, $((runs - pass)) ended with the error reported"
 	check "$proto: crashes" "$(count "$TMP/$proto.table" crash)" 0
 	check "$proto: errors" "$(count "$TMP/$proto.table" error)" 0
+	check "$proto: runs stopped by a cap" "$(count "$TMP/$proto.table" limit)" ""
 	# Every failed expectation line: only the completion one may appear.
 	other=$(sed -n '/^failed expectations:/,/^[a-z]/p' "$TMP/$proto.table" |
 		grep -E '^ +[0-9]+ ' | grep -v ' the transfer completes$' || true)
