@@ -72,6 +72,13 @@ trace_runs() {
 }
 more_runs() { [ "$(trace_runs "$1")" -gt "$2" ]; }
 
+# children PID: the processes whose parent is PID (/proc/P/stat: pid
+# (comm) state ppid ...; tlsim's comm has no spaces). has_children PID.
+children() {
+	awk -v pp="$1" '$4 == pp { print $1 }' /proc/[0-9]*/stat 2>/dev/null
+}
+has_children() { [ -n "$(children "$1")" ]; }
+
 finish() {
 	if [ "$FAILS" -ne 0 ]; then
 		echo "$FAILS of $CHECKS checks failed" >&2

@@ -17,12 +17,6 @@ ARGS="$RACE --set variant=tail --seeds 1..$N --jobs 2 --trace"
 
 runs() { trace_runs "$DB"; }
 
-# children PID: the processes whose parent is PID (/proc/P/stat: pid
-# (comm) state ppid ...; the comms here have no spaces).
-children() {
-	awk -v pp="$1" '$4 == pp { print $1 }' /proc/[0-9]*/stat 2>/dev/null
-}
-
 # alive PID...: those still running (a zombie waiting to be reaped has
 # stopped running).
 alive() {
