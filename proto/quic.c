@@ -1130,6 +1130,8 @@ static void buffer_early(quic *q, const uint8_t *p, size_t len)
 	q->nearly++;
 }
 
+static int server_initial_keys(quic *q, const proto_qwire_hdr *h);
+static void server_forget_initial(quic *q);
 static int server_accept_initial(quic *q, const proto_qwire_hdr *h);
 
 /* Processes one datagram (modified in place: decryption). */
@@ -1158,11 +1160,14 @@ static void on_datagram(quic *q, uint8_t *d, size_t len)
 			q->info.packets_dropped++;
 			continue;
 		}
-		if (q->cfg.is_server && !q->have_peer_cid) {
-			if (i != SP_INITIAL || server_accept_initial(q, &h) != 0) {
-				q->info.packets_dropped++;
-				continue;
-			}
+		/* A server's first Initial sets up the connection only once
+		 * it decrypts: until then its connection IDs are unproven (a
+		 * damaged one would bind the connection to garbage). */
+		int accepting = q->cfg.is_server && !q->have_peer_cid;
+		if (accepting &&
+		    (i != SP_INITIAL || server_initial_keys(q, &h) != 0)) {
+			q->info.packets_dropped++;
+			continue;
 		}
 		space *s = &q->sp[i];
 		if (s->discarded) {
@@ -1181,6 +1186,14 @@ static void on_datagram(quic *q, uint8_t *d, size_t len)
 		if (proto_qcrypto_unprotect(&s->rx, pkt, h.packet_len,
 					    h.pn_offset, s->largest_rx, &pn,
 					    &hdr_len, &plen) != 0) {
+			if (accepting) {
+				server_forget_initial(q);
+			}
+			q->info.packets_dropped++;
+			continue;
+		}
+		if (accepting && server_accept_initial(q, &h) != 0) {
+			server_forget_initial(q);
 			q->info.packets_dropped++;
 			continue;
 		}
@@ -1226,30 +1239,48 @@ static void process_buffered(quic *q)
 	q->keys_changed = 0;
 }
 
-static int server_accept_initial(quic *q, const proto_qwire_hdr *h)
+/* server_initial_keys derives the Initial keys from the client's first
+ * Initial, tentatively: nothing else of the connection is set up until
+ * the packet decrypts with them (server_accept_initial), and
+ * server_forget_initial drops them if it does not. */
+static int server_initial_keys(quic *q, const proto_qwire_hdr *h)
 {
-	if (h->dcid_len < 8) {
-		return -1; /* RFC 9000 7.2 */
-	}
-	memcpy(q->odcid, h->dcid, CID_LEN);
-	memcpy(q->dcid, h->scid, h->scid_len < CID_LEN ? h->scid_len
-						       : CID_LEN);
 	uint8_t cs[32], ss[32];
-	if (h->scid_len != CID_LEN ||
-	    proto_qcrypto_initial_secrets(h->dcid, h->dcid_len, cs, ss) != 0 ||
+	if (h->dcid_len < 8 || h->scid_len != CID_LEN) {
+		return -1; /* RFC 9000 7.2; we use CID_LEN-byte CIDs */
+	}
+	if (proto_qcrypto_initial_secrets(h->dcid, h->dcid_len, cs, ss) != 0 ||
 	    proto_qcrypto_keys_init(&q->sp[SP_INITIAL].rx, 0x1301, cs, 32) !=
 		    0 ||
 	    proto_qcrypto_keys_init(&q->sp[SP_INITIAL].tx, 0x1301, ss, 32) !=
 		    0) {
+		server_forget_initial(q);
 		return -1;
 	}
 	q->sp[SP_INITIAL].have_rx = q->sp[SP_INITIAL].have_tx = 1;
+	return 0;
+}
+
+static void server_forget_initial(quic *q)
+{
+	proto_qcrypto_keys_free(&q->sp[SP_INITIAL].rx);
+	proto_qcrypto_keys_free(&q->sp[SP_INITIAL].tx);
+	q->sp[SP_INITIAL].have_rx = q->sp[SP_INITIAL].have_tx = 0;
+}
+
+/* server_accept_initial binds the connection to the client's first
+ * Initial, which has just decrypted with server_initial_keys's keys. */
+static int server_accept_initial(quic *q, const proto_qwire_hdr *h)
+{
+	memcpy(q->odcid, h->dcid, CID_LEN);
+	memcpy(q->dcid, h->scid, CID_LEN);
 	tls_row(q, "keys", "initial", "read", -1, "TLS_AES_128_GCM_SHA256");
 	tls_row(q, "keys", "initial", "write", -1, "TLS_AES_128_GCM_SHA256");
 	q->have_peer_cid = 1;
 	/* The server's scid is ours already; the client's dcid was only
 	 * for the Initial keys. */
 	if (!set_transport_params(q)) {
+		q->have_peer_cid = 0;
 		return -1;
 	}
 	q->st = ST_HANDSHAKE;

@@ -55,6 +55,7 @@ typedef struct tls {
 	} msgs[16];
 	int nmsgs;
 	sim_time deadline_ns;
+	sim_time shutdown_deadline_ns; /* SIM_TIME_MAX: none */
 	int deadline_fired;
 
 	enum pend verify, sign, hello;
@@ -990,6 +991,10 @@ static void api_shutdown(tls *t, const sim_op *op)
 	}
 	if (wait) {
 		t->shutdown_waiting = 1;
+		if (t->cfg.shutdown_timeout_ns > 0) {
+			t->shutdown_deadline_ns =
+				t->now + t->cfg.shutdown_timeout_ns;
+		}
 		if (t->eof_seen) {
 			report_eof(t);
 		} else {
@@ -1147,6 +1152,10 @@ static sim_time named_deadline(const void *impl, const char *name)
 	if (strcmp(name, "retransmit") == 0) {
 		return proto_stream_expiry(t->st);
 	}
+	if (strcmp(name, "close_notify") == 0) {
+		return t->shutdown_waiting ? t->shutdown_deadline_ns
+					   : SIM_TIME_MAX;
+	}
 	return SIM_TIME_MAX;
 }
 
@@ -1154,6 +1163,9 @@ static sim_time expiry(const void *impl)
 {
 	const tls *t = impl;
 	sim_time at = proto_stream_expiry(t->st);
+	if (t->shutdown_waiting && t->shutdown_deadline_ns < at) {
+		at = t->shutdown_deadline_ns;
+	}
 	if (t->deadline_ns != SIM_TIME_MAX && !t->deadline_fired &&
 	    !t->hs_done && !t->hs_failed && t->deadline_ns < at) {
 		at = t->deadline_ns;
@@ -1170,6 +1182,18 @@ static void timeout(void *impl, sim_time now)
 	proto_pki_clock_set(t->cfg.epoch_ns + now);
 	if (proto_stream_expiry(t->st) <= now) {
 		proto_stream_timeout(t->st, now);
+	}
+	if (t->shutdown_waiting && t->shutdown_deadline_ns <= now) {
+		t->shutdown_waiting = 0;
+		t->shutdown_deadline_ns = SIM_TIME_MAX;
+		tls_row(t, "shutdown_timeout", NULL, NULL, -1,
+			"no close_notify from the peer in time");
+		set_outcome(t, "timeout: no close_notify from the peer");
+		emit_int(t, "shutdown_done", "clean", 0);
+		sim_ep_event ev = {.name = "timeout"};
+		sim_ep_event_str(&ev, "what", "shutdown");
+		emit(t, &ev);
+		close_transport(t);
 	}
 	if (t->deadline_ns > now || t->deadline_fired || t->hs_done ||
 	    t->hs_failed) {
@@ -1329,6 +1353,7 @@ void *proto_tls_make(const sim_ep_env *env, void *arg, char *err,
 	t->cfg.groups = NULL;  /* borrowed: used by setup_ssl only */
 	t->cfg.ciphers = NULL;
 	t->deadline_ns = SIM_TIME_MAX;
+	t->shutdown_deadline_ns = SIM_TIME_MAX;
 	t->info.handshake_done_ns = -1;
 	t->info.closed_ns = -1;
 	t->info.peer_closed_ns = -1;

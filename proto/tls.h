@@ -126,6 +126,11 @@ typedef struct proto_tls_config {
 				  processing step (partial records); 0: all
 				  at once */
 	int shutdown_wait;     /* default for shutdown's wait (default 1) */
+	sim_time shutdown_timeout_ns; /* a waiting shutdown gives up after
+					 this long without the peer's
+					 close_notify and closes the
+					 transport (timer "close_notify");
+					 0: waits for ever (default) */
 	enum proto_tls_acceptor_alert acceptor_alert;
 	enum proto_tls_deadline deadline;
 	enum proto_tls_close close;

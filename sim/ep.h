@@ -96,7 +96,7 @@ typedef struct sim_ep_class {
 	sim_time (*expiry)(const void *impl);
 	/* deadline: optional; the named timer's deadline ("idle",
 	 * "handshake", "pto", "ack", "close" for QUIC; "handshake",
-	 * "retransmit" for TLS), SIM_TIME_MAX when it is not armed or the
+	 * "retransmit", "close_notify" for TLS), SIM_TIME_MAX when it is not armed or the
 	 * name is unknown. For faults aimed at a timer's edge. */
 	sim_time (*deadline)(const void *impl, const char *name);
 	/* state: a short state name for the scenario ("handshaking",

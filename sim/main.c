@@ -105,6 +105,10 @@ static const char usage_sweep[] =
 	"                        all N shards' traces equals the whole sweep\n"
 	"  --trace FILE          append the runs to the SQLite trace FILE in\n"
 	"                        seed order (without it no rows are made)\n"
+	"  --resume              with --trace: run only the seeds whose runs\n"
+	"                        are not in FILE yet (same scenario SHA-256\n"
+	"                        and --set), e.g. after the sweep was killed;\n"
+	"                        the table covers the whole sweep\n"
 	"  --query FILE.sql      after the runs, count the runs this race\n"
 	"                        query returns rows for (repeatable; its\n"
 	"                        first column is the run id; without\n"
@@ -349,6 +353,7 @@ typedef struct run_args {
 	char file_path[PATH_MAX];
 	int have_file;
 	const char *query[SIM_SWEEP_MAX_QUERIES]; /* sweep only: --query */
+	int resume;                               /* sweep only: --resume */
 	int nquery;
 } run_args;
 
@@ -507,6 +512,8 @@ static int parse_args(const char *cmd, int argc, char **argv, run_args *a)
 			}
 			a->depth = (int)d;
 			i++;
+		} else if (sweep && strcmp(arg, "--resume") == 0) {
+			a->resume = 1;
 		} else if (explore && strcmp(arg, "--stop-first") == 0) {
 			a->stop_first = 1;
 		} else if (sweep && strcmp(arg, "--query") == 0) {
@@ -652,6 +659,12 @@ static int parse_args(const char *cmd, int argc, char **argv, run_args *a)
 	}
 	if (sweep && !a->have_seeds) {
 		return usage_error(cmd, "missing --seeds A..B%s", "");
+	}
+	if (a->resume && a->trace_path == NULL) {
+		return usage_error(cmd,
+				   "--resume needs --trace FILE (the trace of "
+				   "the sweep to continue)%s",
+				   "");
 	}
 	if (shrink && !op->have_seed) {
 		return usage_error(cmd, "missing --seed N (the failing seed)%s",
@@ -929,7 +942,8 @@ static int cmd_sweep(int argc, char **argv)
 			     .shard_index = a.shard_count ? a.shard_index - 1 : 0,
 			     .shard_count = a.shard_count ? a.shard_count : 1,
 			     .trace_path = a.trace_path,
-			     .quiet = a.o.verbosity == 0};
+			     .quiet = a.o.verbosity == 0,
+			     .resume = a.resume};
 	memcpy(so.query, a.query, sizeof(so.query));
 	so.nquery = a.nquery;
 	status = sim_sweep(&so);

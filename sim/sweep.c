@@ -8,6 +8,7 @@
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -285,8 +286,15 @@ static int write_all(int fd, const uint8_t *p, size_t n)
  * first failed expectation), u64 n and n failed-expectation messages,
  * then the spooled run (u64 length, bytes; empty untraced); strings as
  * u64 length and bytes. */
-static void child(const sim_sweep_opts *o, int traced, uint64_t seed, int fd)
+static void child(const sim_sweep_opts *o, int traced, uint64_t seed, int fd,
+		  pid_t parent)
 {
+	/* A sweep killed outright (SIGKILL of its process alone) takes its
+	 * runs with it, rather than leaving them to finish unseen. */
+	prctl(PR_SET_PDEATHSIG, SIGKILL);
+	if (getppid() != parent) {
+		_exit(SIM_STATUS_INTERNAL);
+	}
 	/* Neither the parent nor this child has drawn from BoringSSL's RNG:
 	 * the run may take this thread (sim/entropy.h). */
 	sim_entropy_fresh_thread();
@@ -361,13 +369,15 @@ static void child(const sim_sweep_opts *o, int traced, uint64_t seed, int fd)
 #define OTHER_KEY "(further distinct messages, past the first 1023)"
 
 /* One line of the table: a message (or outcome, or query) and the runs
- * it covers, with the first seeds. Runs are counted in seed order, so
- * the first seeds are the smallest. */
+ * it covers, with the first (smallest) seeds. A group does not depend on
+ * the order its runs are counted in (a resumed sweep counts the runs it
+ * finds in the trace before those it runs), but for which messages get
+ * a line of their own past GROUPS_MAX. */
 typedef struct group {
 	char *key;
 	uint64_t count;
-	uint64_t first; /* index of its first run: orders ties */
-	uint64_t seeds[SEEDS_SHOWN];
+	uint64_t first;              /* index of its first run: orders ties */
+	uint64_t seeds[SEEDS_SHOWN]; /* ascending; seed order is index order */
 	int nseeds;
 } group;
 
@@ -378,10 +388,18 @@ typedef struct groups {
 
 static void group_count(group *g, uint64_t seed)
 {
-	if (g->nseeds < SEEDS_SHOWN) {
-		g->seeds[g->nseeds++] = seed;
-	}
 	g->count++;
+	int n = g->nseeds;
+	if (n == SEEDS_SHOWN && seed >= g->seeds[n - 1]) {
+		return;
+	}
+	int k = n < SEEDS_SHOWN ? n : n - 1; /* the largest drops out */
+	while (k > 0 && g->seeds[k - 1] > seed) {
+		g->seeds[k] = g->seeds[k - 1];
+		k--;
+	}
+	g->seeds[k] = seed;
+	g->nseeds += n < SEEDS_SHOWN;
 }
 
 /* groups_add counts run |index| (seed |seed|) under |key|; past
@@ -394,6 +412,9 @@ static int groups_add(groups *gs, const char *key, uint64_t seed,
 		for (size_t i = 0; i < gs->n; i++) {
 			if (strcmp(gs->g[i].key, key) == 0) {
 				group_count(&gs->g[i], seed);
+				if (index < gs->g[i].first) {
+					gs->g[i].first = index;
+				}
 				return 0;
 			}
 		}
@@ -505,16 +526,38 @@ typedef struct sweep {
 	const char *out_path; /* NULL untraced */
 	sim_trace *out;
 	char params[4096];
-	int64_t first_id, last_id;
+	int64_t first_id, last_id; /* the runs stored now; 0 none */
 	uint64_t batch_runs;
 	double batch_start;
+	uint64_t committed; /* runs stored now, in committed batches */
 	groups outcomes, fails, errors;
 	uint64_t pass;
 	int have_bad;
 	uint64_t first_bad_seed;
 	query q[SIM_SWEEP_MAX_QUERIES];
+	/* --resume: a bit per index, set for the runs found in the trace;
+	 * and a bit per run id up to old_max_id, set for those runs. */
+	uint8_t *done, *old_ids;
+	uint64_t ndone;
+	int64_t old_max_id;
+	int status; /* the exit status of a failure, 0: internal */
 	char err[1100];
 } sweep;
+
+static int bit_get(const uint8_t *b, uint64_t i)
+{
+	return (b[i / 8] >> (i % 8)) & 1;
+}
+
+static void bit_set(uint8_t *b, uint64_t i)
+{
+	b[i / 8] |= (uint8_t)(1u << (i % 8));
+}
+
+static int is_done(const sweep *sw, uint64_t index)
+{
+	return sw->done != NULL && bit_get(sw->done, index);
+}
 
 static uint64_t seed_at(const sweep *sw, uint64_t index)
 {
@@ -529,6 +572,7 @@ static int spawn(sweep *sw, slot *s, uint64_t index)
 	}
 	fflush(stdout);
 	fflush(stderr);
+	pid_t parent = getpid();
 	pid_t pid = fork();
 	if (pid < 0) {
 		close(p[0]);
@@ -537,7 +581,7 @@ static int spawn(sweep *sw, slot *s, uint64_t index)
 	}
 	if (pid == 0) {
 		close(p[0]);
-		child(sw->o, sw->traced, seed_at(sw, index), p[1]);
+		child(sw->o, sw->traced, seed_at(sw, index), p[1], parent);
 	}
 	close(p[1]);
 	s->pid = pid;
@@ -547,6 +591,24 @@ static int spawn(sweep *sw, slot *s, uint64_t index)
 	return 0;
 }
 
+/* store_failed says why writing the output failed (disk full, locked
+ * by another writer...) and what it kept. The batch in progress, if
+ * any, is gone. Returns -1. */
+static int store_failed(sweep *sw)
+{
+	int code = sim_trace_error(sw->out);
+	sw->status = code == 0 || code == SIM_EINTERNAL || code == SIM_ENOMEM
+			 ? SIM_STATUS_INTERNAL
+			 : SIM_STATUS_INPUT;
+	sw->batch_runs = 0;
+	snprintf(sw->err, sizeof(sw->err),
+		 "tlsim sweep: %s; the %llu runs of this sweep committed "
+		 "before are kept, and --resume runs the others",
+		 sim_trace_errmsg(sw->out),
+		 (unsigned long long)(sw->committed + sw->ndone));
+	return -1;
+}
+
 /* store_begin opens a batch of runs in the output if none is open. */
 static int store_begin(sweep *sw)
 {
@@ -554,9 +616,7 @@ static int store_begin(sweep *sw)
 		return 0;
 	}
 	if (sim_trace_batch_begin(sw->out) != 0) {
-		snprintf(sw->err, sizeof(sw->err), "%s",
-			 sim_trace_errmsg(sw->out));
-		return -1;
+		return store_failed(sw);
 	}
 	sw->batch_start = wall_s();
 	return 0;
@@ -567,12 +627,12 @@ static int store_commit(sweep *sw)
 	if (sw->batch_runs == 0) {
 		return 0;
 	}
+	uint64_t n = sw->batch_runs;
 	sw->batch_runs = 0;
 	if (sim_trace_batch_commit(sw->out) != 0) {
-		snprintf(sw->err, sizeof(sw->err), "%s",
-			 sim_trace_errmsg(sw->out));
-		return -1;
+		return store_failed(sw);
 	}
+	sw->committed += n;
 	return 0;
 }
 
@@ -608,10 +668,7 @@ static int store_lost(sweep *sw, uint64_t seed, const char *outcome,
 	}
 	if (sim_trace_begin(sw->out, &info) != 0 ||
 	    sim_trace_end(sw->out, &res, NULL, &id) != 0) {
-		snprintf(sw->err, sizeof(sw->err), "%s",
-			 sim_trace_errmsg(sw->out));
-		sw->batch_runs = 0; /* a failed write ended the batch */
-		return -1;
+		return store_failed(sw); /* it ended the batch */
 	}
 	return store_done(sw, id);
 }
@@ -623,12 +680,33 @@ static int store_spooled(sweep *sw, const uint8_t *rec, size_t len)
 		return -1;
 	}
 	if (sim_trace_store_spooled(sw->out, rec, len, &id) != 0) {
-		snprintf(sw->err, sizeof(sw->err), "%s",
-			 sim_trace_errmsg(sw->out));
-		sw->batch_runs = 0;
-		return -1;
+		return store_failed(sw);
 	}
 	return store_done(sw, id);
+}
+
+/* count_run counts run |index| under its outcome and, for an error, a
+ * crash or a limit, under its reason; its failed expectations are the
+ * caller's.
+ * Returns 0 or -1 (out of memory). */
+static int count_run(sweep *sw, uint64_t index, const char *outcome,
+		     const char *reason)
+{
+	uint64_t seed = seed_at(sw, index);
+	int oom = groups_add(&sw->outcomes, outcome, seed, index);
+	if (strcmp(outcome, "pass") == 0) {
+		sw->pass++;
+	} else if (!sw->have_bad || seed < sw->first_bad_seed) {
+		sw->have_bad = 1;
+		sw->first_bad_seed = seed;
+	}
+	if (!oom &&
+	    (strcmp(outcome, "error") == 0 || strcmp(outcome, "crash") == 0 ||
+	     strcmp(outcome, "limit") == 0)) {
+		oom = groups_add(&sw->errors, reason[0] ? reason : "(none)",
+				 seed, index);
+	}
+	return oom;
 }
 
 /* consume takes the report of run |index|: counts it and, traced, stores
@@ -679,25 +757,13 @@ static int consume(sweep *sw, uint64_t index, const result *res)
 		}
 		snprintf(reason, sizeof(reason), "%s", msg);
 	}
-	int oom = groups_add(&sw->outcomes, outcome, seed, index);
-	if (strcmp(outcome, "pass") == 0) {
-		sw->pass++;
-	} else if (!sw->have_bad) {
-		sw->have_bad = 1;
-		sw->first_bad_seed = seed;
-	}
+	int oom = count_run(sw, index, outcome, reason);
 	fl.bad = 0;
 	get_u64(&fl);
 	for (uint64_t i = 0; i < nfail && !oom; i++) {
 		char key[KEY_MAX];
 		get_str(&fl, key, sizeof(key));
 		oom = groups_add(&sw->fails, key, seed, index);
-	}
-	if (!oom &&
-	    (strcmp(outcome, "error") == 0 || strcmp(outcome, "crash") == 0 ||
-	     strcmp(outcome, "limit") == 0)) {
-		oom = groups_add(&sw->errors, reason[0] ? reason : "(none)",
-				 seed, index);
 	}
 	if (oom) {
 		snprintf(sw->err, sizeof(sw->err), "out of memory");
@@ -830,17 +896,203 @@ static int open_ro(const char *path, sqlite3 **db, char *err, size_t errlen)
 	return 0;
 }
 
+/* --- resuming ----------------------------------------------------------- */
+
+/* index_of returns the index of |seed| in the sweep, or UINT64_MAX for a
+ * seed that is not one of its seeds. */
+static uint64_t index_of(const sweep *sw, uint64_t seed)
+{
+	if (seed < sw->o->seed_first || seed > sw->o->seed_last) {
+		return UINT64_MAX;
+	}
+	uint64_t off = seed - sw->o->seed_first;
+	if (off < sw->shard || (off - sw->shard) % sw->shards != 0) {
+		return UINT64_MAX;
+	}
+	uint64_t i = (off - sw->shard) / sw->shards;
+	return i < sw->total ? i : UINT64_MAX;
+}
+
+static const char *base_name(const char *path)
+{
+	const char *b = strrchr(path, '/');
+	return b ? b + 1 : path;
+}
+
+static const char *col_text(sqlite3_stmt *st, int i)
+{
+	const unsigned char *v = sqlite3_column_text(st, i);
+	return v ? (const char *)v : "";
+}
+
+/* count_old counts run |id| (index |index|) of the trace, found by
+ * load_done, as consume counts a run just made: outcome, reason and the
+ * distinct messages of its failed expectations in the order they failed
+ * (the child's FAILS_MAX and KEY_MAX apply). */
+static int count_old(sweep *sw, sqlite3_stmt *runs, sqlite3_stmt *failed,
+		     int64_t id, uint64_t index)
+{
+	char reason[1100], msg[FAILS_MAX][KEY_MAX];
+	snprintf(reason, sizeof(reason), "%s", col_text(runs, 6));
+	if (count_run(sw, index, col_text(runs, 5), reason) != 0) {
+		return -1;
+	}
+	if (sqlite3_column_int64(runs, 7) == 0) {
+		return 0; /* no failed expectation */
+	}
+	int n = 0, rc;
+	sqlite3_bind_int64(failed, 1, id);
+	while ((rc = sqlite3_step(failed)) == SQLITE_ROW && n < FAILS_MAX) {
+		snprintf(msg[n], KEY_MAX, "%s", col_text(failed, 0));
+		int seen = 0;
+		for (int i = 0; i < n && !seen; i++) {
+			seen = strcmp(msg[i], msg[n]) == 0;
+		}
+		if (!seen && groups_add(&sw->fails, msg[n++],
+					seed_at(sw, index), index) != 0) {
+			sqlite3_reset(failed);
+			return -1;
+		}
+	}
+	sqlite3_reset(failed);
+	return rc == SQLITE_ROW || rc == SQLITE_DONE ? 0 : 1;
+}
+
+/* load_done, for --resume, finds the runs of this sweep already in the
+ * trace: a run with the scenario's SHA-256, the same --set parameters, no
+ * schedule and a seed of the sweep (of several for one seed, the first
+ * by id). It counts each into the table as if it had just run and marks
+ * its seed done. It refuses (exit status 2, one line) a trace holding a
+ * seed of the sweep, with the same parameters, from a scenario file of
+ * the same name with another SHA-256 (the scenario changed since), or
+ * from this scenario run by another version of tlsim. Returns 0 or an
+ * exit status with sw->err set. */
+static int load_done(sweep *sw)
+{
+	const char *path = sw->out_path;
+	sqlite3 *db = NULL;
+	sqlite3_stmt *runs = NULL, *failed = NULL;
+	int64_t max_id = 0;
+	int status = open_ro(path, &db, sw->err, sizeof(sw->err));
+	if (status != 0) {
+		sqlite3_close(db);
+		return status;
+	}
+	/* One read transaction: a consistent snapshot. */
+	int rc = sqlite3_exec(db, "BEGIN", NULL, NULL, NULL);
+	if (rc == SQLITE_OK) {
+		rc = sqlite3_prepare_v2(db, "SELECT max(id) FROM run", -1,
+					&runs, NULL);
+	}
+	if (rc == SQLITE_OK && sqlite3_step(runs) == SQLITE_ROW) {
+		max_id = sqlite3_column_int64(runs, 0);
+	}
+	sqlite3_finalize(runs);
+	runs = NULL;
+	sw->done = calloc(sw->total / 8 + 1, 1);
+	if (sw->o->nquery > 0) { /* which runs the queries count */
+		sw->old_ids = calloc((size_t)(max_id / 8 + 1), 1);
+	}
+	if (rc == SQLITE_OK) {
+		rc = sqlite3_prepare_v2(
+		    db,
+		    "SELECT id, seed, scenario, scenario_sha256, version, "
+		    "outcome, reason, checks_failed FROM run WHERE params = "
+		    "?1 AND schedule IS NULL ORDER BY id",
+		    -1, &runs, NULL);
+	}
+	if (rc == SQLITE_OK) {
+		rc = sqlite3_prepare_v2(db,
+					"SELECT message FROM \"check\" WHERE "
+					"run = ?1 AND ok = 0 ORDER BY seq",
+					-1, &failed, NULL);
+	}
+	if (rc != SQLITE_OK || sw->done == NULL ||
+	    (sw->o->nquery > 0 && sw->old_ids == NULL)) {
+		snprintf(sw->err, sizeof(sw->err), "tlsim: %s: %s", path,
+			 rc != SQLITE_OK ? sqlite3_errmsg(db)
+					 : "out of memory");
+		status =
+		    rc == SQLITE_OK ? SIM_STATUS_INTERNAL : SIM_STATUS_INPUT;
+	}
+	sw->old_max_id = max_id;
+	if (status == 0) {
+		sqlite3_bind_text(runs, 1, sw->params, -1, SQLITE_STATIC);
+	}
+	while (status == 0 && (rc = sqlite3_step(runs)) == SQLITE_ROW) {
+		int64_t id = sqlite3_column_int64(runs, 0);
+		uint64_t seed = (uint64_t)sqlite3_column_int64(runs, 1);
+		uint64_t index = index_of(sw, seed);
+		const char *sha = col_text(runs, 3);
+		const char *version = col_text(runs, 4);
+		if (index == UINT64_MAX || id < 1 || id > max_id) {
+			continue;
+		}
+		if (strcmp(sha, sw->o->run.sha256) != 0) {
+			if (strcmp(base_name(col_text(runs, 2)),
+				   base_name(sw->o->run.path)) != 0) {
+				continue; /* another scenario */
+			}
+			snprintf(sw->err, sizeof(sw->err),
+				 "tlsim sweep: --resume: %s holds seed %llu "
+				 "of this sweep from another version of %s "
+				 "(SHA-256 %.16s..., now %.16s...); sweep "
+				 "into a new trace",
+				 path, (unsigned long long)seed,
+				 base_name(sw->o->run.path), sha,
+				 sw->o->run.sha256);
+			status = SIM_STATUS_INPUT;
+		} else if (strcmp(version, TLSIM_VERSION) != 0) {
+			snprintf(sw->err, sizeof(sw->err),
+				 "tlsim sweep: --resume: %s holds seed %llu "
+				 "of this sweep run by tlsim %s, this is "
+				 "tlsim %s; resume with that one or sweep "
+				 "into a new trace",
+				 path, (unsigned long long)seed, version,
+				 TLSIM_VERSION);
+			status = SIM_STATUS_INPUT;
+		} else if (!bit_get(sw->done, index)) {
+			bit_set(sw->done, index);
+			if (sw->old_ids != NULL) {
+				bit_set(sw->old_ids, (uint64_t)id);
+			}
+			sw->ndone++;
+			int r = count_old(sw, runs, failed, id, index);
+			if (r != 0) {
+				snprintf(sw->err, sizeof(sw->err),
+					 "tlsim: %s: %s", path,
+					 r < 0 ? "out of memory"
+					       : sqlite3_errmsg(db));
+				status = r < 0 ? SIM_STATUS_INTERNAL
+					       : SIM_STATUS_INPUT;
+			}
+		}
+	}
+	if (status == 0 && rc != SQLITE_DONE) {
+		snprintf(sw->err, sizeof(sw->err), "tlsim: %s: %s", path,
+			 sqlite3_errmsg(db));
+		status = SIM_STATUS_INPUT;
+	}
+	sqlite3_finalize(runs);
+	sqlite3_finalize(failed);
+	sqlite3_close(db); /* ends the read transaction */
+	return status;
+}
+
 /* run_queries counts, for each query, the swept runs it returns rows for,
  * with their first seeds (looked up in the run table). */
 static int run_queries(sweep *sw)
 {
-	if (sw->o->nquery == 0 || sw->first_id == 0) {
+	if (sw->o->nquery == 0 || (sw->first_id == 0 && sw->ndone == 0)) {
 		return 0;
 	}
 	sqlite3 *db = NULL;
 	sqlite3_stmt *seed = NULL;
 	int status = open_ro(sw->out_path, &db, sw->err, sizeof(sw->err));
-	matches m = {.lo = sw->first_id, .hi = sw->last_id};
+	/* The runs stored now, and (resumed) the runs found before. */
+	matches m = {.lo = sw->ndone > 0 ? 1 : sw->first_id,
+		     .hi = sw->last_id > sw->old_max_id ? sw->last_id
+							: sw->old_max_id};
 	size_t nbytes = (size_t)((m.hi - m.lo) / 8 + 1);
 	if (status == 0 && ((m.bits = malloc(nbytes)) == NULL ||
 			    sqlite3_prepare_v2(db,
@@ -859,19 +1111,31 @@ static int run_queries(sweep *sw)
 		    each_stmt(db, q, collect, &m, sw->err, sizeof(sw->err));
 		for (int64_t id = m.lo; status == 0 && id <= m.hi; id++) {
 			uint64_t k = (uint64_t)(id - m.lo);
-			if (!(m.bits[k / 8] & (1u << (k % 8)))) {
+			int now = sw->first_id != 0 && id >= sw->first_id &&
+				  id <= sw->last_id;
+			int before = sw->old_ids != NULL &&
+				     id <= sw->old_max_id &&
+				     bit_get(sw->old_ids, (uint64_t)id);
+			if (!bit_get(m.bits, k) || !(now || before)) {
 				continue;
 			}
-			uint64_t s = 0;
-			if (q->g.nseeds < SEEDS_SHOWN) {
+			/* The runs stored now are in seed order: past the
+			 * first seeds, only count them. */
+			int found = 0;
+			if (sw->ndone > 0 || q->g.nseeds < SEEDS_SHOWN) {
 				sqlite3_bind_int64(seed, 1, id);
 				if (sqlite3_step(seed) == SQLITE_ROW) {
-					s = (uint64_t)sqlite3_column_int64(seed,
-									   0);
+					found = 1;
+					group_count(
+					    &q->g,
+					    (uint64_t)sqlite3_column_int64(seed,
+									   0));
 				}
 				sqlite3_reset(seed);
 			}
-			group_count(&q->g, s);
+			if (!found) {
+				q->g.count++;
+			}
 		}
 	}
 	sqlite3_finalize(seed);
@@ -921,9 +1185,17 @@ static int print_table(sweep *sw)
 			sw->q[i].g.key = (char *)sw->q[i].path;
 			print_group(&sw->q[i].g, sw->total);
 		}
-		if (o->trace_path != NULL) {
+		if (o->resume) {
+			printf("resumed: %llu of the %llu runs were in %s "
+			       "already\n",
+			       (unsigned long long)sw->ndone,
+			       (unsigned long long)sw->total, o->trace_path);
+		}
+		if (o->trace_path != NULL && sw->first_id != 0) {
 			printf("trace: %s, runs %lld..%lld\n", o->trace_path,
 			       (long long)sw->first_id, (long long)sw->last_id);
+		} else if (o->trace_path != NULL) {
+			printf("trace: %s, no new runs\n", o->trace_path);
 		}
 		if (sw->have_bad) {
 			sim_sweep_reproduce(stdout, "", &o->run,
@@ -972,11 +1244,17 @@ static int read_slot(slot *s, result *results, uint64_t window)
 static int fill_slots(sweep *sw, slot *slots, uint64_t *launched,
 		      uint64_t consumed, uint64_t window)
 {
-	for (int k = 0; k < sw->o->jobs && *launched < sw->total &&
-			*launched < consumed + window;
-	     k++) {
-		if (slots[k].pid != 0) {
+	int k = 0;
+	while (*launched < sw->total && *launched < consumed + window) {
+		if (is_done(sw, *launched)) {
+			(*launched)++; /* resumed: in the trace already */
 			continue;
+		}
+		while (k < sw->o->jobs && slots[k].pid != 0) {
+			k++;
+		}
+		if (k == sw->o->jobs) {
+			break;
 		}
 		if (spawn(sw, &slots[k], *launched) != 0) {
 			snprintf(sw->err, sizeof(sw->err),
@@ -985,6 +1263,37 @@ static int fill_slots(sweep *sw, slot *slots, uint64_t *launched,
 			return 1;
 		}
 		(*launched)++;
+	}
+	return 0;
+}
+
+/* consume_ready counts (and stores) the finished runs that are next in
+ * seed order, passing over those a resumed sweep found in the trace.
+ * Returns 0, or 1 with sw->err set. */
+static int consume_ready(sweep *sw, result *results, uint64_t window,
+			 uint64_t *consumed, uint64_t *ran, progress *pg)
+{
+	while (*consumed < sw->total) {
+		if (!is_done(sw, *consumed)) {
+			result *r = &results[*consumed % window];
+			if (!r->ready) {
+				break;
+			}
+			if (consume(sw, *consumed, r) != 0) {
+				return 1;
+			}
+			r->ready = 0;
+			r->data.len = 0;
+			if (r->data.cap > ((size_t)1 << 20)) {
+				free(r->data.p); /* a large run's buffer */
+				r->data = (buf){0};
+			}
+			(*ran)++;
+			if (!sw->o->quiet) {
+				show_progress(pg, *ran, sw->total - sw->ndone);
+			}
+		}
+		(*consumed)++;
 	}
 	return 0;
 }
@@ -1011,6 +1320,11 @@ int sim_sweep(const sim_sweep_opts *o)
 	    o->nquery > SIM_SWEEP_MAX_QUERIES) {
 		fprintf(stderr, "tlsim sweep: bad jobs, seed range or shard "
 				"(a shard with no seeds)\n");
+		free(sw);
+		return SIM_STATUS_INPUT;
+	}
+	if (o->resume && o->trace_path == NULL) {
+		fprintf(stderr, "tlsim sweep: --resume needs --trace FILE\n");
 		free(sw);
 		return SIM_STATUS_INPUT;
 	}
@@ -1068,6 +1382,9 @@ int sim_sweep(const sim_sweep_opts *o)
 			status = SIM_STATUS_INTERNAL;
 		}
 	}
+	if (status == 0 && o->resume) {
+		status = load_done(sw);
+	}
 
 	uint64_t window = WINDOW_PER_JOB * (uint64_t)o->jobs + 8;
 	slot *slots = calloc((size_t)o->jobs, sizeof(*slots));
@@ -1082,10 +1399,21 @@ int sim_sweep(const sim_sweep_opts *o)
 
 	progress pg = {.tty = isatty(2), .start = wall_s()};
 	pg.last = pg.start;
-	uint64_t launched = 0, consumed = 0;
+	uint64_t launched = 0, consumed = 0, ran = 0;
 	int broken = status != 0;
 	while (!broken && consumed < sw->total) {
-		broken = fill_slots(sw, slots, &launched, consumed, window);
+		/* Start the next runs before storing and counting the
+		 * finished ones, so that those overlap the runs. */
+		uint64_t before = consumed;
+		broken =
+		    fill_slots(sw, slots, &launched, consumed, window) ||
+		    consume_ready(sw, results, window, &consumed, &ran, &pg);
+		if (broken || consumed == sw->total) {
+			break;
+		}
+		if (consumed != before) {
+			continue; /* the window moved: start more first */
+		}
 		int np = 0;
 		for (int k = 0; k < o->jobs; k++) {
 			if (slots[k].pid != 0) {
@@ -1095,10 +1423,24 @@ int sim_sweep(const sim_sweep_opts *o)
 				pslot[np++] = k;
 			}
 		}
-		if (broken || np == 0) {
-			break; /* np == 0 cannot happen while runs are due */
+		if (SIM_NEVER(np == 0)) { /* runs are due: one is running */
+			snprintf(sw->err, sizeof(sw->err),
+				 "tlsim sweep: internal error: no run to wait "
+				 "for");
+			broken = 1;
+			break;
 		}
-		if (poll(pfd, (nfds_t)np, -1) < 0) {
+		/* An open batch is committed after BATCH_SECONDS even while
+		 * no run finishes (slow runs): what a kill can lose, and how
+		 * long the write lock is held, stay bounded. */
+		int timeout = -1;
+		if (sw->batch_runs > 0) {
+			double left =
+			    sw->batch_start + BATCH_SECONDS - wall_s();
+			timeout = left <= 0 ? 0 : (int)(left * 1000) + 1;
+		}
+		int ready = poll(pfd, (nfds_t)np, timeout);
+		if (ready < 0) {
 			if (errno == EINTR) {
 				continue;
 			}
@@ -1106,6 +1448,10 @@ int sim_sweep(const sim_sweep_opts *o)
 				 "tlsim sweep: poll: %s", strerror(errno));
 			broken = 1;
 			break;
+		}
+		if (ready == 0) {
+			broken = store_commit(sw) != 0;
+			continue;
 		}
 		for (int i = 0; i < np && !broken; i++) {
 			if (pfd[i].revents != 0 &&
@@ -1115,31 +1461,10 @@ int sim_sweep(const sim_sweep_opts *o)
 				broken = 1;
 			}
 		}
-		/* Start the next runs before storing and counting the
-		 * finished ones, so that those overlap the runs. */
-		broken = broken ||
-			 fill_slots(sw, slots, &launched, consumed, window);
-		while (!broken && consumed < sw->total &&
-		       results[consumed % window].ready) {
-			result *r = &results[consumed % window];
-			if (consume(sw, consumed, r) != 0) {
-				broken = 1;
-				break;
-			}
-			r->ready = 0;
-			r->data.len = 0;
-			if (r->data.cap > ((size_t)1 << 20)) {
-				free(r->data.p); /* a large run's buffer */
-				r->data = (buf){0};
-			}
-			consumed++;
-			if (!o->quiet) {
-				show_progress(&pg, consumed, sw->total);
-			}
-		}
 	}
 	for (int k = 0; slots != NULL && k < o->jobs; k++) {
-		if (slots[k].pid != 0) { /* after a failure */
+		if (slots[k].pid != 0) { /* after a failure: stop its run */
+			kill(slots[k].pid, SIGKILL);
 			close(slots[k].fd);
 			while (waitpid(slots[k].pid, NULL, 0) < 0 &&
 			       errno == EINTR) {
@@ -1154,7 +1479,9 @@ int sim_sweep(const sim_sweep_opts *o)
 	}
 	if (broken) {
 		fprintf(stderr, "%s\n", sw->err);
-		status = status ? status : SIM_STATUS_INTERNAL;
+		status = status       ? status
+			 : sw->status ? sw->status
+				      : SIM_STATUS_INTERNAL;
 	} else {
 		status = print_table(sw);
 	}
@@ -1165,6 +1492,8 @@ int sim_sweep(const sim_sweep_opts *o)
 	for (uint64_t i = 0; results != NULL && i < window; i++) {
 		free(results[i].data.p);
 	}
+	free(sw->done);
+	free(sw->old_ids);
 	free(slots);
 	free(results);
 	free(pfd);

@@ -15,7 +15,12 @@
  * rows): the output's run ids and rows are the same whatever |jobs| is.
  * A run that left no report (killed by a signal, exited 2 or 3 before
  * finishing) is recorded, with outcome `crash` (or `error` for exit 2)
- * and the signal or exit status as its reason. */
+ * and the signal or exit status as its reason. A child dies with the
+ * sweep (PR_SET_PDEATHSIG): killing the sweep process alone leaves no run
+ * behind.
+ *
+ * A sweep that is killed keeps the runs of its committed batches, whole;
+ * --resume runs the rest (sim_sweep_opts.resume). */
 #ifndef TLSIM_SIM_SWEEP_H
 #define TLSIM_SIM_SWEEP_H
 
@@ -44,13 +49,19 @@ typedef struct sim_sweep_opts {
 	 * swept runs after the sweep. */
 	const char *query[SIM_SWEEP_MAX_QUERIES];
 	int nquery;
-	int quiet;                      /* no progress, no table */
+	int quiet; /* no progress, no table */
+	/* --resume (needs trace_path): run only the seeds whose runs are
+	 * not in the trace yet (same scenario SHA-256, same --set, no
+	 * schedule), and count the ones that are into the table, which is
+	 * then the whole sweep's. */
+	int resume;
 } sim_sweep_opts;
 
 /* sim_sweep runs the sweep, shows progress on stderr and prints the
  * closing table on stdout. Returns an exit status (enum sim_status): 0
  * every run passed, 1 a run did not, 2 the trace or a query cannot be
- * used, 3 an internal error.
+ * used (also when writing the trace fails: disk full, locked by another
+ * writer; the runs committed before are kept), 3 an internal error.
  *
  * Test hook: with the environment variable TLSIM_TEST_CRASH_SEED=N the
  * child for seed N raises SIGSEGV before running (tests/cli/sweep.sh). */

@@ -1235,6 +1235,10 @@ static int open_db(sim_trace *t)
 	if (rc != SQLITE_OK) {
 		return sql_fail(msg, n, t->db, rc, path, "opening trace");
 	}
+	/* No other writer. Readers (sqlite3 watching the file) may still
+	 * hold a shared lock that the commit below, and the switch to WAL
+	 * (until then the file is in rollback mode), must wait out. */
+	sqlite3_busy_timeout(t->db, BUSY_TIMEOUT_MS);
 	int code = check_trace(t->db, path, 0, &empty, msg, n);
 	if (code == 0 && empty) {
 		rc = create_schema(t->db);

@@ -16,6 +16,13 @@ n=$(sqlite3 "$TMP/s.db" "SELECT count(*) FROM run WHERE outcome = 'fail'")
 [ "$n" -ge 1 ] && [ "$n" -le 11 ] || fail "edge=0ns: $n of 12 seeds failed, want some but not all"
 expect_run 1 "every schedule within 1 deviation" -- explore "$S" --set edge=0ns --set expect=open --seed 1 --strategy exhaustive --trace "$TMP/e.db"
 expect_run 1 "failing .*distinct schedules?\)" -- explore "$S" --set edge=0ns --set expect=open --seed 1 --strategy exhaustive --trace "$TMP/e2.db"
+# TLS: the server's close_notify aimed at the client's shutdown timeout.
+expect_run 0 "edge -1ns: client clean: close_notify exchanged" -- run "$S" --set timer=close_notify
+expect_run 0 "edge \+1ns: client timeout: no close_notify from the peer" -- run "$S" --set timer=close_notify --set edge=+1ns
+expect_run 1 "" -- sweep "$S" --set timer=close_notify --set edge=0ns --set expect=open --seeds 1..8 --trace "$TMP/c.db"
+CHECKS=$((CHECKS + 1))
+n=$(sqlite3 "$TMP/c.db" "SELECT count(*) FROM run WHERE outcome = 'fail'")
+[ "$n" -ge 1 ] && [ "$n" -le 7 ] || fail "close_notify edge=0ns: $n of 8 seeds failed, want some but not all"
 printf 'local w = tlsim.world{}\nlocal l = w:link{}\nl:fault{ action = "at_timer" }\n' >"$TMP/b.lua"
 expect_run 2 "b.lua:3: l:fault: action 'at_timer' needs timer = a timer name" -- run "$TMP/b.lua"
 finish

@@ -1,27 +1,12 @@
 # Another process holding the trace's write lock: a writer that opens the
 # trace then fails at once, one line naming the file, leaving it as it
-# was; a writer already open waits at commit for a short lock and gets in.
+# was; a writer already open waits at commit for a short lock and gets in;
+# a reader only delays a writer that creates the trace.
 . "$2/tests/lib.sh"
 H="$BUILD/tests/tlsim_tracecrash"
 DB="$TMP/t.db"
 
-check() {
-	CHECKS=$((CHECKS + 1))
-	[ "$2" = "$3" ] || fail "$1: got '$2', want '$3'"
-}
-
-# wait_for FILE: up to 10 s.
-wait_for() {
-	i=0
-	while [ ! -e "$1" ]; do
-		i=$((i + 1))
-		if [ "$i" -gt 1000 ]; then
-			fail "timed out waiting for $1"
-			return 1
-		fi
-		sleep 0.01
-	done
-}
+wait_for() { wait_until test -e "$1"; }
 
 # hold_lock SECONDS MARKER: sqlite3 takes the write lock, creates MARKER,
 # holds the lock SECONDS, releases it.
@@ -66,4 +51,21 @@ check "digest" "${2:-}" "$d1"
 echo "commit waited ${3:-?} ms for the lock"
 check "runs after" "$(sqlite3 "$DB" "SELECT group_concat(id) FROM run")" "1,2"
 check "integrity" "$(sqlite3 "$DB" "PRAGMA integrity_check")" "ok"
+
+# A reader, not a writer: sqlite3 in a read transaction on an empty file
+# (a trace about to be created, in rollback mode until the writer
+# switches it to WAL) while a writer creates the trace. The writer waits
+# for the reader's shared lock (it used to fail at once, "locked by
+# another writer", when a sweep was watched from its first moment).
+NEW="$TMP/new.db"
+: >"$NEW"
+( printf 'BEGIN;\nSELECT count(*) FROM sqlite_master;\n.shell touch %s\n' "$TMP/reading"; sleep 0.5; printf 'COMMIT;\n' ) |
+	sqlite3 "$NEW" >/dev/null &
+reader=$!
+wait_for "$TMP/reading"
+CHECKS=$((CHECKS + 1))
+out=$("$H" write "$NEW" 100 2>&1) || fail "create under a reader: $out"
+wait "$reader"
+check "created under a reader" "${out%% *}" 1
+check "integrity of the new trace" "$(sqlite3 "$NEW" "PRAGMA integrity_check")" "ok"
 finish
