@@ -57,7 +57,7 @@
 #define LIVELOCK 20000
 #define MAX_EVENTS 200000 /* events in a run, and trace rows */
 #define MAX_SMALL 10000   /* packets in flight, queued operations */
-#define RUN_EVENTS 5000 /* events one w:run may run */
+#define RUN_EVENTS 5000   /* events one w:run may run */
 
 typedef struct gen {
 	const uint8_t *in;
@@ -200,6 +200,7 @@ static const char *const strings[] = {
     "idle",
     "pto",
     "retransmit",
+    "close_notify",
     "tcp",
     "quic",
     "SYN",
@@ -300,6 +301,7 @@ static const char *const ep_keys[] = {
     "split_at",
     "read_chunk",
     "coalesce",
+    "shutdown_timeout",
 };
 
 static const char *const fault_keys[] = {
