@@ -542,6 +542,13 @@ typedef struct sweep {
 	int64_t old_max_id;
 	int status; /* the exit status of a failure, 0: internal */
 	char err[1100];
+	/* sim_sweep's arrays, also held here: a forked child's child() never
+	 * returns, so it saves no registers, and a pointer kept only in one
+	 * would look lost to a leak checker (valgrind.memcheck). */
+	slot *slots;
+	result *results;
+	struct pollfd *pfd;
+	int *pslot;
 } sweep;
 
 static int bit_get(const uint8_t *b, uint64_t i)
@@ -1391,6 +1398,10 @@ int sim_sweep(const sim_sweep_opts *o)
 	result *results = calloc(window, sizeof(*results));
 	struct pollfd *pfd = calloc((size_t)o->jobs, sizeof(*pfd));
 	int *pslot = calloc((size_t)o->jobs, sizeof(*pslot));
+	sw->slots = slots;
+	sw->results = results;
+	sw->pfd = pfd;
+	sw->pslot = pslot;
 	if (status == 0 && (slots == NULL || results == NULL || pfd == NULL ||
 			    pslot == NULL)) {
 		snprintf(sw->err, sizeof(sw->err), "out of memory");
