@@ -49,28 +49,36 @@ void sim_world_rng(const sim_world *w, sim_rng *r, const char *name)
 	sim_rng_init(r, w->seed, name);
 }
 
-void sim_world_fail(sim_world *w, const char *fmt, ...)
+/* stop_with records the first reason (|*flag| set) and stops the run after
+ * the current event: the shared part of fail and limit. */
+static void stop_with(sim_world *w, int *flag, char *msg, size_t n,
+		      const char *fmt, va_list ap)
+	__attribute__((format(printf, 5, 0)));
+
+static void stop_with(sim_world *w, int *flag, char *msg, size_t n,
+		      const char *fmt, va_list ap)
 {
-	if (w->fatal) {
+	if (*flag) {
 		return;
 	}
-	w->fatal = 1;
+	*flag = 1;
+	vsnprintf(msg, n, fmt, ap);
+	sim_sched_stop(w->sched);
+}
+
+void sim_world_fail(sim_world *w, const char *fmt, ...)
+{
 	va_list ap;
 	va_start(ap, fmt);
-	vsnprintf(w->fatal_msg, sizeof(w->fatal_msg), fmt, ap);
+	stop_with(w, &w->fatal, w->fatal_msg, sizeof(w->fatal_msg), fmt, ap);
 	va_end(ap);
-	sim_sched_stop(w->sched);
 }
 
 void sim_world_limit(sim_world *w, const char *fmt, ...)
 {
-	if (w->limit_hit) {
-		return;
-	}
-	w->limit_hit = 1;
 	va_list ap;
 	va_start(ap, fmt);
-	vsnprintf(w->limit_msg, sizeof(w->limit_msg), fmt, ap);
+	stop_with(w, &w->limit_hit, w->limit_msg, sizeof(w->limit_msg), fmt,
+		  ap);
 	va_end(ap);
-	sim_sched_stop(w->sched);
 }
