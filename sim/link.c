@@ -732,6 +732,22 @@ static int carries_tls(const char *info, const char *m)
 	return 0;
 }
 
+/* holds_byte: whether TCP segment |info| ("seq=S ack=A len=N ...", the
+ * stream's description, sequence numbers relative to the SYN) carries data
+ * byte |off| of its sender's stream: data byte 0 has sequence number 1. */
+static int holds_byte(const char *info, int64_t off)
+{
+	const char *s = strstr(info, "seq=");
+	const char *n = strstr(info, "len=");
+	if (s == NULL || n == NULL) {
+		return 0;
+	}
+	unsigned long long seq = strtoull(s + 4, NULL, 10);
+	unsigned long long len = strtoull(n + 4, NULL, 10);
+	return seq >= 1 && (unsigned long long)off >= seq - 1 &&
+	       (unsigned long long)off - (seq - 1) < len;
+}
+
 /* A packet type |want| is |have| or one of its '-' separated parts (a TCP
  * segment "DATA-FIN" is a FIN). */
 static int type_is(const char *have, const char *want)
@@ -784,6 +800,9 @@ static const sim_fault_rule *pick_rule(sim_link *l, int dir,
 		    now < r->after_ns || now >= r->before_ns ||
 		    (r->info[0] != '\0' && strstr(pkt->info, r->info) == NULL) ||
 		    (r->tls[0] != '\0' && !carries_tls(pkt->info, r->tls)) ||
+		    (r->byte >= 0 &&
+		     (pkt->proto == NULL || strcmp(pkt->proto, "tcp") != 0 ||
+		      !holds_byte(pkt->info, r->byte))) ||
 		    !inner_matches(r, pkt)) {
 			continue;
 		}

@@ -147,6 +147,8 @@ typedef struct sim_fault_rule {
 	char type[16];     /* datagram or any packet inside: initial, ... */
 	char space[12];    /* QUIC number space of a packet inside */
 	int64_t pn;        /* QUIC packet number of a packet inside */
+	int64_t byte;      /* TCP: a segment whose data holds this offset of
+			      the sender's byte stream (0-based); -1 any */
 	char frame[32];    /* a frame type inside (e.g. CRYPTO, ACK) */
 	char info[64];     /* a text in the sender's description (TCP: SYN,
 			      FIN, RST, seq=100 ...) */

@@ -18,6 +18,10 @@
 --                   completes after a retransmission
 --   case=tcp_fin    TLS over the stream: drop every segment carrying the
 --                   client's FIN: the server never sees the close
+--   case=tcp_byte  TLS over the stream: drop, once, the segment carrying
+--                   byte 3000 of the server's stream (byte = 3000, 0-based,
+--                   data only); its retransmission gets through and a
+--                   3000-byte response arrives byte-exact
 --   case=tls_finished TLS over the stream: delay the segment carrying the
 --                   client's Finished (tls = "Finished") by 300 ms: the
 --                   server's handshake completes 300 ms later
@@ -42,6 +46,23 @@ if case == "tls_finished" then
   w:expect(at.client and at.server and at.server - at.client >= w:ms(300),
            "the server completes 300 ms after the client",
            at.server and at.client and w:fmt(at.server - at.client) or "never")
+  return
+end
+
+if case == "tcp_byte" then
+  local srv = w:tls_server{ pki = pki }
+  local cli = w:tls_client{ pki = pki }
+  l:fault{ name = "server byte 3000", from = "server", byte = 3000,
+           count = 1, action = "drop" }
+  local body = ("abcdefghij"):rep(300)
+  local got = ""
+  srv:on("data", function(s) s:write(body) end)
+  cli:on("handshake_done", function(c) c:write("GET") end)
+  cli:on("data", function(c, ev) got = got .. ev.data end)
+  cli:connect(); srv:accept()
+  w:run{ limit = "5s" }
+  w:expect(got == body, "the response arrives byte-exact",
+           #got .. " of " .. #body .. " bytes")
   return
 end
 

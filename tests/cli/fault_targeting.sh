@@ -5,7 +5,7 @@
 F="$SRC/scripts/scenarios/fault_targeting.lua"
 DB="$TMP/t.db"
 n=0
-for c in hs_drop fin_delay done_dup reorder corrupt tcp_fin tls_finished; do
+for c in hs_drop fin_delay done_dup reorder corrupt tcp_fin tls_finished tcp_byte; do
 	expect_run 0 "pass" -- run "$F" --set case=$c --trace "$DB"
 	n=$((n + 1))
 done
@@ -47,6 +47,13 @@ CHECKS=$((CHECKS + 1))
 # retransmission (the delay outlasts the RTO).
 check 7 "delayed segments" "client|DATA|seq=251 ack=1136 len=64 tls=ChangeCipherSpec,Finished" \
 	"$(q "SELECT DISTINCT src || '|' || ptype || '|' || replace(frames, ' rtx', '') FROM packet WHERE run = 7 AND reason = 'fault:client finished'")"
+# 8 tcp_byte: one segment dropped, the server's, holding data byte 3000
+# (sequence number 3001: the SYN takes 0), and the same bytes arrive in a
+# retransmission.
+check 8 "dropped once" "server|lost|1" \
+	"$(q "SELECT src || '|' || fate || '|' || (CAST(substr(frames, 5) AS INTEGER) <= 3001 AND 3001 < CAST(substr(frames, 5) AS INTEGER) + CAST(substr(frames, instr(frames, 'len=') + 4) AS INTEGER)) FROM packet WHERE run = 8 AND reason = 'fault:server byte 3000'")"
+check 8 "retransmitted and delivered" 1 \
+	"$(q "SELECT count(*) FROM packet d, packet x WHERE d.run = 8 AND x.run = 8 AND x.reason = 'fault:server byte 3000' AND d.src = 'server' AND d.id > x.id AND d.fate = 'delivered' AND substr(d.frames, 1, instr(d.frames, ' ack=')) = substr(x.frames, 1, instr(x.frames, ' ack='))")"
 # Bad rules.
 printf 'local w = tlsim.world{}\nlocal l = w:link{}\nl:fault{ action = "explode" }\n' >"$TMP/b1.lua"
 expect_run 2 "b1.lua:3: l:fault: action must be drop, delay, dup, corrupt, reorder or at_timer, got 'explode'" -- run "$TMP/b1.lua"
@@ -56,4 +63,6 @@ printf 'local w = tlsim.world{}\nlocal l = w:link{}\nl:fault{ action = "drop", k
 expect_run 2 "b3.lua:3: l:fault: unknown option 'kind'" -- run "$TMP/b3.lua"
 printf 'local w = tlsim.world{}\nlocal l = w:link{}\nl:fault{ from = "x" }\n' >"$TMP/b4.lua"
 expect_run 2 "b4.lua:3: l:fault: action is required" -- run "$TMP/b4.lua"
+printf 'local w = tlsim.world{}\nlocal l = w:link{}\nl:fault{ byte = -1, action = "drop" }\n' >"$TMP/b5.lua"
+expect_run 2 "b5.lua:3: l:fault: byte" -- run "$TMP/b5.lua"
 finish
