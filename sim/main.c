@@ -1207,7 +1207,9 @@ static int cmd_diff(int argc, char **argv)
 }
 
 static const char usage_races[] =
-	"usage: tlsim races TRACE.db [--runs A..B] [--check TEXT] [--top N]\n"
+	"usage: tlsim races TRACE.db [--runs A..B] [--check TEXT | --query "
+	"FILE.sql]\n"
+	"                   [--top N]\n"
 	"\n"
 	"Splits the runs of a trace (a sweep's) into failing and passing and\n"
 	"ranks the orders of concurrent operations (one endpoint, the same\n"
@@ -1218,6 +1220,8 @@ static const char usage_races[] =
 	"  --runs A..B           only runs A..B of the trace (default: all)\n"
 	"  --check TEXT          failing = an expectation whose name contains\n"
 	"                        TEXT failed (default: outcome is not pass)\n"
+	"  --query FILE.sql      failing = the runs a race query returns rows\n"
+	"                        for (first column run, as sweep --query)\n"
 	"  --top N               lines shown (default 10)\n"
 	"\n"
 	"exit status: 0 ranked, 2 usage or input error (no failing or no\n"
@@ -1251,6 +1255,13 @@ static int cmd_races(int argc, char **argv)
 			}
 			o.check = v;
 			i++;
+		} else if (strcmp(argv[i], "--query") == 0) {
+			if (v == NULL || *v == '\0') {
+				return usage_error("races",
+						   "--query needs a file%s", "");
+			}
+			o.query = v;
+			i++;
 		} else if (strcmp(argv[i], "--top") == 0) {
 			if (parse_u64(v, &a) != 0 || a == 0 || a > 1000) {
 				return usage_error("races",
@@ -1272,6 +1283,10 @@ static int cmd_races(int argc, char **argv)
 	}
 	if (o.path == NULL) {
 		return usage_error("races", "missing TRACE.db%s", "");
+	}
+	if (o.check != NULL && o.query != NULL) {
+		return usage_error("races",
+				   "give --check or --query, not both%s", "");
 	}
 	char err[1024];
 	int rc = sim_races(&o, stdout, err, sizeof(err));

@@ -2,9 +2,11 @@
 #include "sim/races.h"
 
 #include <sqlite3.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "sim/err.h"
+#include "sim/query.h"
 #include "sim/trace.h"
 
 /* The groups: bad = 1 for a failing run. */
@@ -50,6 +52,61 @@ static int fail_sql(sqlite3 *db, const char *path, char *err, size_t errlen)
 {
 	snprintf(err, errlen, "%s: %s", path, sqlite3_errmsg(db));
 	return SIM_EIO;
+}
+
+/* mark_by_query: failing = the runs |o->query| returns rows for. */
+static int mark_by_query(sqlite3 *db, const sim_races_opts *o, char *err,
+			 size_t errlen)
+{
+	sim_query q = {0};
+	sqlite3_stmt *st = NULL;
+	int64_t lo = 0, hi = -1;
+	int rc = sim_query_load(&q, o->query, "tlsim races", err, errlen);
+	if (rc != 0) {
+		return rc;
+	}
+	if (sqlite3_prepare_v2(db,
+			       "SELECT min(run), max(run) FROM races_run", -1,
+			       &st, NULL) == SQLITE_OK &&
+	    sqlite3_step(st) == SQLITE_ROW &&
+	    sqlite3_column_type(st, 0) == SQLITE_INTEGER) {
+		lo = sqlite3_column_int64(st, 0);
+		hi = sqlite3_column_int64(st, 1);
+	}
+	sqlite3_finalize(st);
+	st = NULL;
+	uint8_t *bits = NULL;
+	if (hi >= lo) {
+		bits = calloc((size_t)((hi - lo) / 8 + 1), 1);
+		rc = bits == NULL ? SIM_ENOMEM
+				  : sim_query_match(db, &q, lo, hi, bits, err,
+						    errlen);
+		if (rc == SIM_ENOMEM) {
+			snprintf(err, errlen, "out of memory");
+		}
+	}
+	if (rc == 0 &&
+	    (sqlite3_exec(db, "UPDATE races_run SET bad = 0", NULL, NULL,
+			  NULL) != SQLITE_OK ||
+	     sqlite3_prepare_v2(db,
+				"UPDATE races_run SET bad = 1 WHERE run = ?1",
+				-1, &st, NULL) != SQLITE_OK)) {
+		rc = fail_sql(db, o->path, err, errlen);
+	}
+	for (int64_t id = lo; rc == 0 && id <= hi; id++) {
+		uint64_t k = (uint64_t)(id - lo);
+		if (bits[k / 8] & (1u << (k % 8))) {
+			sqlite3_bind_int64(st, 1, id);
+			if (sqlite3_step(st) != SQLITE_DONE) {
+				rc = fail_sql(db, o->path, err, errlen);
+			}
+			sqlite3_reset(st);
+		}
+	}
+	sqlite3_finalize(st);
+	free(bits);
+	sim_query_free(&q);
+	return rc;
 }
 
 static double pct(int64_t a, int64_t b)
@@ -101,6 +158,13 @@ int sim_races(const sim_races_opts *o, FILE *f, char *err, size_t errlen)
 	}
 	sqlite3_finalize(st);
 	st = NULL;
+	if (rc == SQLITE_OK && o->query != NULL) {
+		rc = mark_by_query(db, o, err, errlen);
+		if (rc != 0) {
+			sqlite3_close(db);
+			return rc;
+		}
+	}
 	if (rc == SQLITE_OK &&
 	    (rc = sqlite3_prepare_v2(db,
 				     "SELECT bad, count(*) FROM races_run "
@@ -123,7 +187,9 @@ int sim_races(const sim_races_opts *o, FILE *f, char *err, size_t errlen)
 			 "%s: %lld failing and %lld passing runs%s; races "
 			 "compares the two groups, so it needs some of each",
 			 o->path, (long long)counts[1], (long long)counts[0],
-			 o->check ? " (by --check)" : "");
+			 o->query   ? " (by --query)"
+			 : o->check ? " (by --check)"
+				    : "");
 		sqlite3_close(db);
 		return SIM_EINVAL;
 	}
@@ -133,8 +199,9 @@ int sim_races(const sim_races_opts *o, FILE *f, char *err, size_t errlen)
 		"time, no happens-before path),\nby how well they separate "
 		"failing from passing runs:\n",
 		o->path, (long long)counts[1], (long long)counts[0],
-		o->check ? "failing: an expectation matching --check failed"
-			 : "failing: outcome is not pass");
+		o->query   ? "failing: --query returns rows for the run"
+		: o->check ? "failing: an expectation matching --check failed"
+			   : "failing: outcome is not pass");
 	rc = sqlite3_prepare_v2(db, RANK, -1, &st, NULL);
 	if (rc != SQLITE_OK) {
 		rc = fail_sql(db, o->path, err, errlen);

@@ -5,8 +5,9 @@
  * op_concurrent (docs/trace.md "Happens-before") lists the pairs of
  * operations on one endpoint, enqueued at the same virtual time, that no
  * happens-before path orders, and which of the two ran first. Runs are
- * split into failing and passing (by outcome, or by a failed expectation
- * whose name contains a text). For each pair of operation types and each
+ * split into failing and passing (by outcome, by a failed expectation
+ * whose name contains a text, or by a race query returning rows for the
+ * run, sim/query.h). For each pair of operation types and each
  * order ("shutdown before validation_complete on client"), the share of
  * failing runs with that order (among the failing runs where the pair
  * occurs) minus the share of passing runs with it ranks the orders: at the
@@ -22,6 +23,8 @@ typedef struct sim_races_opts {
 	const char *path;
 	int64_t first_run, last_run; /* 0, 0: every run */
 	const char *check;           /* NULL: failing = outcome is not pass */
+	const char *query;           /* a race query file: failing = the runs
+					it returns; overrides check */
 	int top;                     /* lines shown */
 } sim_races_opts;
 

@@ -16,6 +16,7 @@
 #include <sqlite3.h>
 
 #include "sim/entropy.h"
+#include "sim/query.h"
 #include "sim/err.h"
 #include "sim/trace.h"
 
@@ -26,7 +27,6 @@
 #define FAILS_MAX 64      /* distinct failed expectations per run */
 #define BATCH_RUNS 256    /* runs per trace transaction, at most */
 #define BATCH_SECONDS 1.0 /* and for at most this long */
-#define QUERY_BYTES_MAX (1u << 20)
 #define READ_CHUNK 65536
 
 /* A growable byte buffer. */
@@ -514,8 +514,7 @@ typedef struct slot {
 } slot;
 
 typedef struct query {
-	const char *path;
-	char *sql;
+	sim_query sq;
 	group g;
 } query;
 
@@ -781,116 +780,6 @@ static int consume(sweep *sw, uint64_t index, const result *res)
 
 /* --- race queries -------------------------------------------------------- */
 
-/* load_query reads a query file with its sqlite3 dot-commands (lines
- * starting with '.') blanked, so that SQLite's line numbers still match. */
-static int load_query(query *q, char *err, size_t errlen)
-{
-	FILE *f = fopen(q->path, "rb");
-	if (f == NULL) {
-		snprintf(err, errlen, "tlsim sweep: --query %s: %s", q->path,
-			 strerror(errno));
-		return SIM_STATUS_INPUT;
-	}
-	char *s = malloc(QUERY_BYTES_MAX + 1);
-	size_t n = s ? fread(s, 1, QUERY_BYTES_MAX + 1, f) : 0;
-	int bad = ferror(f);
-	fclose(f);
-	if (s == NULL || bad || n > QUERY_BYTES_MAX) {
-		snprintf(err, errlen, "tlsim sweep: --query %s: %s", q->path,
-			 s == NULL ? "out of memory"
-			 : bad     ? "cannot read it"
-				   : "larger than 1 MiB");
-		free(s);
-		return s == NULL ? SIM_STATUS_INTERNAL : SIM_STATUS_INPUT;
-	}
-	s[n] = '\0';
-	for (char *line = s; *line != '\0';) {
-		char *nl = strchr(line, '\n');
-		if (*line == '.') {
-			memset(line, ' ',
-			       nl ? (size_t)(nl - line) : strlen(line));
-		}
-		line = nl ? nl + 1 : line + strlen(line);
-	}
-	q->sql = s;
-	return 0;
-}
-
-/* each_stmt prepares the statements of |q| one by one on |db| and calls
- * |fn| with each, checked: read-only, first column named run. */
-static int each_stmt(sqlite3 *db, const query *q,
-		     int (*fn)(sqlite3_stmt *, void *), void *arg, char *err,
-		     size_t errlen)
-{
-	const char *p = q->sql;
-	int nstmt = 0;
-	while (p != NULL && *p != '\0') {
-		sqlite3_stmt *st = NULL;
-		const char *tail = NULL;
-		if (sqlite3_prepare_v2(db, p, -1, &st, &tail) != SQLITE_OK) {
-			snprintf(err, errlen, "tlsim sweep: --query %s: %s",
-				 q->path, sqlite3_errmsg(db));
-			return SIM_STATUS_INPUT;
-		}
-		p = tail;
-		if (st == NULL) {
-			continue; /* only comments or blanks were left */
-		}
-		nstmt++;
-		const char *col = sqlite3_column_count(st) > 0
-				      ? sqlite3_column_name(st, 0)
-				      : NULL;
-		if (!sqlite3_stmt_readonly(st)) {
-			snprintf(err, errlen,
-				 "tlsim sweep: --query %s: a statement "
-				 "writes; queries may only read",
-				 q->path);
-		} else if (col == NULL || strcasecmp(col, "run") != 0) {
-			snprintf(err, errlen,
-				 "tlsim sweep: --query %s: the first column "
-				 "of every statement must be the run id, "
-				 "named run (got %s)",
-				 q->path, col ? col : "no column");
-		} else if (fn == NULL || fn(st, arg) == 0) {
-			sqlite3_finalize(st);
-			continue;
-		} else {
-			snprintf(err, errlen, "tlsim sweep: --query %s: %s",
-				 q->path, sqlite3_errmsg(db));
-		}
-		sqlite3_finalize(st);
-		return SIM_STATUS_INPUT;
-	}
-	if (nstmt == 0) {
-		snprintf(err, errlen,
-			 "tlsim sweep: --query %s: no SQL statement in it",
-			 q->path);
-		return SIM_STATUS_INPUT;
-	}
-	return 0;
-}
-
-/* The runs a query matched, as bits over the sweep's run ids. */
-typedef struct matches {
-	int64_t lo, hi;
-	uint8_t *bits;
-} matches;
-
-static int collect(sqlite3_stmt *st, void *arg)
-{
-	matches *m = arg;
-	int rc;
-	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-		int64_t id = sqlite3_column_int64(st, 0);
-		if (sqlite3_column_type(st, 0) == SQLITE_INTEGER &&
-		    id >= m->lo && id <= m->hi) {
-			uint64_t k = (uint64_t)(id - m->lo);
-			m->bits[k / 8] |= (uint8_t)(1u << (k % 8));
-		}
-	}
-	return rc == SQLITE_DONE ? 0 : -1;
-}
-
 static int open_ro(const char *path, sqlite3 **db, char *err, size_t errlen)
 {
 	if (sqlite3_open_v2(path, db, SQLITE_OPEN_READONLY, NULL) !=
@@ -1097,9 +986,12 @@ static int run_queries(sweep *sw)
 	sqlite3_stmt *seed = NULL;
 	int status = open_ro(sw->out_path, &db, sw->err, sizeof(sw->err));
 	/* The runs stored now, and (resumed) the runs found before. */
-	matches m = {.lo = sw->ndone > 0 ? 1 : sw->first_id,
-		     .hi = sw->last_id > sw->old_max_id ? sw->last_id
-							: sw->old_max_id};
+	struct {
+		int64_t lo, hi;
+		uint8_t *bits;
+	} m = {.lo = sw->ndone > 0 ? 1 : sw->first_id,
+	       .hi = sw->last_id > sw->old_max_id ? sw->last_id
+						  : sw->old_max_id};
 	size_t nbytes = (size_t)((m.hi - m.lo) / 8 + 1);
 	if (status == 0 && ((m.bits = malloc(nbytes)) == NULL ||
 			    sqlite3_prepare_v2(db,
@@ -1114,8 +1006,10 @@ static int run_queries(sweep *sw)
 	for (int i = 0; status == 0 && i < sw->o->nquery; i++) {
 		query *q = &sw->q[i];
 		memset(m.bits, 0, nbytes);
-		status =
-		    each_stmt(db, q, collect, &m, sw->err, sizeof(sw->err));
+		status = sim_query_match(db, &q->sq, m.lo, m.hi, m.bits,
+					 sw->err, sizeof(sw->err)) == 0
+			     ? 0
+			     : SIM_STATUS_INPUT;
 		for (int64_t id = m.lo; status == 0 && id <= m.hi; id++) {
 			uint64_t k = (uint64_t)(id - m.lo);
 			int now = sw->first_id != 0 && id >= sw->first_id &&
@@ -1189,7 +1083,7 @@ static int print_table(sweep *sw)
 			printf("race queries (runs with rows):\n");
 		}
 		for (int i = 0; i < o->nquery; i++) {
-			sw->q[i].g.key = (char *)sw->q[i].path;
+			sw->q[i].g.key = (char *)sw->q[i].sq.path;
 			print_group(&sw->q[i].g, sw->total);
 		}
 		if (o->resume) {
@@ -1337,8 +1231,12 @@ int sim_sweep(const sim_sweep_opts *o)
 	}
 	int status = 0;
 	for (int i = 0; status == 0 && i < o->nquery; i++) {
-		sw->q[i].path = o->query[i];
-		status = load_query(&sw->q[i], sw->err, sizeof(sw->err));
+		int rc = sim_query_load(&sw->q[i].sq, o->query[i],
+					"tlsim sweep", sw->err,
+					sizeof(sw->err));
+		status = rc == 0		 ? 0
+			 : rc == SIM_ENOMEM ? SIM_STATUS_INTERNAL
+					    : SIM_STATUS_INPUT;
 	}
 	sw->traced = o->trace_path != NULL || o->nquery > 0;
 	sw->out_path = o->trace_path;
@@ -1376,8 +1274,10 @@ int sim_sweep(const sim_sweep_opts *o)
 		sqlite3 *db = NULL;
 		status = open_ro(sw->out_path, &db, sw->err, sizeof(sw->err));
 		for (int i = 0; status == 0 && i < o->nquery; i++) {
-			status = each_stmt(db, &sw->q[i], NULL, NULL, sw->err,
-					   sizeof(sw->err));
+			status = sim_query_check(db, &sw->q[i].sq, sw->err,
+						 sizeof(sw->err)) == 0
+				     ? 0
+				     : SIM_STATUS_INPUT;
 		}
 		sqlite3_close(db);
 	}
@@ -1513,7 +1413,7 @@ int sim_sweep(const sim_sweep_opts *o)
 	groups_free(&sw->fails);
 	groups_free(&sw->errors);
 	for (int i = 0; i < o->nquery; i++) {
-		free(sw->q[i].sql);
+		sim_query_free(&sw->q[i].sq);
 	}
 	if (tmpdir[0] != '\0') {
 		remove_trace(tmpout);

@@ -22,6 +22,27 @@ expect_run 0 "" -- run "$M" --set variant=tail --seed "$ps" -q
 expect_run 0 "^ 1\. shutdown before validation_complete on client" -- races "$DB" --check "learns of the close"
 expect_run 0 "runs \(failing: an expectation matching --check failed\)" -- races "$DB" --check "learns of the close"
 expect_run 0 "^sw.db|failing and" -- races "$DB" --runs 1..8
+# --query: failing = the runs a race query finds; here the symptom, a
+# server that never receives the client's close: the same groups, the
+# same first line.
+Q="$TMP/no_close.sql"
+cat >"$Q" <<'SQL'
+.headers on
+-- runs where the server never received a CONNECTION_CLOSE
+SELECT r.id AS run, r.seed FROM run r
+WHERE NOT EXISTS (SELECT 1 FROM tls t WHERE t.run = r.id
+                  AND t.node = 'server' AND t.event = 'close_received');
+SQL
+nf=$(sqlite3 "$DB" "SELECT count(*) FROM run WHERE outcome <> 'pass'")
+expect_run 0 "^ 1\. shutdown before validation_complete on client: 100% of failing runs \(([0-9]+)/\1\), 0% of passing \(0/[0-9]+\)$" -- races "$DB" --query "$Q"
+expect_run 0 "^.*sw.db: $nf failing and $((16 - nf)) passing runs \(failing: --query returns rows for the run\)$" -- races "$DB" --query "$Q"
+# A query that matches every run leaves no passing group.
+printf 'SELECT id AS run FROM run;\n' >"$TMP/all.sql"
+expect_run 2 "^tlsim: .*sw.db: 16 failing and 0 passing runs \(by --query\)" -- races "$DB" --query "$TMP/all.sql"
+printf 'SELECT 1 AS nope;\n' >"$TMP/bad.sql"
+expect_run 2 "^tlsim: tlsim races: --query .*bad.sql: the first column of every statement must be the run id, named run \(got nope\)$" -- races "$DB" --query "$TMP/bad.sql"
+expect_run 2 "^tlsim: tlsim races: --query .*none.sql: No such file or directory$" -- races "$DB" --query "$TMP/none.sql"
+expect_run 2 "give --check or --query, not both" -- races "$DB" --query "$Q" --check x
 # op_concurrent: the pair is in every tail run, in the order the run took.
 CHECKS=$((CHECKS + 1))
 n=$(sqlite3 "$DB" "SELECT count(DISTINCT run) FROM op_concurrent WHERE a_type || b_type IN ('validation_completeshutdown', 'shutdownvalidation_complete')")
