@@ -420,6 +420,18 @@ int proto_stream_close_write(proto_stream *s, sim_time now)
 	return 0;
 }
 
+int proto_stream_close(proto_stream *s, sim_time now)
+{
+	tick(s, now);
+	if (s->st == ST_SYN_SENT) {
+		finish(s, ST_CLOSED);
+		s->fin_queued = 0;
+		s->forge_flags = 0;
+		return 0;
+	}
+	return proto_stream_close_write(s, now);
+}
+
 void proto_stream_abort(proto_stream *s, sim_time now)
 {
 	tick(s, now);

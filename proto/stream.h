@@ -146,6 +146,13 @@ size_t proto_stream_sndbuf_free(const proto_stream *s);
  * Idempotent; SIM_ESTATE after abort, a reset or an error. */
 int proto_stream_close_write(proto_stream *s, sim_time now);
 
+/* proto_stream_close is close(2) on the socket: before the peer's SYN
+ * arrived ("syn_sent") the connection attempt is abandoned, queued bytes
+ * are discarded, nothing more is sent (not even a SYN retransmission) and
+ * the stream is "closed" (RFC 9293 3.10.4, CLOSE in SYN-SENT); in any other
+ * state it is proto_stream_close_write. */
+int proto_stream_close(proto_stream *s, sim_time now);
+
 /* proto_stream_abort sends a RST (if the stream ever sent or received a
  * SYN) and moves to "reset"; queued bytes are discarded. On a "closed" or
  * "listen" stream it only returns it to "closed"; on a "reset" or "failed"

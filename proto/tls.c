@@ -264,7 +264,10 @@ static void msg_cb(int write_p, int version, int content_type,
 	t->nmsgs++;
 }
 
-static void close_transport(tls *t)
+/* close_transport closes the socket (|full|: close(2), which abandons a
+ * connection still in SYN-SENT) or only its sending side (shutdown(2)
+ * SHUT_WR: the FIN goes after the handshake). */
+static void close_transport(tls *t, int full)
 {
 	if (t->transport_closed) {
 		return;
@@ -274,7 +277,11 @@ static void close_transport(tls *t)
 	 * close() only if it was written: drop it. */
 	t->transport_closed = 1;
 	t->info.closed_ns = t->now;
-	proto_stream_close_write(t->st, t->now);
+	if (full) {
+		proto_stream_close(t->st, t->now);
+	} else {
+		proto_stream_close_write(t->st, t->now);
+	}
 }
 
 /* --- BoringSSL callbacks ------------------------------------------------- */
@@ -624,7 +631,7 @@ static void handshake_failed(tls *t, const char *reason)
 	set_outcome(t, "handshake failed: %s", reason);
 	emit_error(t, "handshake", reason);
 	/* Every real caller closes the socket when the handshake fails. */
-	close_transport(t);
+	close_transport(t, 1);
 }
 
 static void report_eof(tls *t)
@@ -729,7 +736,7 @@ static void read_loop(tls *t)
 		fail_outcome(t);
 		set_outcome(t, "error: %s", ssl_reason());
 		emit_error(t, "read", ssl_reason());
-		close_transport(t);
+		close_transport(t, 1);
 		t->app_closed = 1;
 		break;
 	}
@@ -821,7 +828,7 @@ static void pump(tls *t)
 		if (!t->info.close_notify_sent) {
 			SSL_shutdown(t->ssl);
 		}
-		close_transport(t);
+		close_transport(t, 1);
 		t->app_closed = 1;
 		emit_simple(t, "closed");
 		return;
@@ -1039,7 +1046,7 @@ static void api_close(tls *t)
 	if (!t->hs_done || !t->info.close_notify_sent) {
 		set_outcome(t, "aborted: closed before close_notify");
 	}
-	close_transport(t);
+	close_transport(t, 1);
 	t->app_closed = 1;
 	emit_simple(t, "closed");
 }
@@ -1097,7 +1104,7 @@ static void api(void *impl, sim_time now, sim_op *op)
 	} else if (strcmp(ty, "close") == 0) {
 		api_close(t);
 	} else if (strcmp(ty, "close_write") == 0) {
-		close_transport(t);
+		close_transport(t, 0);
 	} else if (strcmp(ty, "abort") == 0) {
 		t->transport_closed = 1;
 		t->info.closed_ns = now;
@@ -1193,7 +1200,7 @@ static void timeout(void *impl, sim_time now)
 		sim_ep_event ev = {.name = "timeout"};
 		sim_ep_event_str(&ev, "what", "shutdown");
 		emit(t, &ev);
-		close_transport(t);
+		close_transport(t, 1);
 	}
 	if (t->deadline_ns > now || t->deadline_fired || t->hs_done ||
 	    t->hs_failed) {

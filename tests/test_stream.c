@@ -991,6 +991,48 @@ TEST(stream_half_close)
 	free(d);
 }
 
+/* close() in SYN-SENT abandons the attempt (RFC 9293 3.10.4): no SYN
+ * retransmission, no FIN, a late SYN-ACK is ignored; close() once
+ * established is close_write. */
+TEST(stream_close)
+{
+	net *n = net_new();
+	proto_stream *a = n->sd[0].s, *b = n->sd[1].s;
+	CHECK_INT(proto_stream_connect(a, 0), 0);
+	CHECK_INT(proto_stream_send(a, 0, "hello", 5), 5);
+	sim_packet *syn = proto_stream_output(a, 0);
+	CHECK(syn != NULL && strcmp(syn->ptype, "SYN") == 0);
+	CHECK_INT(proto_stream_close(a, 1), 0);
+	CHECK_STR(proto_stream_state(a), "closed");
+	CHECK_INT(proto_stream_expiry(a), SIM_TIME_MAX);
+	CHECK(proto_stream_output(a, 1) == NULL);
+	proto_stream_timeout(a, 10 * SIM_S);
+	CHECK(proto_stream_output(a, 10 * SIM_S) == NULL);
+	/* The SYN that left still reaches the listener; its SYN-ACK finds
+	 * nothing. */
+	CHECK_INT(proto_stream_listen(b), 0);
+	proto_stream_input(b, 10 * SIM_S, syn->data, syn->len);
+	sim_packet_del(syn);
+	sim_packet *sa = proto_stream_output(b, 10 * SIM_S);
+	CHECK(sa != NULL && strcmp(sa->ptype, "SYN-ACK") == 0);
+	proto_stream_input(a, 10 * SIM_S, sa->data, sa->len);
+	sim_packet_del(sa);
+	CHECK_STR(proto_stream_state(a), "closed");
+	CHECK(proto_stream_output(a, 10 * SIM_S) == NULL);
+	CHECK_INT(n->sd[0].connected, 0);
+	net_del(n);
+
+	/* Established: a FIN after the data. */
+	n = established();
+	CHECK_INT(proto_stream_send(n->sd[0].s, n->now, "hi", 2), 2);
+	CHECK_INT(proto_stream_close(n->sd[0].s, n->now), 0);
+	CHECK_STR(proto_stream_state(n->sd[0].s), "fin_wait");
+	run(n, SIM_TIME_MAX);
+	CHECK_INT(n->sd[1].fins, 1);
+	CHECK_INT(n->sd[1].rx_at_fin, 2);
+	net_del(n);
+}
+
 TEST(stream_abort)
 {
 	net *n = established();
