@@ -1321,6 +1321,12 @@ static int setup_ssl(tls *t, const proto_tls_config *c, char *err,
 		SSL_set_msg_callback(t->ssl, msg_cb);
 		SSL_set_msg_callback_arg(t->ssl, t);
 	}
+	if (t->ssl != NULL && c->max_record != 0 &&
+	    !SSL_set_max_send_fragment(t->ssl, c->max_record)) {
+		snprintf(err, errlen, "max_record %u: %s", c->max_record,
+			 ssl_reason());
+		return SIM_EINVAL;
+	}
 	t->rbio = BIO_new(BIO_s_mem());
 	t->wbio = BIO_new(BIO_s_mem());
 	if (t->ssl == NULL || t->rbio == NULL || t->wbio == NULL) {
