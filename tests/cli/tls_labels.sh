@@ -11,7 +11,8 @@
 # with small segments (the server's flight over 12 segments), TLS 1.3 with
 # 512-byte records (a message over two records, two messages in one
 # record, both checked to occur), TLS 1.2 with ChaCha20-Poly1305, AES-GCM
-# and AES-CBC over 20-byte segments. Then: the server's Finished labels
+# and AES-CBC over 20-byte segments, TLS 1.3 with a HelloRetryRequest.
+# Then: the server's Finished labels
 # only the flight's last segments, never the first Certificate segment.
 . "$2/tests/lib.sh"
 if ! command -v tshark >/dev/null 2>&1; then
@@ -25,7 +26,7 @@ w:link{ latency = "20ms" }
 local pki = w:pki{}
 local srv = w:tls_server{ pki = pki, mss = tonumber(arg.smss),
                           max_record = tonumber(arg.rec),
-                          ciphers = arg.ciphers }
+                          ciphers = arg.ciphers, groups = arg.groups }
 local cli = w:tls_client{ pki = pki, mss = tonumber(arg.cmss),
                           max_version = arg.v or "1.3" }
 local body = ("0123456789"):rep(130)
@@ -171,6 +172,12 @@ CHECKS=$((CHECKS + 1))
 case_run 1 --set smss=20 --set cmss=20 --set v=1.2
 case_run 1 --set smss=20 --set cmss=20 --set v=1.2 --set ciphers=ECDHE-ECDSA-AES128-GCM-SHA256
 case_run 1 --set smss=20 --set cmss=20 --set v=1.2 --set ciphers=ECDHE-ECDSA-AES128-SHA
+# 6: TLS 1.3 with a HelloRetryRequest (the server takes P-256 only, the
+# client's first key share is X25519): plaintext handshake records after
+# both ends' ChangeCipherSpec.
+case_run 0 --set smss=100 --set cmss=40 --set groups=P-256
+check "HelloRetryRequest" "$(sqlite3 "$DB" "SELECT group_concat(src || ' ' || frames, ';') FROM packet WHERE run = 6 AND frames LIKE '%tls=%ChangeCipherSpec%'")" \
+	"server seq=1 ack=251 len=99 tls=ServerHello,ChangeCipherSpec;client seq=251 ack=100 len=40 tls=ChangeCipherSpec,ClientHello"
 check "ciphers" "$(sqlite3 "$DB" "SELECT group_concat(detail, ';') FROM tls WHERE node = 'client' AND event = 'handshake_done'")" \
-	"TLSv1.3 TLS_CHACHA20_POLY1305_SHA256 X25519;TLSv1.3 TLS_CHACHA20_POLY1305_SHA256 X25519;TLSv1.2 TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256 X25519;TLSv1.2 TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256 X25519;TLSv1.2 TLS_ECDHE_ECDSA_WITH_AES_128_CBC_SHA X25519"
+	"TLSv1.3 TLS_CHACHA20_POLY1305_SHA256 X25519;TLSv1.3 TLS_CHACHA20_POLY1305_SHA256 X25519;TLSv1.2 TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256 X25519;TLSv1.2 TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256 X25519;TLSv1.2 TLS_ECDHE_ECDSA_WITH_AES_128_CBC_SHA X25519;TLSv1.3 TLS_CHACHA20_POLY1305_SHA256 P-256"
 finish
