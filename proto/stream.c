@@ -353,6 +353,15 @@ void proto_stream_label(proto_stream *s, uint64_t from, uint64_t to,
 	if (from >= to) {
 		return;
 	}
+	if (s->nlabels > 0) {
+		/* A message spanning records comes in pieces: one label. */
+		stream_label *last =
+			&s->labels[(s->nlabels - 1) % PROTO_STREAM_LABELS_MAX];
+		if (last->to == from && strcmp(last->name, label) == 0) {
+			last->to = to;
+			return;
+		}
+	}
 	stream_label *l = &s->labels[s->nlabels++ % PROTO_STREAM_LABELS_MAX];
 	l->from = from;
 	l->to = to;

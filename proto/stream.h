@@ -132,8 +132,11 @@ int64_t proto_stream_send(proto_stream *s, sim_time now, const void *data,
 /* proto_stream_label names what data bytes [from, to) (0-based offsets of
  * the data sent) carry, e.g. "Finished": the data segments that carry any
  * of them say so in their description (" tls=ClientHello,..."), which the
- * trace's frames column and link fault rules see. Old labels are forgotten
- * as newer ones come (at most PROTO_STREAM_LABELS_MAX). */
+ * trace's frames column and link fault rules see, each name once, in the
+ * order labelled. A label that continues the last one (same name, |from|
+ * its end) extends it. The range may lie beyond the data sent so far. Old
+ * labels are forgotten as newer ones come (at most
+ * PROTO_STREAM_LABELS_MAX). */
 #define PROTO_STREAM_LABELS_MAX 64
 void proto_stream_label(proto_stream *s, uint64_t from, uint64_t to,
 			const char *label);

@@ -12,6 +12,7 @@
 #include <openssl/ssl.h>
 #include <openssl/x509.h>
 
+#include "proto/tlsrec.h"
 #include "sim/err.h"
 #include "sim/rng.h"
 #include "sim/trace.h"
@@ -46,14 +47,9 @@ typedef struct tls {
 	int shutdown_called, shutdown_waiting;
 	int sent_any; /* any byte of ours reached the stream */
 	uint64_t to_stream; /* bytes given to the stream */
-	/* Messages written since the last complete flush, each from the
-	 * stream offset its record starts at (msg_cb); labelled on the
-	 * stream when their bytes have all gone to it (flush_wbio). */
-	struct {
-		uint64_t from;
-		char name[24];
-	} msgs[16];
-	int nmsgs;
+	/* The messages BoringSSL writes (msg_cb) placed in the records it
+	 * writes (flush_wbio), for the segments' labels. */
+	proto_tlsrec rec;
 	sim_time deadline_ns;
 	sim_time shutdown_deadline_ns; /* SIM_TIME_MAX: none */
 	int deadline_fired;
@@ -166,11 +162,42 @@ static const char *ssl_reason(void)
 
 /* --- transport ----------------------------------------------------------- */
 
-/* Moves BoringSSL's output into the stream, as much as fits. */
+/* How BoringSSL protects the records it writes now, for proto_tlsrec. */
+static void record_prot(const tls *t, proto_tlsrec_prot *p)
+{
+	memset(p, 0, sizeof(*p));
+	p->tls13 = SSL_version(t->ssl) >= TLS1_3_VERSION;
+	const SSL_CIPHER *c = SSL_get_current_cipher(t->ssl);
+	if (p->tls13 || c == NULL) {
+		return;
+	}
+	int nid = SSL_CIPHER_get_cipher_nid(c);
+	if (nid == NID_aes_128_gcm || nid == NID_aes_256_gcm) {
+		p->nonce = 8;
+		p->tag = 16;
+	} else if (nid == NID_chacha20_poly1305) {
+		p->tag = 16;
+	} else if (SSL_CIPHER_is_block_cipher(c)) {
+		const EVP_MD *md =
+			EVP_get_digestbynid(SSL_CIPHER_get_digest_nid(c));
+		p->iv = nid == NID_des_ede3_cbc ? 8 : 16;
+		p->mac = md != NULL ? (uint32_t)EVP_MD_size(md) : 0;
+	}
+}
+
+static void label_cb(void *ud, uint64_t from, uint64_t to, const char *name)
+{
+	tls *t = ud;
+	proto_stream_label(t->st, from, to, name);
+}
+
+/* Moves BoringSSL's output into the stream, as much as fits, and labels
+ * the records' bytes with the messages they carry (proto_tlsrec). */
 static void flush_wbio(tls *t)
 {
 	uint8_t buf[READ_CHUNK];
-	uint64_t start = t->to_stream;
+	proto_tlsrec_prot prot;
+	record_prot(t, &prot);
 	while (BIO_pending(t->wbio) > 0) {
 		size_t room = proto_stream_sndbuf_free(t->st);
 		size_t n = (size_t)BIO_pending(t->wbio);
@@ -188,32 +215,16 @@ static void flush_wbio(tls *t)
 		}
 		t->sent_any = 1;
 		t->to_stream += (uint64_t)got;
-	}
-	/* A message is labelled once its record's bytes have reached the
-	 * stream: BoringSSL reports a handshake message before it writes the
-	 * flight, an alert after it wrote the record, so a message covers
-	 * from where it was reported, or from the start of the flush that
-	 * moved bytes after it, to the end of that flush. */
-	if (BIO_pending(t->wbio) == 0 && t->to_stream > start) {
-		int keep = 0;
-		for (int i = 0; i < t->nmsgs; i++) {
-			uint64_t from = t->msgs[i].from < start
-						? t->msgs[i].from
-						: start;
-			if (t->to_stream > from) {
-				proto_stream_label(t->st, from, t->to_stream,
-						   t->msgs[i].name);
-			} else {
-				t->msgs[keep++] = t->msgs[i];
-			}
-		}
-		t->nmsgs = keep;
+		/* Every message in these records has been reported: flushes
+		 * come after the calls into BoringSSL that wrote them. */
+		proto_tlsrec_write(&t->rec, &prot, buf, (size_t)got);
 	}
 }
 
 /* msg_cb notes each handshake message, alert and ChangeCipherSpec
- * BoringSSL writes, for proto_stream_label. (A TLS 1.3 flight is written
- * in one go, so its messages label the whole flight.) */
+ * BoringSSL writes, with where its written bytes ended then, so that
+ * proto_tlsrec can tell which record bytes carry it: exactly, each
+ * segment is labelled with the messages it has bytes of. */
 static void msg_cb(int write_p, int version, int content_type,
 		   const void *buf, size_t len, SSL *ssl, void *arg)
 {
@@ -221,7 +232,7 @@ static void msg_cb(int write_p, int version, int content_type,
 	const uint8_t *b = buf;
 	(void)version;
 	(void)ssl;
-	if (!write_p || len == 0 || t->nmsgs == 16) {
+	if (!write_p || len == 0) {
 		return;
 	}
 	const char *name = NULL;
@@ -259,9 +270,8 @@ static void msg_cb(int write_p, int version, int content_type,
 	} else {
 		return; /* record headers, application data */
 	}
-	t->msgs[t->nmsgs].from = t->to_stream + (uint64_t)BIO_pending(t->wbio);
-	snprintf(t->msgs[t->nmsgs].name, sizeof(t->msgs[0].name), "%s", name);
-	t->nmsgs++;
+	proto_tlsrec_message(&t->rec, content_type, name, len,
+			     t->to_stream + (uint64_t)BIO_pending(t->wbio));
 }
 
 /* close_transport closes the socket (|full|: close(2), which abandons a
@@ -626,6 +636,7 @@ static void handshake_failed(tls *t, const char *reason)
 			t->info.alert_sent, "acceptor path: pending alert "
 					    "dropped with the connection");
 		BIO_reset(t->wbio);
+		proto_tlsrec_reset(&t->rec, t->to_stream);
 	}
 	fail_outcome(t);
 	set_outcome(t, "handshake failed: %s", reason);
@@ -1125,9 +1136,16 @@ static void api(void *impl, sim_time now, sim_op *op)
 			return;
 		}
 		t->raw = 1;
-		if (proto_stream_send(t->st, now, op->args.data,
-				      op->args.len) < 0) {
+		/* Raw bytes go after what BoringSSL wrote, and are no
+		 * records of its. */
+		flush_wbio(t);
+		int64_t n = proto_stream_send(t->st, now, op->args.data,
+					      op->args.len);
+		if (n < 0) {
 			emit_error(t, ty, "transport closed");
+		} else {
+			t->to_stream += (uint64_t)n;
+			proto_tlsrec_reset(&t->rec, t->to_stream);
 		}
 	}
 }
@@ -1270,6 +1288,7 @@ static void del(void *impl)
 	sk_X509_pop_free(t->roots, X509_free);
 	sk_X509_pop_free(t->cached, X509_free);
 	proto_stream_del(t->st);
+	proto_tlsrec_free(&t->rec);
 	free(t->pending_write);
 	free(t->rx);
 	free(t->raw_in);
@@ -1308,6 +1327,12 @@ static int setup_ssl(tls *t, const proto_tls_config *c, char *err,
 	if (t->ssl != NULL) {
 		SSL_set_msg_callback(t->ssl, msg_cb);
 		SSL_set_msg_callback_arg(t->ssl, t);
+	}
+	if (t->ssl != NULL && c->max_record != 0 &&
+	    !SSL_set_max_send_fragment(t->ssl, c->max_record)) {
+		snprintf(err, errlen, "max_record %u: %s", c->max_record,
+			 ssl_reason());
+		return SIM_EINVAL;
 	}
 	t->rbio = BIO_new(BIO_s_mem());
 	t->wbio = BIO_new(BIO_s_mem());
@@ -1380,6 +1405,7 @@ void *proto_tls_make(const sim_ep_env *env, void *arg, char *err,
 		free(t);
 		return NULL;
 	}
+	proto_tlsrec_init(&t->rec, 0, label_cb, t);
 	t->st = proto_stream_new(&t->cfg.stream, &stream_cb, t);
 	if (t->st == NULL || setup_ssl(t, cfg, err, errlen) != 0) {
 		if (t->st == NULL) {

@@ -125,6 +125,10 @@ typedef struct proto_tls_config {
 				  many at a time, each followed by a
 				  processing step (partial records); 0: all
 				  at once */
+	uint32_t max_record;   /* records of at most this many bytes of
+				  plaintext (512..16384,
+				  SSL_set_max_send_fragment); 0: BoringSSL's
+				  16384 */
 	int shutdown_wait;     /* default for shutdown's wait (default 1) */
 	sim_time shutdown_timeout_ns; /* a waiting shutdown gives up after
 					 this long without the peer's

@@ -1629,7 +1629,7 @@ static const char *const tls_keys[] = {
 	"shutdown_wait", "acceptor_alert", "deadline", "close",
 	"unexpected_eof", "mss", "rto",
 	"rto_max", "max_retries", "sndbuf", "window", "split_at", "read_chunk",
-	"shutdown_timeout",
+	"max_record", "shutdown_timeout",
 	NULL};
 static const char *const version_names[] = {"1.2", "1.3", NULL};
 static const char *const chain_names[] = {"full", "leaf", NULL};
@@ -1720,6 +1720,8 @@ static void read_tls(lua_State *L, ctx *c, const char *what,
 	lua_pop(L, 1);
 	cfg->read_chunk = (uint32_t)opt_int(L, 2, "read_chunk", what, 0, 0,
 					    1 << 24);
+	cfg->max_record = (uint32_t)opt_int(L, 2, "max_record", what, 0, 512,
+					    16384);
 	cfg->shutdown_timeout_ns =
 		opt_duration(L, 2, "shutdown_timeout", what, 0);
 	s->sndbuf = (uint32_t)opt_int(L, 2, "sndbuf", what, s->sndbuf, 1,

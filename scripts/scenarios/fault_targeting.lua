@@ -24,7 +24,16 @@
 --                   3000-byte response arrives byte-exact
 --   case=tls_finished TLS over the stream: delay the segment carrying the
 --                   client's Finished (tls = "Finished") by 300 ms: the
---                   server's handshake completes 300 ms later
+--                   server's handshake completes 300 ms later. The client's
+--                   stream is cut after its ChangeCipherSpec (the
+--                   ClientHello is 250 bytes, the ChangeCipherSpec record
+--                   6), so the Finished's record travels alone and the
+--                   ChangeCipherSpec is not delayed
+--   case=tls_server_finished TLS over the stream: the server's flight in
+--                   100-byte segments; drop the ones that carry its Finished
+--                   (the last two), first transmissions only: the
+--                   Certificate's segments arrive, the handshake completes
+--                   after the retransmission timeout
 --
 --   tlsim run scripts/scenarios/fault_targeting.lua --set case=fin_delay --trace t.db
 --   sqlite3 t.db "SELECT src, ptype, frames, fate, reason FROM packet WHERE reason LIKE 'fault:%'"
@@ -35,7 +44,7 @@ local pki = w:pki{}
 
 if case == "tls_finished" then
   local srv = w:tls_server{ pki = pki }
-  local cli = w:tls_client{ pki = pki }
+  local cli = w:tls_client{ pki = pki, split_at = { 256 } }
   l:fault{ name = "client finished", from = "client", tls = "Finished",
            action = "delay", by = "300ms" }
   local at = {}
@@ -63,6 +72,22 @@ if case == "tcp_byte" then
   w:run{ limit = "5s" }
   w:expect(got == body, "the response arrives byte-exact",
            #got .. " of " .. #body .. " bytes")
+  return
+end
+
+if case == "tls_server_finished" then
+  local srv = w:tls_server{ pki = pki, mss = 100 }
+  local cli = w:tls_client{ pki = pki }
+  -- The flight leaves at 60 ms, its retransmission 200 ms later.
+  l:fault{ name = "server finished", from = "server", tls = "Finished",
+           before = "100ms", action = "drop" }
+  local done
+  cli:on("handshake_done", function() done = w:now() end)
+  cli:connect(); srv:accept()
+  w:run{ limit = "5s" }
+  w:expect(done ~= nil, "the handshake completes after the retransmission")
+  w:expect(done and done >= w:ms(260), "not before the retransmission timeout",
+           done and w:fmt(done) or "never")
   return
 end
 

@@ -10,6 +10,9 @@
 --   case=chunks      the TLS server is handed received bytes one at a
 --                    time (read_chunk = 1): partial records everywhere;
 --                    the handshake and a 2 kB request still complete
+--   case=records     the TLS server writes records of at most 512 bytes
+--                    (max_record = 512): its Certificate spans two
+--                    records, the 2 kB response four; both complete
 --   case=uncoalesced the QUIC server sends one QUIC packet per datagram
 --                    (coalesce = false): its Initial and Handshake packets
 --                    travel apart; the handshake completes
@@ -31,11 +34,17 @@ end
 
 local split = { 5, 100 }
 if arg.at then split = { tonumber(arg.at) } elseif arg.seed and case == "split" then split = { arg.seed } end
-local srv = w:tls_server{ pki = pki, read_chunk = case == "chunks" and 1 or 0 }
+local srv = w:tls_server{ pki = pki, read_chunk = case == "chunks" and 1 or 0,
+                          max_record = case == "records" and 512 or nil }
 local cli = w:tls_client{ pki = pki, split_at = case == "split" and split or nil }
 local request = ("x"):rep(2000)
 local got = ""
-srv:on("data", function(s, ev) got = got .. ev.data end)
+srv:on("data", function(s, ev)
+  got = got .. ev.data
+  if got == request and case == "records" then s:write(request) end
+end)
+local back = ""
+cli:on("data", function(c, ev) back = back .. ev.data end)
 cli:on("handshake_done", function(c) c:write(request) end)
 srv:accept(); cli:connect()
 w:run{ limit = "5s" }
@@ -43,3 +52,7 @@ w:expect(cli:outcome() == "open" and srv:outcome() == "open",
          "the handshake completes", cli:outcome() .. "/" .. srv:outcome())
 w:expect(got == request, "the request arrives byte-exact",
          #got .. " of " .. #request .. " bytes")
+if case == "records" then
+  w:expect(back == request, "the response arrives byte-exact",
+           #back .. " of " .. #request .. " bytes")
+end

@@ -5,7 +5,7 @@
 F="$SRC/scripts/scenarios/fault_targeting.lua"
 DB="$TMP/t.db"
 n=0
-for c in hs_drop fin_delay done_dup reorder corrupt tcp_fin tls_finished tcp_byte; do
+for c in hs_drop fin_delay done_dup reorder corrupt tcp_fin tls_finished tls_server_finished tcp_byte; do
 	expect_run 0 "pass" -- run "$F" --set case=$c --trace "$DB"
 	n=$((n + 1))
 done
@@ -44,16 +44,29 @@ CHECKS=$((CHECKS + 1))
 [ "$(q "SELECT count(*) FROM packet WHERE run = 6 AND reason = 'fault:client FIN'")" -ge 3 ] || fail "tcp_fin: retransmitted FINs not dropped"
 # 7 tls_finished: exactly the client's segment with its Finished (the
 # segment's description names the TLS messages it carries), and its
-# retransmission (the delay outlasts the RTO).
-check 7 "delayed segments" "client|DATA|seq=251 ack=1136 len=64 tls=ChangeCipherSpec,Finished" \
+# retransmission (the delay outlasts the RTO); not the ChangeCipherSpec
+# just before it, in a segment of its own.
+check 7 "delayed segments" "client|DATA|seq=257 ack=1136 len=58 tls=Finished" \
 	"$(q "SELECT DISTINCT src || '|' || ptype || '|' || replace(frames, ' rtx', '') FROM packet WHERE run = 7 AND reason = 'fault:client finished'")"
-# 8 tcp_byte: one segment dropped, the server's, holding data byte 3000
+check 7 "ChangeCipherSpec on time" "seq=251 ack=1136 len=6 tls=ChangeCipherSpec|20000000|" \
+	"$(q "SELECT frames || '|' || (deliver_ns - send_ns) || '|' || coalesce(reason, '') FROM packet WHERE run = 7 AND src = 'client' AND frames LIKE '%tls=ChangeCipherSpec%'")"
+# 8 tls_server_finished: the server's flight in 100-byte segments; the
+# rule drops the two that carry bytes of its Finished (the last carries
+# the end of the Certificate and the CertificateVerify too), no
+# Certificate-only segment, and their retransmissions pass.
+check 8 "dropped segments" "seq=1001 ack=251 len=100 tls=Certificate,CertificateVerify,Finished|lost;seq=1101 ack=251 len=35 tls=Finished|lost" \
+	"$(q "SELECT group_concat(frames || '|' || fate, ';') FROM packet WHERE run = 8 AND reason = 'fault:server finished'")"
+check 8 "other server segments lost" 0 \
+	"$(q "SELECT count(*) FROM packet WHERE run = 8 AND src = 'server' AND fate <> 'delivered' AND reason IS NOT 'fault:server finished'")"
+check 8 "retransmissions delivered" "seq=1001 ack=251 len=100 rtx tls=Certificate,CertificateVerify,Finished|delivered;seq=1101 ack=251 len=35 rtx tls=Finished|delivered" \
+	"$(q "SELECT group_concat(frames || '|' || fate, ';') FROM packet WHERE run = 8 AND src = 'server' AND frames LIKE '% rtx tls=%Finished%'")"
+# 9 tcp_byte: one segment dropped, the server's, holding data byte 3000
 # (sequence number 3001: the SYN takes 0), and the same bytes arrive in a
 # retransmission.
-check 8 "dropped once" "server|lost|1" \
-	"$(q "SELECT src || '|' || fate || '|' || (CAST(substr(frames, 5) AS INTEGER) <= 3001 AND 3001 < CAST(substr(frames, 5) AS INTEGER) + CAST(substr(frames, instr(frames, 'len=') + 4) AS INTEGER)) FROM packet WHERE run = 8 AND reason = 'fault:server byte 3000'")"
-check 8 "retransmitted and delivered" 1 \
-	"$(q "SELECT count(*) FROM packet d, packet x WHERE d.run = 8 AND x.run = 8 AND x.reason = 'fault:server byte 3000' AND d.src = 'server' AND d.id > x.id AND d.fate = 'delivered' AND substr(d.frames, 1, instr(d.frames, ' ack=')) = substr(x.frames, 1, instr(x.frames, ' ack='))")"
+check 9 "dropped once" "server|lost|1" \
+	"$(q "SELECT src || '|' || fate || '|' || (CAST(substr(frames, 5) AS INTEGER) <= 3001 AND 3001 < CAST(substr(frames, 5) AS INTEGER) + CAST(substr(frames, instr(frames, 'len=') + 4) AS INTEGER)) FROM packet WHERE run = 9 AND reason = 'fault:server byte 3000'")"
+check 9 "retransmitted and delivered" 1 \
+	"$(q "SELECT count(*) FROM packet d, packet x WHERE d.run = 9 AND x.run = 9 AND x.reason = 'fault:server byte 3000' AND d.src = 'server' AND d.id > x.id AND d.fate = 'delivered' AND substr(d.frames, 1, instr(d.frames, ' ack=')) = substr(x.frames, 1, instr(x.frames, ' ack='))")"
 # Bad rules.
 printf 'local w = tlsim.world{}\nlocal l = w:link{}\nl:fault{ action = "explode" }\n' >"$TMP/b1.lua"
 expect_run 2 "b1.lua:3: l:fault: action must be drop, delay, dup, corrupt, reorder or at_timer, got 'explode'" -- run "$TMP/b1.lua"

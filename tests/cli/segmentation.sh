@@ -17,8 +17,15 @@ CHECKS=$((CHECKS + 1))
 CHECKS=$((CHECKS + 1))
 [ "$(sqlite3 "$DB" "SELECT count(DISTINCT frames) FROM packet WHERE run = 3 AND src = 'server' AND parent IS NULL AND frames IN ('initial', 'handshake')")" = 2 ] ||
 	fail "uncoalesced: the server's Initial and Handshake did not travel apart"
+expect_run 0 "pass" -- run "$S" --set case=records --trace "$DB"
+# Records of at most 512 bytes: the server's flight is 22 bytes longer
+# than in one record (1135), a second record's header and tag.
+check "records: the server's flight" "$(sqlite3 "$DB" "SELECT frames FROM packet WHERE run = 4 AND src = 'server' AND ptype = 'DATA' ORDER BY id LIMIT 1")" \
+	"seq=1 ack=251 len=1157 tls=ServerHello,ChangeCipherSpec,EncryptedExtensions,Certificate,CertificateVerify,Finished"
 # Every cut through the 250-byte ClientHello (and a little beyond).
 expect_run 0 "pass +260 +100.0%" -- sweep "$S" --set case=split --seeds 1..260 --jobs 2
 printf 'local w = tlsim.world{}\nw:link{}\nw:tls_client{ pki = w:pki{}, split_at = { 9, 3 } }\n' >"$TMP/b.lua"
 expect_run 2 "b.lua:3: w:tls_client: split_at must hold ascending byte offsets >= 1" -- run "$TMP/b.lua"
+printf 'local w = tlsim.world{}\nw:link{}\nw:tls_server{ pki = w:pki{}, max_record = 100 }\n' >"$TMP/b2.lua"
+expect_run 2 "b2.lua:3: w:tls_server: max_record must be in \\[512, 16384\\], got 100" -- run "$TMP/b2.lua"
 finish

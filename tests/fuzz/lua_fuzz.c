@@ -300,6 +300,7 @@ static const char *const ep_keys[] = {
     "clock_offset",
     "split_at",
     "read_chunk",
+    "max_record",
     "coalesce",
     "shutdown_timeout",
 };
