@@ -347,6 +347,26 @@ size_t proto_stream_sndbuf_free(const proto_stream *s)
 	return (size_t)(s->cfg.sndbuf - (s->queued - acked_bytes(s)));
 }
 
+int proto_stream_split(proto_stream *s, uint64_t off)
+{
+	proto_stream_config *c = &s->cfg;
+	uint32_t i = 0;
+	while (i < c->nsplit && c->split_at[i] < off) {
+		i++;
+	}
+	if (i < c->nsplit && c->split_at[i] == off) {
+		return 0;
+	}
+	if (c->nsplit == PROTO_STREAM_SPLITS_MAX) {
+		return SIM_ELIMIT;
+	}
+	memmove(&c->split_at[i + 1], &c->split_at[i],
+		(c->nsplit - i) * sizeof(c->split_at[0]));
+	c->split_at[i] = off;
+	c->nsplit++;
+	return 0;
+}
+
 void proto_stream_label(proto_stream *s, uint64_t from, uint64_t to,
 			const char *label)
 {

@@ -141,6 +141,12 @@ int64_t proto_stream_send(proto_stream *s, sim_time now, const void *data,
 void proto_stream_label(proto_stream *s, uint64_t from, uint64_t to,
 			const char *label);
 
+/* proto_stream_split adds |off| (a 0-based data offset) to the offsets a
+ * segment never spans (config split_at), keeping them ascending; one
+ * already there is a no-op. Bytes already segmented are not cut again.
+ * Returns 0 or SIM_ELIMIT (PROTO_STREAM_SPLITS_MAX offsets). */
+int proto_stream_split(proto_stream *s, uint64_t off);
+
 /* proto_stream_sndbuf_free returns the free bytes in the send buffer. */
 size_t proto_stream_sndbuf_free(const proto_stream *s);
 

@@ -50,6 +50,7 @@ typedef struct tls {
 	/* The messages BoringSSL writes (msg_cb) placed in the records it
 	 * writes (flush_wbio), for the segments' labels. */
 	proto_tlsrec rec;
+	int split_done; /* cfg.split_msg's cuts were placed */
 	sim_time deadline_ns;
 	sim_time shutdown_deadline_ns; /* SIM_TIME_MAX: none */
 	int deadline_fired;
@@ -189,6 +190,21 @@ static void label_cb(void *ud, uint64_t from, uint64_t to, const char *name)
 {
 	tls *t = ud;
 	proto_stream_label(t->st, from, to, name);
+	if (!t->split_done && t->cfg.split_msg[0] != '\0' &&
+	    strcmp(name, t->cfg.split_msg) == 0) {
+		/* The first piece of the message: its bytes are in the send
+		 * buffer, not yet cut into segments. */
+		t->split_done = 1;
+		for (uint32_t i = 0; i < t->cfg.nsplit_msg; i++) {
+			if (proto_stream_split(t->st,
+					       from + t->cfg.split_msg_at[i]) !=
+			    0) {
+				tls_row(t, "split_dropped", NULL, NULL, -1,
+					"more than 16 split offsets");
+				break;
+			}
+		}
+	}
 }
 
 /* Moves BoringSSL's output into the stream, as much as fits, and labels

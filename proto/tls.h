@@ -125,6 +125,14 @@ typedef struct proto_tls_config {
 				  many at a time, each followed by a
 				  processing step (partial records); 0: all
 				  at once */
+	/* split_msg: cut the stream at these offsets (split_msg_at, from 0,
+	 * ascending) into the bytes of the first message of that name this
+	 * endpoint writes ("Certificate", "Finished"...; offset 0 is the
+	 * first byte labelled with it, see proto/tlsrec.h), as stream.split_at
+	 * cuts at absolute offsets. "" none. */
+	char split_msg[24];
+	uint32_t nsplit_msg;
+	uint64_t split_msg_at[8];
 	uint32_t max_record;   /* records of at most this many bytes of
 				  plaintext (512..16384,
 				  SSL_set_max_send_fragment); 0: BoringSSL's

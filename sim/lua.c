@@ -1629,7 +1629,7 @@ static const char *const tls_keys[] = {
 	"shutdown_wait", "acceptor_alert", "deadline", "close",
 	"unexpected_eof", "mss", "rto",
 	"rto_max", "max_retries", "sndbuf", "window", "split_at", "read_chunk",
-	"max_record", "shutdown_timeout",
+	"max_record", "shutdown_timeout", "split_in",
 	NULL};
 static const char *const version_names[] = {"1.2", "1.3", NULL};
 static const char *const chain_names[] = {"full", "leaf", NULL};
@@ -1716,6 +1716,56 @@ static void read_tls(lua_State *L, ctx *c, const char *what,
 			lua_pop(L, 1);
 		}
 		s->nsplit = (uint32_t)n;
+	}
+	lua_pop(L, 1);
+	if (opt_field(L, 2, "split_in")) {
+		/* split_in = { msg = "Certificate", at = { 10, 200 } } */
+		const char *bad = NULL;
+		if (!lua_istable(L, -1)) {
+			bad = "must be a table { msg = NAME, at = { offsets } }";
+		} else {
+			lua_getfield(L, -1, "msg");
+			size_t len = 0;
+			const char *m = lua_tolstring(L, -1, &len);
+			if (lua_type(L, -1) != LUA_TSTRING || len == 0 ||
+			    len >= sizeof(cfg->split_msg)) {
+				bad = "msg must be a TLS message name "
+				      "(\"Certificate\", \"Finished\"...)";
+			} else {
+				memcpy(cfg->split_msg, m, len + 1);
+			}
+			lua_pop(L, 1);
+			lua_getfield(L, -1, "at");
+			if (bad == NULL && lua_isinteger(L, -1)) {
+				lua_createtable(L, 1, 0);
+				lua_insert(L, -2);
+				lua_rawseti(L, -2, 1);
+			}
+			lua_Integer n = bad == NULL && lua_istable(L, -1)
+					    ? luaL_len(L, -1)
+					    : 0;
+			if (bad == NULL && (n < 1 || n > 8)) {
+				bad = "at must be an offset or a list of 1 to "
+				      "8 ascending offsets";
+			}
+			for (lua_Integer i = 1; bad == NULL && i <= n; i++) {
+				lua_rawgeti(L, -1, i);
+				lua_Integer v = lua_tointeger(L, -1);
+				if (!lua_isinteger(L, -1) || v < 1 ||
+				    (i > 1 && (uint64_t)v <=
+						  cfg->split_msg_at[i - 2])) {
+					bad = "at must hold ascending offsets "
+					      ">= 1 into the message";
+				}
+				cfg->split_msg_at[i - 1] = (uint64_t)v;
+				lua_pop(L, 1);
+			}
+			cfg->nsplit_msg = (uint32_t)n;
+			lua_pop(L, 1);
+		}
+		if (bad != NULL) {
+			luaL_error(L, "%s: split_in: %s", what, bad);
+		}
 	}
 	lua_pop(L, 1);
 	cfg->read_chunk = (uint32_t)opt_int(L, 2, "read_chunk", what, 0, 0,

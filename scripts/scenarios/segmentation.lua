@@ -7,6 +7,14 @@
 --                    a sweep over seeds cuts at every offset:
 --                      tlsim sweep scripts/scenarios/segmentation.lua \
 --                        --set case=split --seeds 1..300  (at = seed)
+--   case=split_in    the TLS server's stream is cut N bytes into its
+--                    Certificate (split_in = { msg = "Certificate",
+--                    at = N }; N = --set at=, else the seed, else 100):
+--                    the first segment of its flight ends there; a sweep
+--                    cuts the Certificate (and what follows) at every
+--                    offset:
+--                      tlsim sweep scripts/scenarios/segmentation.lua \
+--                        --set case=split_in --seeds 1..900
 --   case=chunks      the TLS server is handed received bytes one at a
 --                    time (read_chunk = 1): partial records everywhere;
 --                    the handshake and a 2 kB request still complete
@@ -34,8 +42,13 @@ end
 
 local split = { 5, 100 }
 if arg.at then split = { tonumber(arg.at) } elseif arg.seed and case == "split" then split = { arg.seed } end
+local split_in
+if case == "split_in" then
+  split_in = { msg = "Certificate", at = tonumber(arg.at) or arg.seed or 100 }
+end
 local srv = w:tls_server{ pki = pki, read_chunk = case == "chunks" and 1 or 0,
-                          max_record = case == "records" and 512 or nil }
+                          max_record = case == "records" and 512 or nil,
+                          split_in = split_in }
 local cli = w:tls_client{ pki = pki, split_at = case == "split" and split or nil }
 local request = ("x"):rep(2000)
 local got = ""

@@ -24,6 +24,29 @@ check "records: the server's flight" "$(sqlite3 "$DB" "SELECT frames FROM packet
 	"seq=1 ack=251 len=1157 tls=ServerHello,ChangeCipherSpec,EncryptedExtensions,Certificate,CertificateVerify,Finished"
 # Every cut through the 250-byte ClientHello (and a little beyond).
 expect_run 0 "pass +260 +100.0%" -- sweep "$S" --set case=split --seeds 1..260 --jobs 2
+# split_in: the cut moves with the offset into the Certificate: the first
+# segment of the server's flight is the Certificate's start plus N bytes,
+# the same start for every N, and the next segment begins with the rest
+# of the Certificate.
+start=
+for a in 1 2 37 500; do
+	expect_run 0 "pass" -- run "$S" --set case=split_in --set at=$a --trace "$TMP/s$a.db"
+	f=$(sqlite3 "$TMP/s$a.db" "SELECT frames FROM packet WHERE src = 'server' AND ptype = 'DATA' ORDER BY id LIMIT 1")
+	len=$(printf '%s' "$f" | sed -n 's/.* len=\([0-9]*\) .*/\1/p')
+	check "split_in at=$a: first segment's labels" "${f#* tls=}" "ServerHello,ChangeCipherSpec,EncryptedExtensions,Certificate"
+	: "${start:=$((len - a))}"
+	check "split_in at=$a: the Certificate starts at" "$((len - a))" "$start"
+	check "split_in at=$a: next segment" "$(sqlite3 "$TMP/s$a.db" "SELECT frames FROM packet WHERE src = 'server' AND ptype = 'DATA' ORDER BY id LIMIT 1 OFFSET 1" | sed 's/.* tls=//')" "Certificate,CertificateVerify,Finished"
+done
+CHECKS=$((CHECKS + 1))
+[ "$start" -gt 100 ] || fail "split_in: the Certificate starts at $start"
+# Every cut through the first 400 bytes of the server's flight from its
+# Certificate on.
+expect_run 0 "pass +400 +100.0%" -- sweep "$S" --set case=split_in --seeds 1..400 --jobs 2
+printf 'local w = tlsim.world{}\nw:link{}\nw:tls_server{ pki = w:pki{}, split_in = { msg = "Certificate", at = { 9, 3 } } }\n' >"$TMP/b3.lua"
+expect_run 2 "b3.lua:3: w:tls_server: split_in: at must hold ascending offsets >= 1 into the message" -- run "$TMP/b3.lua"
+printf 'local w = tlsim.world{}\nw:link{}\nw:tls_server{ pki = w:pki{}, split_in = { at = 3 } }\n' >"$TMP/b4.lua"
+expect_run 2 "b4.lua:3: w:tls_server: split_in: msg must be a TLS message name" -- run "$TMP/b4.lua"
 printf 'local w = tlsim.world{}\nw:link{}\nw:tls_client{ pki = w:pki{}, split_at = { 9, 3 } }\n' >"$TMP/b.lua"
 expect_run 2 "b.lua:3: w:tls_client: split_at must hold ascending byte offsets >= 1" -- run "$TMP/b.lua"
 printf 'local w = tlsim.world{}\nw:link{}\nw:tls_server{ pki = w:pki{}, max_record = 100 }\n' >"$TMP/b2.lua"
