@@ -178,6 +178,7 @@ static void record(proto_tlsrec *r, const proto_tlsrec_prot *pr, uint64_t s,
 		 * yet placed. */
 		if (!pr->tls13 || len < TLS13_OVERHEAD ||
 		    !handshake_pending(r, s)) {
+			r->label(r->user_data, s, e, "ApplicationData");
 			return;
 		}
 		type = RT_HANDSHAKE;

@@ -19,7 +19,8 @@
  *    record for a 980-byte server flight). It is a handshake record if a
  *    handshake message reported before its first byte was written is not
  *    yet placed (BoringSSL writes a flight before any later application
- *    data), else application data, which carries no label.
+ *    data), else application data, labelled "ApplicationData" (as are
+ *    TLS 1.2's application data records).
  *  - An alert is written as a record of its own and reported just after:
  *    the record that ends where the written bytes ended when the alert was
  *    reported is that alert, in any version and with any cipher.

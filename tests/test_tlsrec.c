@@ -145,7 +145,7 @@ TEST(tlsrec_plaintext_spanning)
 		       "Certificate[585,931) ServerHelloDone[931,940)");
 }
 
-/* After the handshake: application data carries no label, tickets
+/* After the handshake: application data is labelled ApplicationData, tickets
  * written with the next write do, and close_notify is the record that
  * ends where the bytes ended when it was reported. */
 static void post_handshake(int bytewise)
@@ -163,11 +163,12 @@ static void post_handshake(int bytewise)
 	rec(&w, 23, 2 + 17); /* [1843, 1867) */
 	proto_tlsrec_message(&r, 21, "close_notify", 2, 1867);
 	feed(&r, &tls13, &w, 708, w.n, bytewise);
-	rec(&w, 23, 40 + 17); /* more application data: no label */
+	rec(&w, 23, 40 + 17); /* more application data [1867, 1929) */
 	feed(&r, &tls13, &w, 732, w.n, bytewise);
 	CHECK_STR(o.s,
 		  "NewSessionTicket[1135,1322) NewSessionTicket[1322,1521) "
-		  "close_notify[1843,1867)");
+		  "ApplicationData[1521,1843) close_notify[1843,1867) "
+		  "ApplicationData[1867,1929)");
 	CHECK_INT(r.nmsgs, 0);
 }
 
@@ -179,7 +180,7 @@ TEST(tlsrec_post_handshake)
 
 /* TLS 1.2 with AES-GCM (8-byte explicit nonce, 16-byte tag): plaintext
  * messages, ChangeCipherSpec, then the encrypted Finished and alert
- * exactly; application data never labelled. */
+ * exactly; application data as ApplicationData. */
 TEST(tlsrec_tls12_aead)
 {
 	out o = {0};
@@ -199,7 +200,8 @@ TEST(tlsrec_tls12_aead)
 	proto_tlsrec_message(&r, 21, "close_notify", 2, 158);
 	feed(&r, &p, &w, 127, w.n, 0);
 	CHECK_STR(o.s, "ClientKeyExchange[0,42) ChangeCipherSpec[42,48) "
-		       "Finished[48,93) close_notify[127,158)");
+		       "Finished[48,93) ApplicationData[93,127) "
+		       "close_notify[127,158)");
 	CHECK_INT(r.inexact, 0);
 }
 
@@ -229,10 +231,10 @@ TEST(tlsrec_tls12_cbc)
 	CHECK_INT(r.inexact, 2);
 }
 
-/* TLS 1.2 application data, records of no known type and a TLS 1.3
- * record too short for a tag carry no label, even with a handshake
- * message pending; bytes reported later than a record began are not in
- * it. */
+/* TLS 1.2 application data and a TLS 1.3 record too short for a tag are
+ * ApplicationData, records of no known type carry no label, even with a
+ * handshake message pending; bytes reported later than a record began
+ * are not in it. */
 TEST(tlsrec_unlabelled)
 {
 	out o = {0};
@@ -243,7 +245,9 @@ TEST(tlsrec_unlabelled)
 	rec(&w, 23, 40);
 	rec(&w, 99, 3);
 	feed(&r, &(proto_tlsrec_prot){.tag = 16}, &w, 0, w.n, 0);
-	CHECK_STR(o.s, "");
+	CHECK_STR(o.s, "ApplicationData[0,45)");
+	o.s[0] = '\0';
+	o.n = 0;
 	proto_tlsrec_reset(&r, 0);
 	w.n = 0;
 	proto_tlsrec_message(&r, 22, "KeyUpdate", 5, 60);
@@ -251,7 +255,8 @@ TEST(tlsrec_unlabelled)
 	rec(&w, 23, 30 + 17); /* [15, 67) application data */
 	rec(&w, 23, 5 + 17);  /* [67, 94) */
 	feed(&r, &tls13, &w, 0, w.n, 0);
-	CHECK_STR(o.s, "KeyUpdate[67,94)");
+	CHECK_STR(o.s, "ApplicationData[0,15) ApplicationData[15,67) "
+		       "KeyUpdate[67,94)");
 }
 
 /* A write BIO emptied unsent (proto_tlsrec_reset): the messages of that

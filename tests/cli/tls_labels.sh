@@ -103,6 +103,8 @@ END {
 			ai++; piece(s, e, ad[ai] == 0 ? "close_notify" : "alert")
 		} else if (t == 20) {
 			piece(s, e, "ChangeCipherSpec"); ccs = 1
+		} else if (t == 23) {
+			piece(s, e, "ApplicationData")
 		}
 		pos = e
 	}
