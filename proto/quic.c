@@ -1755,6 +1755,8 @@ static sim_packet *build_datagram(quic *q)
 			copy_str(sub->hs_state, sizeof(sub->hs_state), state);
 		}
 		sub->pn = (int64_t)pl->pn;
+		/* The fault selector key_phase reads it (sim/link.h). */
+		sub->key_phase = pl->space == SP_APP ? 0 : -1;
 		sub->len = n;
 		record_sent(q, pl, n);
 		dlen += n;

@@ -1061,7 +1061,7 @@ static int link_filter(lua_State *L)
 static const char *const fault_keys[] = {
 	"name", "dir", "from", "proto", "type", "space", "pn", "frame",
 	"info", "after", "before", "nth", "count", "action", "by", "bits",
-	"behind", "timer", "offset", "of", "tls", NULL};
+	"behind", "timer", "offset", "of", "tls", "key_phase", NULL};
 
 /* opt_text copies string field |key| of the table at |idx| into |out|. */
 static void opt_text(lua_State *L, int idx, const char *key, char *out,
@@ -1087,7 +1087,10 @@ static int link_fault(lua_State *L)
 	link_ud *lu = check_link(L, 1);
 	luaL_checktype(L, 2, LUA_TTABLE);
 	check_keys(L, 2, "l:fault", fault_keys);
-	sim_fault_rule r = {.dir = -1, .pn = -1, .before_ns = SIM_TIME_MAX};
+	sim_fault_rule r = {.dir = -1,
+			    .pn = -1,
+			    .key_phase = -1,
+			    .before_ns = SIM_TIME_MAX};
 	static const char *const actions[] = {"drop",	 "delay",
 					      "dup",	 "corrupt",
 					      "reorder", "at_timer", NULL};
@@ -1120,6 +1123,7 @@ static int link_fault(lua_State *L)
 	opt_text(L, 2, "info", r.info, sizeof(r.info));
 	opt_text(L, 2, "tls", r.tls, sizeof(r.tls));
 	r.pn = opt_int(L, 2, "pn", "l:fault", -1, 0, INT64_MAX);
+	r.key_phase = (int)opt_int(L, 2, "key_phase", "l:fault", -1, 0, 1);
 	r.after_ns = opt_duration(L, 2, "after", "l:fault", 0);
 	r.before_ns = opt_duration(L, 2, "before", "l:fault", SIM_TIME_MAX);
 	r.nth = (uint64_t)opt_int(L, 2, "nth", "l:fault", 0, 1, INT64_MAX);
