@@ -190,6 +190,16 @@ same "run 7 at the sender: errors" "$(shark "$TMP/s7.pcapng" -Y '_ws.malformed |
 want=$(q "SELECT count(*) $(cap 7) AND d.dup_of IS NOT NULL")
 same "run 7 at the receiver: link copies" "$(shark "$TMP/r7.pcapng" -Y 'frame.comment contains "copy of packet"' -T fields -e frame.number | wc -l)" "$want"
 
+# At the sender, packets in the order sent, even one the link held back
+# (a reorder fault writes its row when it leaves): the IPv4
+# identification, the tlsim packet id, only grows.
+expect_run 0 "" -- run "$S/fault_targeting.lua" --set case=reorder --trace "$TMP/held.db" -q
+expect_run 0 "at the sender" -- pcap "$TMP/held.db" --at sender -o "$TMP/held.pcapng"
+shark "$TMP/held.pcapng" -T fields -e ip.id | while read -r id; do printf '%d\n' "$id"; done >"$TMP/ids"
+CHECKS=$((CHECKS + 1))
+[ -s "$TMP/ids" ] && sort -n "$TMP/ids" | cmp -s - "$TMP/ids" ||
+	fail "held packet: the sender capture is not in the order sent: $(paste -sd' ' "$TMP/ids")"
+
 # Deterministic: the same run gives the same bytes, from a copy of the
 # trace too.
 expect_run 0 "" -- pcap "$DB" --run 2 -o "$TMP/again.pcapng" -q
