@@ -1966,7 +1966,7 @@ static const char *const quic_keys[] = {
 	"aia_fetch", "chain", "trust", "verify", "close_rule", "early_packet",
 	"shutdown_queue", "app_error", "idle_timeout", "handshake_timeout",
 	"coalesce",
-	"max_ack_delay", NULL};
+	"max_ack_delay", "key_update_every", NULL};
 static const char *const qverify_names[] = {"sync", "async", "deferred",
 					    NULL};
 static const char *const close_rule_names[] = {"rfc", "write_key", NULL};
@@ -2013,6 +2013,8 @@ static int quic_ctor(lua_State *L, const ep_spec *spec, int is_server)
 						what, cfg.handshake_timeout_ns);
 	cfg.max_ack_delay_ns = opt_duration(L, 2, "max_ack_delay", what,
 					    cfg.max_ack_delay_ns);
+	cfg.key_update_every = (uint64_t)opt_int(L, 2, "key_update_every",
+						 what, 0, 0, 1000000000);
 	if (cfg.idle_timeout_ns <= 0 || cfg.handshake_timeout_ns <= 0) {
 		return luaL_error(L, "%s: timeouts must be positive", what);
 	}
@@ -2067,6 +2069,18 @@ static int quic_shutdown(lua_State *L, ep_ud *eu)
 	return call_api(L, eu, "shutdown");
 }
 
+/* ep:key_update(): initiate a 1-RTT key update (queued). */
+static int quic_key_update(lua_State *L)
+{
+	ep_ud *eu = check_ep(L, 1);
+	if (!is_quic(eu)) {
+		return luaL_error(L, "key_update: %s is not a QUIC endpoint",
+				  sim_ep_kind(eu->ep));
+	}
+	lua_settop(L, 1);
+	return call_api(L, eu, "key_update");
+}
+
 static int quic_received(lua_State *L, ep_ud *eu)
 {
 	size_t len;
@@ -2102,6 +2116,10 @@ static int quic_info(lua_State *L, ep_ud *eu)
 	F(crypto_bytes_sent);
 	F(stream_bytes_received);
 	F(srtt_ns);
+	F(key_phase);
+	F(key_updates);
+	F(key_updates_initiated);
+	F(old_phase_packets);
 #undef F
 	lua_pushboolean(L, in.stream_fin_received);
 	lua_setfield(L, -2, "stream_fin_received");
@@ -2353,6 +2371,7 @@ static const luaL_Reg ep_methods[] = {
 	{"received", tls_received},
 	{"info", tls_info},
 	{"attack", tls_attack},
+	{"key_update", quic_key_update},
 	{NULL, NULL},
 };
 

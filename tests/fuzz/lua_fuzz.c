@@ -302,12 +302,14 @@ static const char *const ep_keys[] = {
     "read_chunk",
     "coalesce",
     "shutdown_timeout",
+    "key_update_every",
 };
 
 static const char *const fault_keys[] = {
     "name",  "dir",  "from",   "proto",  "type",   "space", "pn",
     "frame", "info", "after",  "before", "nth",    "count", "action",
     "by",    "bits", "behind", "timer",  "offset", "of",    "tls",
+    "key_phase",
 };
 
 static const char *const ctors[] = {
@@ -353,6 +355,7 @@ static const char *const ep_methods[] = {
     "received",
     "info",
     "attack",
+    "key_update",
 };
 
 static const char *any_method(gen *g)
