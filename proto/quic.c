@@ -144,6 +144,22 @@ typedef struct quic {
 	early_dgram early[EARLY_MAX];
 	int nearly;
 	int keys_changed; /* buffered datagrams may be readable now */
+	/* 1-RTT key update (RFC 9001 6). Write and read keys each move on
+	 * by one phase per update; gen counts the updates, the Key Phase
+	 * bit is gen & 1. */
+	struct {
+		uint64_t tx_gen, rx_gen;
+		uint64_t tx_first_pn; /* first packet number sent with the
+					 current write keys */
+		uint64_t rx_first_pn; /* lowest received with the current read
+					 keys (0 before the first update) */
+		uint64_t tx_packets;  /* 1-RTT packets sent with the current
+					 write keys (key_update_every) */
+		proto_qcrypto_keys rx_prev; /* read keys of phase rx_gen - 1 */
+		int have_rx_prev;
+		sim_time prev_until; /* when rx_prev goes: 3 PTO after the
+					update (RFC 9001 6.5) */
+	} ku;
 	int handshake_done_pending;
 	proto_quic_info info;
 	char close_reason[32];
@@ -309,6 +325,9 @@ static size_t copy_str(char *dst, size_t size, const char *src)
 	return n;
 }
 
+/* The sender's state for the packet rows: the levels it has write keys
+ * for, and once it has 1-RTT keys their Key Phase (which its short-header
+ * packets carry). */
 static void hs_state(const quic *q, char *buf, size_t len)
 {
 	snprintf(buf, len, "keys=%s%s%s complete=%d confirmed=%d",
@@ -324,6 +343,11 @@ static void hs_state(const quic *q, char *buf, size_t len)
 				    : "1")
 			 : "",
 		 q->hs_complete, q->hs_confirmed);
+	if (q->sp[SP_APP].have_tx) {
+		size_t n = strlen(buf);
+		snprintf(buf + n, len - n, " key_phase=%d",
+			 (int)(q->ku.tx_gen & 1));
+	}
 }
 
 /* --- RTT and timers (RFC 9002) ------------------------------------------- */
@@ -931,6 +955,161 @@ static void enter_draining(quic *q, const proto_qwire_frame *f)
 	emit(q, &ev);
 }
 
+/* --- key update (RFC 9001 6) -------------------------------------------- */
+
+static int phase_of(uint64_t gen)
+{
+	return (int)(gen & 1);
+}
+
+/* replace_keys makes |dst| a copy of |src| and frees |src|; an
+ * initialised proto_qcrypto_keys cannot be moved byte for byte. */
+static int replace_keys(proto_qcrypto_keys *dst, proto_qcrypto_keys *src)
+{
+	proto_qcrypto_keys_free(dst);
+	int rc = proto_qcrypto_keys_copy(dst, src);
+	proto_qcrypto_keys_free(src);
+	return rc;
+}
+
+/* Why this endpoint may not initiate a key update now (RFC 9001 6.1), or
+ * NULL. */
+static const char *key_update_refusal(const quic *q)
+{
+	if (q->st >= ST_CLOSING) {
+		return "connection closed";
+	}
+	if (!q->hs_confirmed || !q->sp[SP_APP].have_tx) {
+		return "handshake not confirmed";
+	}
+	/* The peer must have the current keys first: it acknowledged a packet
+	 * sent with them (and so answered our last update). */
+	if (q->ku.tx_gen > 0 &&
+	    (q->sp[SP_APP].largest_acked < (int64_t)q->ku.tx_first_pn ||
+	     q->ku.rx_gen != q->ku.tx_gen)) {
+		return "previous key update not acknowledged";
+	}
+	return NULL;
+}
+
+/* The 1-RTT write keys move on one phase: we initiate (|initiated|) or
+ * answer the peer's update. */
+static void update_write_keys(quic *q, int initiated)
+{
+	space *s = &q->sp[SP_APP];
+	proto_qcrypto_keys next;
+	if (proto_qcrypto_keys_next(&s->tx, &next) != 0 ||
+	    replace_keys(&s->tx, &next) != 0) {
+		sim_world_fail(q->env->w, "%s: cannot update the 1-RTT keys",
+			       q->env->name);
+		return;
+	}
+	q->ku.tx_gen++;
+	q->ku.tx_first_pn = s->next_pn;
+	q->ku.tx_packets = 0;
+	q->info.key_updates++;
+	q->info.key_phase = phase_of(q->ku.tx_gen);
+	char d[96];
+	snprintf(d, sizeof(d), "key phase %d (update %llu), %s",
+		 q->info.key_phase, (unsigned long long)q->ku.tx_gen,
+		 initiated ? "initiated" : "answering the peer");
+	tls_row(q, "keys_updated", space_names[SP_APP], "write",
+		q->info.key_phase, d);
+	sim_ep_event ev = {.name = "key_updated"};
+	sim_ep_event_int(&ev, "phase", q->info.key_phase);
+	sim_ep_event_int(&ev, "initiated", initiated);
+	emit(q, &ev);
+}
+
+/* Initiates a key update (the caller checked key_update_refusal). */
+static void key_update_start(quic *q, const char *why)
+{
+	q->info.key_updates_initiated++;
+	tls_row(q, "key_update", space_names[SP_APP], "write",
+		phase_of(q->ku.tx_gen + 1), why);
+	update_write_keys(q, 1);
+}
+
+static void discard_prev_keys(quic *q, const char *why)
+{
+	if (!q->ku.have_rx_prev) {
+		return;
+	}
+	proto_qcrypto_keys_free(&q->ku.rx_prev);
+	q->ku.have_rx_prev = 0;
+	q->ku.prev_until = 0;
+	char d[96];
+	snprintf(d, sizeof(d), "key phase %d (update %llu), %s",
+		 phase_of(q->ku.rx_gen - 1),
+		 (unsigned long long)(q->ku.rx_gen - 1), why);
+	tls_row(q, "keys_discarded", space_names[SP_APP], "read",
+		phase_of(q->ku.rx_gen - 1), d);
+}
+
+/* read_keys picks the keys for 1-RTT packet |pkt| by its Key Phase bit
+ * and packet number (RFC 9001 6.3, 6.5): the current read keys, the
+ * previous phase's, or the next phase's, derived into |next| (which the
+ * caller then owns). Sets |*which|; returns NULL for a packet nothing can
+ * decrypt (an unreadable header, or an old phase whose keys are gone). */
+static const proto_qcrypto_keys *read_keys(quic *q, const uint8_t *pkt,
+					   const proto_qwire_hdr *h,
+					   proto_qcrypto_keys *next,
+					   enum proto_qcrypto_phase_keys *which)
+{
+	space *s = &q->sp[SP_APP];
+	uint8_t first;
+	uint64_t pn;
+	if (proto_qcrypto_peek_header(&s->rx, pkt, h->packet_len, h->pn_offset,
+				      s->largest_rx, &first, &pn) != 0) {
+		return NULL;
+	}
+	*which = proto_qcrypto_phase_select(phase_of(q->ku.rx_gen),
+					    first & 0x04, pn,
+					    q->ku.rx_first_pn,
+					    q->ku.have_rx_prev);
+	switch (*which) {
+	case PROTO_QCRYPTO_PHASE_CURRENT:
+		return &s->rx;
+	case PROTO_QCRYPTO_PHASE_PREVIOUS:
+		return &q->ku.rx_prev;
+	case PROTO_QCRYPTO_PHASE_NEXT:
+		return proto_qcrypto_keys_next(&s->rx, next) == 0 ? next : NULL;
+	default:
+		return NULL;
+	}
+}
+
+/* A packet decrypted with the next read keys |next| (consumed): the peer
+ * updated its keys, to start an update or to answer ours. The next keys
+ * become current, the current ones previous for 3 PTO, and our write
+ * keys follow if the peer started it (RFC 9001 6.2: before we acknowledge
+ * the packet). */
+static void promote_read_keys(quic *q, proto_qcrypto_keys *next, uint64_t pn)
+{
+	space *s = &q->sp[SP_APP];
+	discard_prev_keys(q, "replaced by a newer phase");
+	if (proto_qcrypto_keys_copy(&q->ku.rx_prev, &s->rx) != 0 ||
+	    replace_keys(&s->rx, next) != 0) {
+		proto_qcrypto_keys_free(next);
+		sim_world_fail(q->env->w, "%s: cannot update the 1-RTT keys",
+			       q->env->name);
+		return;
+	}
+	q->ku.have_rx_prev = 1;
+	q->ku.rx_gen++;
+	q->ku.rx_first_pn = pn;
+	q->ku.prev_until = q->now + 3 * pto_base(q, SP_APP);
+	char d[96];
+	snprintf(d, sizeof(d), "key phase %d (update %llu), from packet %llu",
+		 phase_of(q->ku.rx_gen), (unsigned long long)q->ku.rx_gen,
+		 (unsigned long long)pn);
+	tls_row(q, "keys_updated", space_names[SP_APP], "read",
+		phase_of(q->ku.rx_gen), d);
+	if (q->ku.rx_gen > q->ku.tx_gen) {
+		update_write_keys(q, 0);
+	}
+}
+
 /* --- receiving ----------------------------------------------------------- */
 
 static void detect_lost(quic *q, int i);
@@ -1183,14 +1362,34 @@ static void on_datagram(quic *q, uint8_t *d, size_t len)
 		}
 		uint64_t pn;
 		size_t hdr_len, plen;
-		if (proto_qcrypto_unprotect(&s->rx, pkt, h.packet_len,
-					    h.pn_offset, s->largest_rx, &pn,
-					    &hdr_len, &plen) != 0) {
+		/* 1-RTT: the Key Phase bit says which phase's keys. */
+		enum proto_qcrypto_phase_keys which =
+			PROTO_QCRYPTO_PHASE_CURRENT;
+		proto_qcrypto_keys next;
+		const proto_qcrypto_keys *k =
+			i == SP_APP ? read_keys(q, pkt, &h, &next, &which)
+				    : &s->rx;
+		if (k == NULL ||
+		    proto_qcrypto_unprotect(k, pkt, h.packet_len, h.pn_offset,
+					    s->largest_rx, &pn, &hdr_len,
+					    &plen) != 0) {
+			/* RFC 9001 5.5, 6.3: a packet that fails to decrypt,
+			 * with whichever phase's keys, is dropped. */
+			if (k == &next) {
+				proto_qcrypto_keys_free(&next);
+			}
 			if (accepting) {
 				server_forget_initial(q);
 			}
 			q->info.packets_dropped++;
 			continue;
+		}
+		if (which == PROTO_QCRYPTO_PHASE_NEXT) {
+			promote_read_keys(q, &next, pn);
+		} else if (which == PROTO_QCRYPTO_PHASE_PREVIOUS) {
+			q->info.old_phase_packets++;
+		} else if (i == SP_APP && pn < q->ku.rx_first_pn) {
+			q->ku.rx_first_pn = pn;
 		}
 		if (accepting && server_accept_initial(q, &h) != 0) {
 			server_forget_initial(q);
@@ -1592,7 +1791,8 @@ static size_t seal(quic *q, plan *pl, uint8_t *out, size_t cap)
 	size_t hdr;
 	if (pl->space == SP_APP) {
 		hdr = proto_qwire_write_short_header(out, cap, q->dcid, CID_LEN,
-						     0, pl->pn, pl->pn_len);
+						     (int)(q->ku.tx_gen & 1),
+						     pl->pn, pl->pn_len);
 	} else {
 		hdr = proto_qwire_write_long_header(
 			out, cap, space_ptype[pl->space], PROTO_QWIRE_VERSION_1,
@@ -1616,6 +1816,9 @@ static void record_sent(quic *q, plan *pl, size_t size)
 	space *s = &q->sp[pl->space];
 	s->next_pn++;
 	q->info.packets_sent++;
+	if (pl->space == SP_APP) {
+		q->ku.tx_packets++;
+	}
 	if (!pl->rec.ack_eliciting) {
 		return;
 	}
@@ -1749,6 +1952,10 @@ static sim_packet *build_datagram(quic *q)
 		}
 		copy_str(sub->ptype, sizeof(sub->ptype),
 			 proto_qwire_ptype_name(space_ptype[pl->space]));
+		/* A short header's Key Phase: in its row, and for the fault
+		 * selector key_phase (sim/link.h). */
+		sub->key_phase =
+			pl->space == SP_APP ? (int)(q->ku.tx_gen & 1) : -1;
 		if (traced) {
 			copy_str(sub->space, sizeof(sub->space),
 				 space_names[pl->space]);
@@ -1891,6 +2098,16 @@ static void api(void *impl, sim_time now, sim_op *op)
 		}
 	} else if (strcmp(op->type, "validation_complete") == 0) {
 		validation_complete(q, op->args.i[0] != 0);
+	} else if (strcmp(op->type, "key_update") == 0) {
+		const char *why = key_update_refusal(q);
+		if (why != NULL) {
+			sim_ep_event ev = {.name = "error"};
+			sim_ep_event_str(&ev, "op", "key_update");
+			sim_ep_event_str(&ev, "reason", why);
+			emit(q, &ev);
+		} else {
+			key_update_start(q, "requested by the application");
+		}
 	}
 	process_buffered(q);
 }
@@ -1950,6 +2167,9 @@ static sim_time named_deadline(const void *impl, const char *name)
 	if (strcmp(name, "pto") == 0) {
 		return loss_deadline(q);
 	}
+	if (strcmp(name, "key_discard") == 0) {
+		return q->ku.have_rx_prev ? q->ku.prev_until : none;
+	}
 	if (strcmp(name, "ack") == 0) {
 		const space *s = &q->sp[SP_APP];
 		return s->ack_pending && !s->discarded
@@ -1983,6 +2203,9 @@ static sim_time expiry(const void *impl)
 			at = due;
 		}
 	}
+	if (q->ku.have_rx_prev && q->ku.prev_until < at) {
+		at = q->ku.prev_until;
+	}
 	return at;
 }
 
@@ -1990,6 +2213,9 @@ static void timeout(void *impl, sim_time now)
 {
 	quic *q = impl;
 	enter(q, now);
+	if (q->ku.have_rx_prev && now >= q->ku.prev_until) {
+		discard_prev_keys(q, "3 PTO after the update");
+	}
 	if (q->st == ST_CLOSING || q->st == ST_DRAINING) {
 		if (now >= q->close_deadline) {
 			finish(q, "closed");
@@ -2018,6 +2244,14 @@ static sim_packet *output(void *impl, sim_time now)
 	    q->st == ST_DRAINING) {
 		return NULL;
 	}
+	if (q->cfg.key_update_every > 0 &&
+	    q->ku.tx_packets >= q->cfg.key_update_every &&
+	    key_update_refusal(q) == NULL) {
+		char why[64];
+		snprintf(why, sizeof(why), "key_update_every %llu packets",
+			 (unsigned long long)q->cfg.key_update_every);
+		key_update_start(q, why);
+	}
 	return build_datagram(q);
 }
 
@@ -2041,6 +2275,7 @@ static void del(void *impl)
 		free(s->crypto_rx.data);
 		free(s->crypto_rx.have);
 	}
+	proto_qcrypto_keys_free(&q->ku.rx_prev);
 	for (int k = 0; k < q->nearly; k++) {
 		free(q->early[k].data);
 	}
@@ -2167,8 +2402,10 @@ const uint8_t *proto_quic_received(const void *impl, size_t *len)
 }
 
 static const char *const client_api[] = {"start", "send", "shutdown",
-					 "validation_complete", NULL};
-static const char *const server_api[] = {"send", "shutdown", NULL};
+					 "validation_complete", "key_update",
+					 NULL};
+static const char *const server_api[] = {"send", "shutdown", "key_update",
+					 NULL};
 
 const sim_ep_class proto_quic_client_class = {
 	.kind = "quic_client",

@@ -20,6 +20,14 @@
  *   shutdown               close the connection with application error
  *                          i[0] (CONNECTION_CLOSE; closing state)
  *   validation_complete    finish a pending certificate check, i[0] = 1 ok
+ *   key_update             initiate a 1-RTT key update (RFC 9001 6.1):
+ *                          the write keys move to the next phase now, the
+ *                          peer answers with its own. Refused (an "error"
+ *                          event, nothing changes) when not allowed:
+ *                          "handshake not confirmed", "previous key update
+ *                          not acknowledged" (no packet sent with the
+ *                          current keys acknowledged yet), "connection
+ *                          closed"
  *
  * Events to the scenario (name: fields):
  *   peer_certificate: x509_error, x509_message, certs   client; answer
@@ -33,13 +41,32 @@
  *   closed: reason                the connection is gone: "closed" (after
  *        closing/draining), "idle_timeout", "handshake_timeout",
  *        "error" (a transport or TLS error we detected)
+ *   key_updated: phase, initiated our 1-RTT write keys moved to key phase
+ *        |phase| (0/1), because we initiated (1) or the peer did (0)
+ *   error: op, reason             an API operation was refused
+ *
+ * Key update (RFC 9001 6): a receiver reads the Key Phase bit through
+ * header protection (the header protection key never changes) and picks
+ * the current read keys, the next ones (the peer updated: they become
+ * current, and our write keys follow before we acknowledge anything), or
+ * the previous phase's for a late packet whose number is below every one
+ * of the current phase. Previous read keys are kept 3 PTO (RFC 9001 6.5)
+ * and then discarded; a packet that fails to decrypt with the keys its
+ * phase implies is dropped, never fatal.
  *
  * Trace: a packet row per datagram (ptype "datagram") and one per QUIC
  * packet inside it (ptype initial/handshake/1rtt, space, pn, the frame
  * summary, the sender's handshake state: "keys=I,H,1 complete=0
- * confirmed=0"); tls rows for keys installed and discarded per level and
- * direction, handshake complete/confirmed, alerts (code 0x100 + alert as
- * the CRYPTO_ERROR sent), verification pending/done, close sent/received.
+ * confirmed=0", followed, once it has 1-RTT write keys, by their Key Phase,
+ * the bit its 1-RTT packets carry: "keys=1 complete=1 confirmed=1
+ * key_phase=1");
+ * tls rows for keys installed and discarded per level and direction,
+ * handshake complete/confirmed, alerts (code 0x100 + alert as the
+ * CRYPTO_ERROR sent), verification pending/done, close sent/received, and
+ * for key updates key_update (we initiated), keys_updated (1-RTT keys of
+ * one direction moved to a new phase), keys_discarded (level application,
+ * direction read: the previous phase's read keys), each with the key
+ * phase as code.
  */
 #ifndef TLSIM_PROTO_QUIC_H
 #define TLSIM_PROTO_QUIC_H
@@ -103,6 +130,10 @@ typedef struct proto_quic_config {
 	sim_time max_ack_delay_ns;     /* default 25 ms */
 	uint64_t initial_max_data, initial_max_stream_data;
 	uint64_t max_stream_bytes;     /* bytes kept for proto_quic_received */
+	uint64_t key_update_every;     /* initiate a key update once this many
+					  1-RTT packets went out with the
+					  current write keys, as soon as it
+					  is allowed (0: never) */
 	int64_t epoch_ns;
 } proto_quic_config;
 
@@ -134,6 +165,11 @@ typedef struct proto_quic_info {
 	uint64_t stream_bytes_received;
 	int stream_fin_received;
 	sim_time srtt_ns;
+	int key_phase;            /* Key Phase bit of our 1-RTT write keys */
+	uint64_t key_updates;     /* times our write keys moved on a phase */
+	uint64_t key_updates_initiated; /* of which we initiated */
+	uint64_t old_phase_packets; /* 1-RTT packets decrypted with the
+				       previous phase's read keys */
 } proto_quic_info;
 
 void proto_quic_get_info(const void *impl, proto_quic_info *out);

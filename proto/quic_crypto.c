@@ -245,6 +245,35 @@ int proto_qcrypto_keys_next(const proto_qcrypto_keys *k,
 	return rc;
 }
 
+int proto_qcrypto_keys_copy(proto_qcrypto_keys *dst,
+			    const proto_qcrypto_keys *src)
+{
+	const struct suite *s;
+	if (dst == NULL || dst == src) {
+		return SIM_EINVAL;
+	}
+	if (src == NULL || !src->ready ||
+	    (s = find_suite(src->suite)) == NULL) {
+		memset(dst, 0, sizeof(*dst));
+		return SIM_EINVAL;
+	}
+	return setup(dst, s, src->secret, src->secret_len, src->hp);
+}
+
+enum proto_qcrypto_phase_keys
+proto_qcrypto_phase_select(int current_phase, int packet_phase, uint64_t pn,
+			   uint64_t current_first_pn, int have_previous)
+{
+	if ((current_phase != 0) == (packet_phase != 0)) {
+		return PROTO_QCRYPTO_PHASE_CURRENT;
+	}
+	if (pn >= current_first_pn) {
+		return PROTO_QCRYPTO_PHASE_NEXT;
+	}
+	return have_previous ? PROTO_QCRYPTO_PHASE_PREVIOUS
+			     : PROTO_QCRYPTO_PHASE_GONE;
+}
+
 /* hp_mask computes the 5-byte header protection mask from a sample
  * (RFC 9001 5.4.3, 5.4.4). */
 static void hp_mask(const proto_qcrypto_keys *k,
@@ -350,6 +379,54 @@ int proto_qcrypto_protect(const proto_qcrypto_keys *k, uint64_t pn,
 	return 0;
 }
 
+/* unprotect_args_ok checks what proto_qcrypto_unprotect and
+ * proto_qcrypto_peek_header share. */
+static int unprotect_args_ok(const proto_qcrypto_keys *k, const uint8_t *pkt,
+			     size_t pkt_len, size_t pn_offset,
+			     int64_t largest_pn)
+{
+	return k != NULL && k->ready && pkt != NULL &&
+	       pkt_len <= PROTO_QCRYPTO_MAX_PACKET && pn_offset >= 1 &&
+	       largest_pn >= -1 && largest_pn < (int64_t)PROTO_QCRYPTO_PN_MAX &&
+	       pn_offset <= pkt_len &&
+	       pkt_len - pn_offset >= 4 + PROTO_QCRYPTO_SAMPLE_LEN;
+}
+
+/* read_header reads the first byte and the packet number of a protected
+ * packet through its header protection mask, leaving |pkt| as it is. */
+static void read_header(const uint8_t *pkt, size_t pn_offset,
+			int64_t largest_pn, const uint8_t mask[5],
+			uint8_t *first, size_t *pn_len, uint64_t *pn)
+{
+	uint64_t truncated = 0;
+	*first = pkt[0] ^ first_byte_mask(pkt[0], mask);
+	*pn_len = (size_t)(*first & 0x03) + 1;
+	for (size_t i = 0; i < *pn_len; i++) {
+		truncated = truncated << 8 |
+			    (uint8_t)(pkt[pn_offset + i] ^ mask[1 + i]);
+	}
+	*pn = pn_decode(largest_pn, truncated, *pn_len);
+}
+
+int proto_qcrypto_peek_header(const proto_qcrypto_keys *k, const uint8_t *pkt,
+			      size_t pkt_len, size_t pn_offset,
+			      int64_t largest_pn, uint8_t *out_first,
+			      uint64_t *out_pn)
+{
+	uint8_t mask[5], first;
+	size_t pn_len;
+	uint64_t pn;
+	if (!unprotect_args_ok(k, pkt, pkt_len, pn_offset, largest_pn) ||
+	    out_first == NULL || out_pn == NULL) {
+		return SIM_EINVAL;
+	}
+	hp_mask(k, pkt + pn_offset + 4, mask);
+	read_header(pkt, pn_offset, largest_pn, mask, &first, &pn_len, &pn);
+	*out_first = first;
+	*out_pn = pn;
+	return 0;
+}
+
 int proto_qcrypto_unprotect(const proto_qcrypto_keys *k, uint8_t *pkt,
 			    size_t pkt_len, size_t pn_offset,
 			    int64_t largest_pn, uint64_t *out_pn,
@@ -359,27 +436,19 @@ int proto_qcrypto_unprotect(const proto_qcrypto_keys *k, uint8_t *pkt,
 	 * fails (BoringSSL zeroes the output), so decrypt into |plain| and
 	 * copy back on success. */
 	uint8_t plain[PROTO_QCRYPTO_MAX_PACKET];
-	uint8_t nonce[PROTO_QCRYPTO_IV_LEN], mask[5], saved[5];
+	uint8_t nonce[PROTO_QCRYPTO_IV_LEN], mask[5], saved[5], first;
 	size_t pn_len, hdr_len, plain_len = 0;
-	uint64_t truncated = 0, pn;
-	if (k == NULL || !k->ready || pkt == NULL || out_pn == NULL ||
-	    out_hdr_len == NULL || out_payload_len == NULL ||
-	    pkt_len > PROTO_QCRYPTO_MAX_PACKET || pn_offset < 1 ||
-	    largest_pn < -1 || largest_pn >= (int64_t)PROTO_QCRYPTO_PN_MAX ||
-	    pn_offset > pkt_len ||
-	    pkt_len - pn_offset < 4 + PROTO_QCRYPTO_SAMPLE_LEN) {
+	uint64_t pn;
+	if (!unprotect_args_ok(k, pkt, pkt_len, pn_offset, largest_pn) ||
+	    out_pn == NULL || out_hdr_len == NULL || out_payload_len == NULL) {
 		return SIM_EINVAL;
 	}
 	saved[0] = pkt[0];
 	memcpy(saved + 1, pkt + pn_offset, 4);
 	hp_mask(k, pkt + pn_offset + 4, mask);
-	pn_len = (size_t)((pkt[0] ^ first_byte_mask(pkt[0], mask)) & 0x03) + 1;
+	read_header(pkt, pn_offset, largest_pn, mask, &first, &pn_len, &pn);
 	hp_apply(pkt, pn_offset, pn_len, mask);
-	for (size_t i = 0; i < pn_len; i++) {
-		truncated = truncated << 8 | pkt[pn_offset + i];
-	}
 	hdr_len = pn_offset + pn_len;
-	pn = pn_decode(largest_pn, truncated, pn_len);
 	make_nonce(k, pn, nonce);
 	/* The sample check above leaves at least a tag after the header. */
 	if (SIM_NEVER(pn > PROTO_QCRYPTO_PN_MAX) ||

@@ -131,6 +131,54 @@ void proto_qcrypto_keys_free(proto_qcrypto_keys *k);
 int proto_qcrypto_keys_next(const proto_qcrypto_keys *k,
 			    proto_qcrypto_keys *next);
 
+/* proto_qcrypto_keys_copy makes |dst| an independent copy of |src| (which
+ * must be ready): the same suite, secret, key, iv and header protection
+ * key, with its own AEAD context keyed again from them (an initialised
+ * proto_qcrypto_keys must not be copied byte for byte). |dst| must not be
+ * |src| and is taken to hold nothing, as for proto_qcrypto_keys_init.
+ * Returns 0, or SIM_EINVAL (NULL, |src| not ready, |dst| == |src|) /
+ * SIM_ECRYPTO, leaving |dst| zeroed. */
+int proto_qcrypto_keys_copy(proto_qcrypto_keys *dst,
+			    const proto_qcrypto_keys *src);
+
+/* Which read keys a 1-RTT packet needs (RFC 9001 6.3, 6.5), as
+ * proto_qcrypto_phase_select decides. */
+enum proto_qcrypto_phase_keys {
+	PROTO_QCRYPTO_PHASE_CURRENT = 0, /* its phase is the current one */
+	PROTO_QCRYPTO_PHASE_PREVIOUS,    /* a late packet of the phase before */
+	PROTO_QCRYPTO_PHASE_NEXT,        /* the peer's key update, or its
+					    answer to ours */
+	PROTO_QCRYPTO_PHASE_GONE,        /* an old phase whose keys are gone:
+					    drop it */
+};
+
+/* proto_qcrypto_phase_select picks the read keys for a 1-RTT packet with
+ * key phase bit |packet_phase| and recovered packet number |pn|, given the
+ * current read key phase bit |current_phase|, the lowest packet number
+ * received with the current read keys |current_first_pn| (0 before the
+ * first update) and whether the previous phase's read keys are still held
+ * (|have_previous|). The Key Phase bit alone cannot tell the previous
+ * phase from the next (both differ from the current one), so, as RFC 9001
+ * 6.5 says, a packet number below every one of the current phase means
+ * the previous keys, any other the next. Pure: no keys are touched. */
+enum proto_qcrypto_phase_keys proto_qcrypto_phase_select(
+    int current_phase, int packet_phase, uint64_t pn,
+    uint64_t current_first_pn, int have_previous);
+
+/* proto_qcrypto_peek_header removes the header protection of one packet
+ * without changing it or decrypting anything: it sets |*out_first| to the
+ * first byte as sent (for a short header, bit 0x04 is the Key Phase) and
+ * |*out_pn| to the packet number recovered with |largest_pn|, as
+ * proto_qcrypto_unprotect would. Key updates keep the header protection
+ * key (RFC 9001 6.1), so the keys of any key phase give the same answer:
+ * this is how a receiver learns which phase's keys to decrypt with.
+ * Arguments and SIM_EINVAL are as for proto_qcrypto_unprotect; returns 0
+ * on success (the packet may still fail to authenticate). */
+int proto_qcrypto_peek_header(const proto_qcrypto_keys *k, const uint8_t *pkt,
+			      size_t pkt_len, size_t pn_offset,
+			      int64_t largest_pn, uint8_t *out_first,
+			      uint64_t *out_pn);
+
 /* proto_qcrypto_protect protects one packet in place with |k|. |pkt|
  * holds the complete unprotected packet: the header [0, |hdr_len|), whose
  * last |pn_len| bytes (1..4) are the packet number field, then

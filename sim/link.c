@@ -388,10 +388,23 @@ void sim_link_set_deadlines(sim_link *l, int which, sim_link_deadline_fn fn,
 	}
 }
 
+void sim_fault_rule_init(sim_fault_rule *r)
+{
+	memset(r, 0, sizeof(*r));
+	snprintf(r->name, sizeof(r->name), "drop");
+	r->dir = -1;
+	r->pn = -1;
+	r->byte = -1;
+	r->key_phase = -1;
+	r->before_ns = SIM_TIME_MAX;
+	r->action = SIM_FAULT_ACT_DROP;
+}
+
 int sim_link_add_fault(sim_link *l, const sim_fault_rule *r)
 {
 	if (l == NULL || r == NULL || !check_dir(r->dir) ||
-	    r->action > SIM_FAULT_ACT_AT_TIMER ||
+	    r->action > SIM_FAULT_ACT_AT_TIMER || r->key_phase < -1 ||
+	    r->key_phase > 1 ||
 	    (r->action == SIM_FAULT_ACT_AT_TIMER && r->timer[0] == '\0') ||
 	    (r->action == SIM_FAULT_ACT_CORRUPT && r->bits < 1) ||
 	    (r->action == SIM_FAULT_ACT_REORDER && r->behind < 1)) {
@@ -762,12 +775,14 @@ static int type_is(const char *have, const char *want)
 	return 0;
 }
 
-/* Whether the rule's per-packet fields (type, space, pn, frame) hold for
- * the datagram itself or for one packet inside it. */
+/* Whether the rule's per-packet fields (type, space, pn, frame,
+ * key_phase) hold for the datagram itself or for one packet inside it.
+ * Only a packet inside has a key phase: a datagram without any never
+ * matches a key_phase rule. */
 static int inner_matches(const sim_fault_rule *r, const sim_packet *pkt)
 {
 	if (r->type[0] == '\0' && r->space[0] == '\0' && r->pn < 0 &&
-	    r->frame[0] == '\0') {
+	    r->frame[0] == '\0' && r->key_phase < 0) {
 		return 1;
 	}
 	for (int i = 0; i < pkt->nsubs; i++) {
@@ -775,11 +790,13 @@ static int inner_matches(const sim_fault_rule *r, const sim_packet *pkt)
 		if ((r->type[0] == '\0' || type_is(s->ptype, r->type)) &&
 		    (r->space[0] == '\0' || strcmp(r->space, s->space) == 0) &&
 		    (r->pn < 0 || r->pn == s->pn) &&
+		    (r->key_phase < 0 || r->key_phase == s->key_phase) &&
 		    (r->frame[0] == '\0' || has_frame(s->frames, r->frame))) {
 			return 1;
 		}
 	}
 	return pkt->nsubs == 0 && r->space[0] == '\0' && r->pn < 0 &&
+	       r->key_phase < 0 &&
 	       (r->type[0] == '\0' || type_is(pkt->ptype, r->type)) &&
 	       (r->frame[0] == '\0' || has_frame(pkt->info, r->frame));
 }

@@ -124,7 +124,8 @@ void sim_link_set_filter(sim_link *l, sim_link_filter_fn fn, void *user_data);
 /* Protocol-aware faults: rules that select packets by what they are and
  * act on them, checked in order after the partitions and drop_nth (first
  * match wins; a rule that has used up its count no longer matches). A
- * field left empty / -1 matches anything. */
+ * field left empty / -1 matches anything: a rule made without all fields
+ * set must set pn and key_phase to -1. */
 enum sim_fault_action {
 	SIM_FAULT_ACT_DROP = 0,
 	SIM_FAULT_ACT_DELAY,   /* deliver delay_ns later */
@@ -149,6 +150,9 @@ typedef struct sim_fault_rule {
 	int64_t pn;        /* QUIC packet number of a packet inside */
 	int64_t byte;      /* TCP: a segment whose data holds this offset of
 			      the sender's byte stream (0-based); -1 any */
+	int key_phase;     /* Key Phase bit (0 or 1) of a short-header QUIC
+			      packet inside (sim_packet_sub.key_phase); -1
+			      any */
 	char frame[32];    /* a frame type inside (e.g. CRYPTO, ACK) */
 	char info[64];     /* a text in the sender's description (TCP: SYN,
 			      FIN, RST, seq=100 ...) */
@@ -169,6 +173,11 @@ typedef struct sim_fault_rule {
 	/* state */
 	uint64_t matched, acted;
 } sim_fault_rule;
+
+/* sim_fault_rule_init sets |r| to a rule that selects every packet (the
+ * "any" value of each field: dir, pn, byte, key_phase -1, no time window)
+ * and drops it, named "drop"; set the fields wanted after it. */
+void sim_fault_rule_init(sim_fault_rule *r);
 
 /* sim_link_add_fault appends |r| (copied; its state is reset). Returns 0,
  * SIM_EINVAL or SIM_ELIMIT. */

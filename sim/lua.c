@@ -1061,7 +1061,7 @@ static int link_filter(lua_State *L)
 static const char *const fault_keys[] = {
 	"name", "dir", "from", "proto", "type", "space", "pn", "frame",
 	"info", "after", "before", "nth", "count", "action", "by", "bits",
-	"behind", "timer", "offset", "of", "tls", "byte", NULL};
+	"behind", "timer", "offset", "of", "tls", "byte", "key_phase", NULL};
 
 /* opt_text copies string field |key| of the table at |idx| into |out|. */
 static void opt_text(lua_State *L, int idx, const char *key, char *out,
@@ -1087,8 +1087,8 @@ static int link_fault(lua_State *L)
 	link_ud *lu = check_link(L, 1);
 	luaL_checktype(L, 2, LUA_TTABLE);
 	check_keys(L, 2, "l:fault", fault_keys);
-	sim_fault_rule r = {
-		.dir = -1, .pn = -1, .byte = -1, .before_ns = SIM_TIME_MAX};
+	sim_fault_rule r;
+	sim_fault_rule_init(&r);
 	static const char *const actions[] = {"drop",	 "delay",
 					      "dup",	 "corrupt",
 					      "reorder", "at_timer", NULL};
@@ -1122,6 +1122,7 @@ static int link_fault(lua_State *L)
 	opt_text(L, 2, "tls", r.tls, sizeof(r.tls));
 	r.pn = opt_int(L, 2, "pn", "l:fault", -1, 0, INT64_MAX);
 	r.byte = opt_int(L, 2, "byte", "l:fault", -1, 0, INT64_MAX);
+	r.key_phase = (int)opt_int(L, 2, "key_phase", "l:fault", -1, 0, 1);
 	r.after_ns = opt_duration(L, 2, "after", "l:fault", 0);
 	r.before_ns = opt_duration(L, 2, "before", "l:fault", SIM_TIME_MAX);
 	r.nth = (uint64_t)opt_int(L, 2, "nth", "l:fault", 0, 1, INT64_MAX);
@@ -2016,7 +2017,7 @@ static const char *const quic_keys[] = {
 	"aia_fetch", "chain", "trust", "verify", "close_rule", "early_packet",
 	"shutdown_queue", "app_error", "idle_timeout", "handshake_timeout",
 	"coalesce",
-	"max_ack_delay", NULL};
+	"max_ack_delay", "key_update_every", NULL};
 static const char *const qverify_names[] = {"sync", "async", "deferred",
 					    NULL};
 static const char *const close_rule_names[] = {"rfc", "write_key", NULL};
@@ -2063,6 +2064,8 @@ static int quic_ctor(lua_State *L, const ep_spec *spec, int is_server)
 						what, cfg.handshake_timeout_ns);
 	cfg.max_ack_delay_ns = opt_duration(L, 2, "max_ack_delay", what,
 					    cfg.max_ack_delay_ns);
+	cfg.key_update_every = (uint64_t)opt_int(L, 2, "key_update_every",
+						 what, 0, 0, 1000000000);
 	if (cfg.idle_timeout_ns <= 0 || cfg.handshake_timeout_ns <= 0) {
 		return luaL_error(L, "%s: timeouts must be positive", what);
 	}
@@ -2117,6 +2120,18 @@ static int quic_shutdown(lua_State *L, ep_ud *eu)
 	return call_api(L, eu, "shutdown");
 }
 
+/* ep:key_update(): initiate a 1-RTT key update (queued). */
+static int quic_key_update(lua_State *L)
+{
+	ep_ud *eu = check_ep(L, 1);
+	if (!is_quic(eu)) {
+		return luaL_error(L, "key_update: %s is not a QUIC endpoint",
+				  sim_ep_kind(eu->ep));
+	}
+	lua_settop(L, 1);
+	return call_api(L, eu, "key_update");
+}
+
 static int quic_received(lua_State *L, ep_ud *eu)
 {
 	size_t len;
@@ -2152,6 +2167,10 @@ static int quic_info(lua_State *L, ep_ud *eu)
 	F(crypto_bytes_sent);
 	F(stream_bytes_received);
 	F(srtt_ns);
+	F(key_phase);
+	F(key_updates);
+	F(key_updates_initiated);
+	F(old_phase_packets);
 #undef F
 	lua_pushboolean(L, in.stream_fin_received);
 	lua_setfield(L, -2, "stream_fin_received");
@@ -2403,6 +2422,7 @@ static const luaL_Reg ep_methods[] = {
 	{"received", tls_received},
 	{"info", tls_info},
 	{"attack", tls_attack},
+	{"key_update", quic_key_update},
 	{NULL, NULL},
 };
 

@@ -18,6 +18,8 @@ typedef struct sim_packet_sub {
 	char ptype[16];
 	char space[12];
 	int64_t pn;   /* -1 none */
+	int key_phase; /* a QUIC short-header (1-RTT) packet's Key Phase bit,
+			  0 or 1; -1 for any other packet */
 	size_t len;
 	char frames[SIM_PACKET_INFO_MAX];
 	char hs_state[64];

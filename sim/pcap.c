@@ -750,7 +750,9 @@ static int lost_row(job *j, sqlite3_stmt *st)
  * wire, and which one the receiver took first is the scheduler's
  * tie-break, recorded in the op table. (Taken in that order instead, a
  * Handshake datagram can come before the Initial with the ServerHello,
- * and Wireshark cannot decrypt it.) */
+ * and Wireshark cannot decrypt it.) At the sender, packets sent at the
+ * same time are in the order they were sent, their ids: a packet the link
+ * held back (a reorder fault) has its row written only when it leaves. */
 static int read_order(job *j)
 {
 	static const char *const sql[] = {
@@ -760,7 +762,7 @@ static int read_order(job *j)
 		"send_ns, seq",
 	    [SIM_PCAP_AT_SENDER] =
 		"SELECT seq, send_ns FROM packet WHERE run = ?1 AND parent IS "
-		"NULL AND dup_of IS NULL ORDER BY send_ns, seq",
+		"NULL AND dup_of IS NULL ORDER BY send_ns, id",
 	};
 	int rc = each_row(j, sql[j->o->at], "reading the packets", order_row);
 	return rc != 0 ? rc

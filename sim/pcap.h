@@ -25,8 +25,9 @@
  *     (delivery time, then the order of their "recv" operations): lost
  *     packets are left out, a link's duplicates are in.
  *   SIM_PCAP_AT_SENDER: every packet the endpoints handed to a link, at
- *     its send time, lost ones included; a link's duplicates are left out
- *     (the sender sent one).
+ *     its send time, in the order they were handed over (packet id), lost
+ *     ones included; a link's duplicates are left out (the sender sent
+ *     one).
  * Each packet carries an opt_comment: the tlsim packet id, link, ends,
  * both times, fate and reason (loss, "copy of N", corruption), and the
  * packet row's type and frames (for QUIC each coalesced packet's type,

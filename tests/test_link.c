@@ -562,6 +562,104 @@ TEST(link_drop_nth)
 	h_free(&h);
 }
 
+/* A QUIC-like datagram |idx| from |side| holding |n| packets: ptypes[k]
+ * with Key Phase phases[k] (-1: a long header). */
+static void h_send_quic(harness *h, int side, int idx, int n,
+			const char *const *ptypes, const int *phases)
+{
+	uint8_t buf[64];
+	payload(buf, sizeof(buf), idx);
+	sim_packet *p = sim_packet_new(buf, sizeof(buf));
+	if (p == NULL) {
+		abort();
+	}
+	snprintf(p->info, sizeof(p->info), "%d", idx);
+	snprintf(p->ptype, sizeof(p->ptype), "datagram");
+	p->proto = "quic";
+	for (int k = 0; k < n; k++) {
+		sim_packet_sub sub;
+		memset(&sub, 0, sizeof(sub));
+		snprintf(sub.ptype, sizeof(sub.ptype), "%s", ptypes[k]);
+		sub.pn = idx;
+		sub.key_phase = phases[k];
+		sub.len = sizeof(buf) / (size_t)n;
+		if (sim_packet_add_sub(p, &sub) != 0) {
+			abort();
+		}
+	}
+	sim_link_submit(h->l, side, p);
+}
+
+static sim_fault_rule rule_any(const char *name)
+{
+	sim_fault_rule r;
+	sim_fault_rule_init(&r);
+	snprintf(r.name, sizeof(r.name), "%s", name);
+	return r;
+}
+
+/* key_phase selects datagrams by the Key Phase of a short-header packet
+ * inside, never by a long header's or a datagram's without packets. */
+TEST(link_fault_key_phase)
+{
+	static const char *const hs_1rtt[] = {"handshake", "1rtt"};
+	static const char *const one[] = {"1rtt"};
+	static const char *const hs[] = {"handshake"};
+	harness h;
+	REQUIRE(h_init(&h, 1, NULL) == 0);
+	sim_fault_rule bad = rule_any("bad");
+	bad.key_phase = 2;
+	CHECK_INT(sim_link_add_fault(h.l, &bad), SIM_EINVAL);
+	bad.key_phase = -2;
+	CHECK_INT(sim_link_add_fault(h.l, &bad), SIM_EINVAL);
+	/* The second a->b datagram with a phase 1 packet. */
+	sim_fault_rule second = rule_any("second phase 1");
+	second.dir = 0;
+	second.key_phase = 1;
+	second.nth = 2;
+	CHECK_INT(sim_link_add_fault(h.l, &second), 0);
+	/* A handshake packet never has phase 0, even in a datagram with a
+	 * phase 0 1-RTT packet. */
+	sim_fault_rule hs0 = rule_any("handshake phase 0");
+	snprintf(hs0.type, sizeof(hs0.type), "handshake");
+	hs0.key_phase = 0;
+	CHECK_INT(sim_link_add_fault(h.l, &hs0), 0);
+	/* Every b->a datagram with a phase 0 packet. */
+	sim_fault_rule back = rule_any("b->a phase 0");
+	back.dir = 1;
+	back.key_phase = 0;
+	CHECK_INT(sim_link_add_fault(h.l, &back), 0);
+
+	const int p0[] = {0}, p1[] = {1}, hs_p0[] = {-1, 0}, hs_p1[] = {-1, 1},
+		  none[] = {-1};
+	h_send_quic(&h, 0, 1, 2, hs_1rtt, hs_p0); /* a->b: passes */
+	h_send_quic(&h, 0, 2, 2, hs_1rtt, hs_p1); /* first phase 1: passes */
+	h_send_quic(&h, 0, 3, 1, one, p0);
+	h_send_quic(&h, 0, 4, 1, one, p1);        /* second: dropped */
+	h_send_quic(&h, 0, 5, 1, one, p1);        /* third: passes */
+	h_send_quic(&h, 0, 6, 1, hs, none);
+	h_send(&h, 0, 7, 8);                      /* no packets inside */
+	h_send_quic(&h, 1, 101, 1, one, p0);      /* b->a phase 0: dropped */
+	h_send_quic(&h, 1, 102, 1, one, p1);
+	h_send_quic(&h, 1, 103, 2, hs_1rtt, hs_p0); /* dropped */
+	h_send_quic(&h, 1, 104, 1, hs, none);
+	h_send(&h, 1, 105, 8);
+	h_run(&h);
+	uint8_t got[200];
+	memset(got, 0, sizeof(got));
+	for (size_t i = 0; i < h.n; i++) {
+		got[h.recs[i].idx] = 1;
+	}
+	for (int i = 1; i <= 7; i++) {
+		CHECK_INT(got[i], i != 4);
+	}
+	for (int i = 101; i <= 105; i++) {
+		CHECK_INT(got[i], i != 101 && i != 103);
+	}
+	check_invariant(&h);
+	h_free(&h);
+}
+
 typedef struct filter_state {
 	int calls[2];
 } filter_state;

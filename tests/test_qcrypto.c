@@ -320,16 +320,17 @@ TEST(qcrypto_rfc9001_a5_needs_pn_context)
 
 /* ---- key update ---- */
 
-static int protect_simple(const proto_qcrypto_keys *k, uint64_t pn,
-			  uint8_t *pkt, size_t cap, size_t *len)
+/* A short header: |first| (0x43: 4-byte pn; 0x47 with the Key Phase
+ * bit), 8-byte DCID, then the pn; 32 bytes of payload. */
+static int protect_first(const proto_qcrypto_keys *k, uint8_t first,
+			 uint64_t pn, uint8_t *pkt, size_t cap, size_t *len)
 {
-	/* A short header: 0x43 (4-byte pn), 8-byte DCID, then the pn. */
 	static const uint8_t dcid[8] = {1, 2, 3, 4, 5, 6, 7, 8};
 	size_t payload_len = 32;
 	if (cap < 13 + payload_len + PROTO_QCRYPTO_TAG_LEN) {
 		return SIM_EINVAL;
 	}
-	pkt[0] = 0x43;
+	pkt[0] = first;
 	memcpy(pkt + 1, dcid, sizeof(dcid));
 	for (int i = 0; i < 4; i++) {
 		pkt[9 + i] = (uint8_t)(pn >> (8 * (3 - i)));
@@ -338,6 +339,12 @@ static int protect_simple(const proto_qcrypto_keys *k, uint64_t pn,
 		pkt[13 + i] = (uint8_t)i;
 	}
 	return proto_qcrypto_protect(k, pn, pkt, 13, 4, payload_len, cap, len);
+}
+
+static int protect_simple(const proto_qcrypto_keys *k, uint64_t pn,
+			  uint8_t *pkt, size_t cap, size_t *len)
+{
+	return protect_first(k, 0x43, pn, pkt, cap, len);
 }
 
 static int unprotect_simple(const proto_qcrypto_keys *k, uint8_t *pkt,
@@ -397,6 +404,141 @@ TEST(qcrypto_key_update)
 	CHECK(!n1b.ready);
 	proto_qcrypto_keys_free(&n1);
 	proto_qcrypto_keys_free(&n2);
+}
+
+/* A copy is keyed on its own: it outlives its source and protects the
+ * same bytes. */
+TEST(qcrypto_keys_copy)
+{
+	uint8_t secret[32], a[128], b[128];
+	size_t la = 0, lb = 0;
+	proto_qcrypto_keys k, n1, c, c2;
+	REQUIRE(unhex(a5_secret, secret, sizeof(secret)) == 32);
+	REQUIRE(proto_qcrypto_keys_init(&k, 0x1303, secret, 32) == 0);
+	REQUIRE(proto_qcrypto_keys_next(&k, &n1) == 0);
+	REQUIRE(proto_qcrypto_keys_copy(&c, &n1) == 0);
+	CHECK(c.ready && c.suite == n1.suite);
+	CHECK_HEX(c.secret, c.secret_len, a5_ku);
+	CHECK_HEX(c.hp, c.hp_len, a5_hp);
+	REQUIRE(protect_simple(&n1, 9, a, sizeof(a), &la) == 0);
+	proto_qcrypto_keys_free(&n1);
+	REQUIRE(protect_simple(&c, 9, b, sizeof(b), &lb) == 0);
+	CHECK(la == lb && memcmp(a, b, la) == 0);
+	CHECK_INT(unprotect_simple(&c, a, la), 0);
+	/* The next phase of a copy is the next phase of the original. */
+	REQUIRE(proto_qcrypto_keys_copy(&c2, &k) == 0);
+	proto_qcrypto_keys_free(&k);
+	REQUIRE(proto_qcrypto_keys_next(&c2, &k) == 0);
+	CHECK(memcmp(k.key, c.key, c.key_len) == 0 &&
+	      memcmp(k.iv, c.iv, sizeof(c.iv)) == 0);
+	CHECK_INT(proto_qcrypto_keys_copy(&c, &c), SIM_EINVAL);
+	CHECK_INT(proto_qcrypto_keys_copy(NULL, &c), SIM_EINVAL);
+	proto_qcrypto_keys_free(&c2);
+	CHECK_INT(proto_qcrypto_keys_copy(&n1, &c2), SIM_EINVAL);
+	CHECK(!n1.ready);
+	CHECK_INT(proto_qcrypto_keys_copy(&n1, NULL), SIM_EINVAL);
+	proto_qcrypto_keys_free(&c);
+	proto_qcrypto_keys_free(&k);
+}
+
+/* The receiver reads the Key Phase bit through header protection, with
+ * the keys of either phase, before it knows which keys will decrypt. */
+TEST(qcrypto_peek_header)
+{
+	uint8_t secret[32], pkt[128], orig[128], first = 0;
+	size_t len = 0;
+	uint64_t pn = 0;
+	proto_qcrypto_keys k, n1;
+	REQUIRE(unhex(a5_secret, secret, sizeof(secret)) == 32);
+	REQUIRE(proto_qcrypto_keys_init(&k, 0x1303, secret, 32) == 0);
+	REQUIRE(proto_qcrypto_keys_next(&k, &n1) == 0);
+
+	/* A.5's packet: 0x42, packet number 654360564. */
+	len = unhex(a5_protected, pkt, sizeof(pkt));
+	memcpy(orig, pkt, len);
+	CHECK_INT(proto_qcrypto_peek_header(&k, pkt, len, 1, (int64_t)A5_PN - 1,
+					    &first, &pn),
+		  0);
+	CHECK_INT(first, 0x42);
+	CHECK_U64(pn, A5_PN);
+	CHECK(memcmp(pkt, orig, len) == 0);
+
+	/* A packet of the next phase, Key Phase bit set: both phases' keys
+	 * read the bit and the packet number; only the next ones decrypt. */
+	REQUIRE(protect_first(&n1, 0x47, 300, pkt, sizeof(pkt), &len) == 0);
+	memcpy(orig, pkt, len);
+	first = 0;
+	CHECK_INT(proto_qcrypto_peek_header(&k, pkt, len, 9, 250, &first, &pn),
+		  0);
+	CHECK_INT(first, 0x47);
+	CHECK_U64(pn, 300);
+	CHECK_INT(proto_qcrypto_peek_header(&n1, pkt, len, 9, 250, &first, &pn),
+		  0);
+	CHECK_INT(first, 0x47);
+	CHECK(memcmp(pkt, orig, len) == 0);
+	CHECK_INT(unprotect_simple(&k, pkt, len), SIM_ECRYPTO);
+	CHECK(memcmp(pkt, orig, len) == 0);
+	CHECK_INT(unprotect_simple(&n1, pkt, len), 0);
+	CHECK_INT(pkt[0], 0x47);
+
+	/* The checks proto_qcrypto_unprotect makes. */
+	CHECK_INT(proto_qcrypto_peek_header(&k, pkt, len, 0, -1, &first, &pn),
+		  SIM_EINVAL);
+	CHECK_INT(proto_qcrypto_peek_header(&k, pkt, 24, 9, -1, &first, &pn),
+		  SIM_EINVAL);
+	CHECK_INT(proto_qcrypto_peek_header(&k, pkt, len, 9, -2, &first, &pn),
+		  SIM_EINVAL);
+	CHECK_INT(proto_qcrypto_peek_header(&k, pkt, len, 9, -1, NULL, &pn),
+		  SIM_EINVAL);
+	proto_qcrypto_keys_free(&k);
+	CHECK_INT(proto_qcrypto_peek_header(&k, pkt, len, 9, -1, &first, &pn),
+		  SIM_EINVAL);
+	proto_qcrypto_keys_free(&n1);
+}
+
+/* RFC 9001 6.5: the Key Phase bit and the packet number pick the keys. */
+TEST(qcrypto_phase_select)
+{
+	enum {
+		C = PROTO_QCRYPTO_PHASE_CURRENT,
+		P = PROTO_QCRYPTO_PHASE_PREVIOUS,
+		N = PROTO_QCRYPTO_PHASE_NEXT,
+		G = PROTO_QCRYPTO_PHASE_GONE
+	};
+	static const struct {
+		int cur, bit;
+		uint64_t pn, first;
+		int prev, want;
+	} cases[] = {
+	    /* Before any update: phase 0 from packet 0 on. */
+	    {0, 0, 0, 0, 0, C},
+	    {0, 0, 17, 0, 0, C},
+	    {0, 1, 17, 0, 0, N}, /* the peer's first update */
+	    {0, 1, 0, 0, 0, N},
+	    /* Phase 1 since packet 40, phase 0 keys kept. */
+	    {1, 1, 40, 40, 1, C},
+	    {1, 1, 39, 40, 1, C}, /* the bit says current: try it */
+	    {1, 0, 39, 40, 1, P}, /* a late phase 0 packet */
+	    {1, 0, 0, 40, 1, P},
+	    {1, 0, 40, 40, 1, N}, /* the next update (phase 2) */
+	    {1, 0, 41, 40, 1, N},
+	    /* The phase 0 keys discarded. */
+	    {1, 0, 39, 40, 0, G},
+	    {1, 0, 41, 40, 0, N},
+	    /* Any nonzero bit is 1. */
+	    {1, 4, 50, 40, 1, C},
+	    {0, 4, 50, 40, 1, N},
+	};
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		int got = (int)proto_qcrypto_phase_select(
+		    cases[i].cur, cases[i].bit, cases[i].pn, cases[i].first,
+		    cases[i].prev);
+		if (got != cases[i].want) {
+			unit_fail(__FILE__, __LINE__,
+				  "case %zu: got %d, want %d", i, got,
+				  cases[i].want);
+		}
+	}
 }
 
 /* ---- generated packets, all suites ---- */

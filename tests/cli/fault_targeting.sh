@@ -78,4 +78,8 @@ printf 'local w = tlsim.world{}\nlocal l = w:link{}\nl:fault{ from = "x" }\n' >"
 expect_run 2 "b4.lua:3: l:fault: action is required" -- run "$TMP/b4.lua"
 printf 'local w = tlsim.world{}\nlocal l = w:link{}\nl:fault{ byte = -1, action = "drop" }\n' >"$TMP/b5.lua"
 expect_run 2 "b5.lua:3: l:fault: byte" -- run "$TMP/b5.lua"
+printf 'local w = tlsim.world{}\nlocal l = w:link{}\nl:fault{ action = "drop", key_phase = 2 }\n' >"$TMP/b6.lua"
+expect_run 2 "b6.lua:3: l:fault: key_phase must be in \\[0, 1\\], got 2" -- run "$TMP/b6.lua"
+printf 'local w = tlsim.world{}\nlocal l = w:link{}\nl:fault{ action = "drop", key_phase = "one" }\n' >"$TMP/b7.lua"
+expect_run 2 "b7.lua:3: l:fault: key_phase must be an integer" -- run "$TMP/b7.lua"
 finish

@@ -44,7 +44,7 @@ check "buggy: shutdown ran before validation_complete" "$DB" \
 	"shutdown validation_complete"
 check "buggy: a 0x1d sent while unconfirmed, alone" "$DB" \
 	"SELECT ptype || ' ' || hs_state FROM packet WHERE parent IS NOT NULL AND frames LIKE 'CONNECTION_CLOSE(0x1d)%'" \
-	"1rtt keys=H,1 complete=0 confirmed=0"
+	"1rtt keys=H,1 complete=0 confirmed=0 key_phase=0"
 check "buggy: the server ends at its handshake timeout" "$DB" \
 	"SELECT detail, time_ns BETWEEN 10000000000 AND 10100000000 FROM tls WHERE node = 'server' AND event = 'closed'" \
 	"handshake_timeout|1"

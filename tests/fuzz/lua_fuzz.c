@@ -303,12 +303,14 @@ static const char *const ep_keys[] = {
     "max_record",
     "coalesce",
     "shutdown_timeout",
+    "key_update_every",
 };
 
 static const char *const fault_keys[] = {
     "name",  "dir",  "from",   "proto",  "type",   "space", "pn",
     "frame", "info", "after",  "before", "nth",    "count", "action",
     "by",    "bits", "behind", "timer",  "offset", "of",    "tls",
+    "key_phase",
 };
 
 static const char *const ctors[] = {
@@ -354,6 +356,7 @@ static const char *const ep_methods[] = {
     "received",
     "info",
     "attack",
+    "key_update",
 };
 
 static const char *any_method(gen *g)
