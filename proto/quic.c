@@ -1928,10 +1928,10 @@ static sim_packet *build_datagram(quic *q)
 	uint8_t dg[DATAGRAM_MAX + 64];
 	size_t dlen = 0;
 	sim_packet_sub subs[NSPACE];
-	/* The frame summaries, spaces and handshake state are read only by
-	 * the trace's packet rows; fault predicates see the datagram's type,
-	 * info and bytes, filled either way. */
-	int traced = q->env->w->trace != NULL;
+	/* The frame summaries, spaces and handshake state are read by the
+	 * trace's packet rows and by fault rules (space, frame); untraced
+	 * without rules, nothing reads them. */
+	int traced = sim_ep_packet_detail(q->env);
 	char state[64] = "";
 	if (traced) {
 		hs_state(q, state, sizeof(state));

@@ -172,6 +172,14 @@ static void arm_timer(sim_ep *ep)
 	}
 }
 
+int sim_ep_packet_detail(const sim_ep_env *env)
+{
+	const sim_ep *ep = env->ep;
+	return env->w->trace != NULL ||
+	       (ep != NULL && ep->link != NULL &&
+		sim_link_has_faults(ep->link));
+}
+
 /* After every operation: send what the endpoint has, re-arm its timer. */
 static void flush(sim_ep *ep)
 {

@@ -70,6 +70,13 @@ typedef struct sim_ep_env {
  * Also writes a log row "event NAME k=v ...". */
 int sim_ep_emit(sim_ep *ep, const sim_ep_event *ev);
 
+/* sim_ep_packet_detail: whether packets |env|'s endpoint sends now need
+ * their full metadata (frame summaries, number spaces, handshake state):
+ * the run is traced, or the endpoint's link has fault rules, which select
+ * by them. Behaviour must not depend on tracing, so a sender that skips
+ * that work untraced asks this, never the trace alone. */
+int sim_ep_packet_detail(const sim_ep_env *env);
+
 /* sim_ep_post enqueues an internal operation on |ep|'s own queue (e.g. the
  * completion of an asynchronous job), with cause "async"/"op" and id. */
 int64_t sim_ep_post(sim_ep *ep, const char *type, const char *cause_kind,

@@ -443,6 +443,11 @@ void sim_link_get_stats(const sim_link *l, int dir, sim_link_stats *out)
 	*out = l->d[dir].st;
 }
 
+int sim_link_has_faults(const sim_link *l)
+{
+	return l->nrules > 0;
+}
+
 const char *sim_link_name(const sim_link *l)
 {
 	return l->name;

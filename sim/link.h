@@ -183,6 +183,11 @@ void sim_fault_rule_init(sim_fault_rule *r);
  * SIM_EINVAL or SIM_ELIMIT. */
 int sim_link_add_fault(sim_link *l, const sim_fault_rule *r);
 
+/* sim_link_has_faults: whether any fault rule was added (a sender that
+ * fills packet metadata only for the trace must fill it for the rules
+ * too: a rule's space and frame fields read it). */
+int sim_link_has_faults(const sim_link *l);
+
 /* Counters per direction, for tests and the summary. */
 typedef struct sim_link_stats {
 	uint64_t submitted, delivered, lost, duplicated, corrupted, reordered;
