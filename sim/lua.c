@@ -1606,8 +1606,11 @@ static int l_pki(lua_State *L)
 		}
 	}
 	proto_pki_clock_set(c->epoch_ns + sim_world_now(&c->w));
+	/* A function of the parameters and of which w:pki of the run this
+	 * is, never of the seed: memoised, it costs a run nothing after the
+	 * first (proto/pki.h). */
 	proto_pki_chain *chain = NULL;
-	int rc = proto_pki_chain_new(&p, &chain);
+	int rc = proto_pki_chain_get(&p, (uint32_t)c->npkis, &chain);
 	lua_pop(L, 1); /* name */
 	if (rc != 0) {
 		return luaL_error(L, "w:pki: %s", sim_strerror(rc));

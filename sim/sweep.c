@@ -15,6 +15,7 @@
 
 #include <sqlite3.h>
 
+#include "proto/pki.h"
 #include "sim/entropy.h"
 #include "sim/err.h"
 #include "sim/trace.h"
@@ -289,8 +290,11 @@ static int write_all(int fd, const uint8_t *p, size_t n)
  * Writes its report to |fd| and exits with the run's status. The report:
  * u64 have_run (a run row stands for it), outcome, message (the error or
  * first failed expectation), u64 n and n failed-expectation messages,
- * then the spooled run (u64 length, bytes; empty untraced); strings as
- * u64 length and bytes. */
+ * the spooled run (u64 length, bytes; empty untraced), then the
+ * certificate chains the run made rather than found memoised (u64 length,
+ * bytes of proto_pki_cache_export), which the parent imports so that the
+ * runs forked after it find them made; strings as u64 length and
+ * bytes. */
 static void child(const sim_sweep_opts *o, int traced, uint64_t seed, int fd,
 		  pid_t parent)
 {
@@ -357,6 +361,16 @@ static void child(const sim_sweep_opts *o, int traced, uint64_t seed, int fd,
 	}
 	bad = bad || buf_put_u64(&rep, have_run ? reclen : 0) ||
 	      buf_put(&rep, rec, have_run ? reclen : 0);
+	/* Chains are worth passing on whatever the run's outcome; none if
+	 * they cannot be (out of memory). */
+	uint8_t *chains = NULL;
+	size_t nchains = 0;
+	if (proto_pki_cache_export(&chains, &nchains) < 0) {
+		nchains = 0;
+	}
+	bad = bad || buf_put_u64(&rep, nchains) ||
+	      buf_put(&rep, chains, nchains);
+	free(chains);
 	if (bad || write_all(fd, rep.p, rep.len) != 0) {
 		status = SIM_STATUS_INTERNAL;
 	}
@@ -741,7 +755,13 @@ static int consume(sweep *sw, uint64_t index, const result *res)
 	}
 	uint64_t reclen = get_u64(&rd);
 	const uint8_t *rec = get_bytes(&rd, reclen);
+	uint64_t chainslen = get_u64(&rd);
+	const uint8_t *chains = get_bytes(&rd, chainslen);
 	int ws = res->wstatus;
+	if (!rd.bad && rd.p == rd.end && WIFEXITED(ws) && chainslen > 0) {
+		/* Best effort: a chain not imported is made again. */
+		(void)proto_pki_cache_import(chains, (size_t)chainslen);
+	}
 	if (rd.bad || rd.p != rd.end || !WIFEXITED(ws) || !have_run) {
 		/* No run stands for it: say why. */
 		const char *oc = "crash";

@@ -45,7 +45,7 @@ CHECKS=$((CHECKS + 1))
 # 7 tls_finished: exactly the client's segment with its Finished (the
 # segment's description names the TLS messages it carries), and its
 # retransmission (the delay outlasts the RTO).
-check 7 "delayed segments" "client|DATA|seq=251 ack=1136 len=64 tls=ChangeCipherSpec,Finished" \
+check 7 "delayed segments" "client|DATA|seq=251 ack=1134 len=64 tls=ChangeCipherSpec,Finished" \
 	"$(q "SELECT DISTINCT src || '|' || ptype || '|' || replace(frames, ' rtx', '') FROM packet WHERE run = 7 AND reason = 'fault:client finished'")"
 # Bad rules.
 printf 'local w = tlsim.world{}\nlocal l = w:link{}\nl:fault{ action = "explode" }\n' >"$TMP/b1.lua"
