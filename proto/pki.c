@@ -383,8 +383,7 @@ static int same_key(const memo *e, const proto_pki_chain_params *p,
 
 /* lookup returns a new reference to the memoised chain for the key, or
  * NULL. The caller holds cache_lock. */
-static proto_pki_chain *lookup(const proto_pki_chain_params *p,
-			       uint32_t index)
+static proto_pki_chain *lookup(const proto_pki_chain_params *p, uint32_t index)
 {
 	for (int i = 0; i < ncache; i++) {
 		if (same_key(&cache[i], p, index)) {
@@ -475,8 +474,8 @@ int proto_pki_chain_get(const proto_pki_chain_params *p, uint32_t index,
 		return 0;
 	}
 	struct make m = {.p = p};
-	int rc = sim_entropy_run_thread(make_main, &m, chain_seed(p, index),
-					NULL);
+	int rc =
+	    sim_entropy_run_thread(make_main, &m, chain_seed(p, index), NULL);
 	if (rc == 0) {
 		rc = m.rc;
 	}
@@ -508,7 +507,8 @@ static int export_one(CBB *cbb, const memo *e)
 	X509 *certs[3] = {c->root, c->inter, c->leaf};
 	EVP_PKEY *keys[3] = {c->root_key, c->inter_key, c->leaf_key};
 	CBB name, der;
-	if (!CBB_add_u32(cbb, e->index) || !CBB_add_u8(cbb, (uint8_t)e->p.alg) ||
+	if (!CBB_add_u32(cbb, e->index) ||
+	    !CBB_add_u8(cbb, (uint8_t)e->p.alg) ||
 	    !CBB_add_u8_length_prefixed(cbb, &name) ||
 	    !CBB_add_bytes(&name, (const uint8_t *)e->name, strlen(e->name)) ||
 	    !CBB_add_u64(cbb, (uint64_t)e->p.epoch_s) ||
@@ -528,7 +528,8 @@ static int export_one(CBB *cbb, const memo *e)
 	}
 	for (int i = 0; i < 3; i++) {
 		if (!CBB_add_u24_length_prefixed(cbb, &der) ||
-		    !EVP_marshal_private_key(&der, keys[i]) || !CBB_flush(cbb)) {
+		    !EVP_marshal_private_key(&der, keys[i]) ||
+		    !CBB_flush(cbb)) {
 			return 0;
 		}
 	}

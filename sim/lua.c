@@ -2524,11 +2524,10 @@ static void *run_thread(void *arg)
 	lua_pushcfunction(L, traceback);
 	/* Bytecode only from sim_lua_compile (of this very source): a
 	 * script can never load any. */
-	int rc = o->bytecode != NULL
-		     ? luaL_loadbufferx(L, o->bytecode, o->bytecode_len,
-					chunk, "b")
-		     : luaL_loadbufferx(L, o->source, o->source_len, chunk,
-					"t");
+	int rc =
+	    o->bytecode != NULL
+		? luaL_loadbufferx(L, o->bytecode, o->bytecode_len, chunk, "b")
+		: luaL_loadbufferx(L, o->source, o->source_len, chunk, "t");
 	if (rc == LUA_OK) {
 		rc = lua_pcall(L, 0, 0, -2);
 	}

@@ -371,8 +371,8 @@ static void child(const sim_sweep_opts *o, int traced, uint64_t seed, int fd,
 	if (proto_pki_cache_export(&chains, &nchains) < 0) {
 		nchains = 0;
 	}
-	bad = bad || buf_put_u64(&rep, nchains) ||
-	      buf_put(&rep, chains, nchains);
+	bad =
+	    bad || buf_put_u64(&rep, nchains) || buf_put(&rep, chains, nchains);
 	free(chains);
 	if (bad || write_all(fd, rep.p, rep.len) != 0) {
 		status = SIM_STATUS_INTERNAL;
