@@ -1,18 +1,22 @@
 #include "proto/pki.h"
 
 #include <limits.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/time.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <openssl/asn1.h>
 #include <openssl/bn.h>
+#include <openssl/bytestring.h>
 #include <openssl/ec_key.h>
 #include <openssl/err.h>
 #include <openssl/evp.h>
 #include <openssl/nid.h>
+#include <openssl/sha.h>
 #include <openssl/ssl.h>
 #include <openssl/x509.h>
 #include <openssl/x509v3.h>
@@ -251,7 +255,8 @@ int proto_pki_self_signed(const char *dns_name, int64_t epoch_s,
 
 void proto_pki_chain_del(proto_pki_chain *c)
 {
-	if (c == NULL) {
+	if (c == NULL ||
+	    __atomic_sub_fetch(&c->refs, 1, __ATOMIC_ACQ_REL) != 0) {
 		return;
 	}
 	X509_free(c->leaf);
@@ -291,6 +296,7 @@ int proto_pki_chain_new(const proto_pki_chain_params *p, proto_pki_chain **out)
 	if (c == NULL) {
 		return SIM_ENOMEM;
 	}
+	c->refs = 1;
 	char san[300];
 	snprintf(san, sizeof(san), "DNS:%s", p->dns_name);
 	const struct ext root_exts[] = {
@@ -347,6 +353,313 @@ int proto_pki_chain_new(const proto_pki_chain_params *p, proto_pki_chain **out)
 fail:
 	proto_pki_chain_del(c);
 	return SIM_ECRYPTO;
+}
+
+/* --- the chain cache ----------------------------------------------------- */
+
+/* A memoised chain: its parameters (the name copied), its index, and
+ * the pid of the process that made it (0: imported). */
+typedef struct memo {
+	proto_pki_chain_params p;
+	char name[256];
+	uint32_t index;
+	pid_t made_by;
+	proto_pki_chain *chain;
+} memo;
+
+static pthread_mutex_t cache_lock = PTHREAD_MUTEX_INITIALIZER;
+static memo cache[PROTO_PKI_CACHE_MAX];
+static int ncache;
+
+static int same_key(const memo *e, const proto_pki_chain_params *p,
+		    uint32_t index)
+{
+	return e->index == index && e->p.alg == p->alg &&
+	       e->p.epoch_s == p->epoch_s &&
+	       e->p.leaf_not_before_s == p->leaf_not_before_s &&
+	       e->p.leaf_not_after_s == p->leaf_not_after_s &&
+	       strcmp(e->name, p->dns_name) == 0;
+}
+
+/* lookup returns a new reference to the memoised chain for the key, or
+ * NULL. The caller holds cache_lock. */
+static proto_pki_chain *lookup(const proto_pki_chain_params *p, uint32_t index)
+{
+	for (int i = 0; i < ncache; i++) {
+		if (same_key(&cache[i], p, index)) {
+			__atomic_add_fetch(&cache[i].chain->refs, 1,
+					   __ATOMIC_RELAXED);
+			return cache[i].chain;
+		}
+	}
+	return NULL;
+}
+
+/* insert memoises |c| (taking a reference of its own) unless the key is
+ * there already or the cache is full. The caller holds cache_lock and
+ * has checked |p|. Returns 1 if it did. */
+static int insert(const proto_pki_chain_params *p, uint32_t index,
+		  proto_pki_chain *c, pid_t made_by)
+{
+	if (ncache == PROTO_PKI_CACHE_MAX) {
+		return 0;
+	}
+	memo *e = &cache[ncache++];
+	e->p = *p;
+	snprintf(e->name, sizeof(e->name), "%s", p->dns_name);
+	e->p.dns_name = e->name;
+	e->index = index;
+	e->made_by = made_by;
+	e->chain = c;
+	__atomic_add_fetch(&c->refs, 1, __ATOMIC_RELAXED);
+	return 1;
+}
+
+/* chain_seed is the seed of the entropy stream a chain is made from: the
+ * first 8 bytes (little-endian) of a SHA-256 over its parameters. */
+static uint64_t chain_seed(const proto_pki_chain_params *p, uint32_t index)
+{
+	static const char tag[] = "tlsim proto_pki_chain_get v1";
+	uint8_t in[sizeof(tag) + 1 + 256 + 3 * 8 + 4];
+	size_t n = 0, name = strlen(p->dns_name);
+	memcpy(in, tag, sizeof(tag));
+	n += sizeof(tag);
+	in[n++] = (uint8_t)p->alg;
+	memcpy(in + n, p->dns_name, name + 1);
+	n += name + 1;
+	const uint64_t v[3] = {(uint64_t)p->epoch_s,
+			       (uint64_t)p->leaf_not_before_s,
+			       (uint64_t)p->leaf_not_after_s};
+	for (int i = 0; i < 3; i++) {
+		for (int b = 0; b < 8; b++) {
+			in[n++] = (uint8_t)(v[i] >> (8 * b));
+		}
+	}
+	for (int b = 0; b < 4; b++) {
+		in[n++] = (uint8_t)(index >> (8 * b));
+	}
+	uint8_t md[SHA256_DIGEST_LENGTH];
+	SHA256(in, n, md);
+	uint64_t seed = 0;
+	for (int b = 0; b < 8; b++) {
+		seed |= (uint64_t)md[b] << (8 * b);
+	}
+	return seed;
+}
+
+struct make {
+	const proto_pki_chain_params *p;
+	proto_pki_chain *chain;
+	int rc;
+};
+
+static void *make_main(void *arg)
+{
+	struct make *m = arg;
+	m->rc = proto_pki_chain_new(m->p, &m->chain);
+	return NULL;
+}
+
+int proto_pki_chain_get(const proto_pki_chain_params *p, uint32_t index,
+			proto_pki_chain **out)
+{
+	if (p == NULL || out == NULL || !valid_dns_name(p->dns_name)) {
+		return SIM_EINVAL;
+	}
+	pthread_mutex_lock(&cache_lock);
+	proto_pki_chain *c = lookup(p, index);
+	pthread_mutex_unlock(&cache_lock);
+	if (c != NULL) {
+		*out = c;
+		return 0;
+	}
+	struct make m = {.p = p};
+	int rc =
+	    sim_entropy_run_thread(make_main, &m, chain_seed(p, index), NULL);
+	if (rc == 0) {
+		rc = m.rc;
+	}
+	if (rc != 0) {
+		return rc;
+	}
+	pthread_mutex_lock(&cache_lock);
+	proto_pki_chain *had = lookup(p, index); /* made meanwhile */
+	if (had == NULL) {
+		insert(p, index, m.chain, getpid());
+	}
+	pthread_mutex_unlock(&cache_lock);
+	if (had != NULL) {
+		proto_pki_chain_del(m.chain);
+		m.chain = had;
+	}
+	*out = m.chain;
+	return 0;
+}
+
+/* The export format, per chain (BoringSSL CBB/CBS):
+ *   u32 index, u8 alg, u8-length-prefixed DNS name, u64 epoch_s,
+ *   u64 leaf_not_before_s, u64 leaf_not_after_s,
+ *   then six u24-length-prefixed DER blobs: root, intermediate, leaf
+ *   (X.509) and their keys (PKCS #8, EVP_marshal_private_key). */
+static int export_one(CBB *cbb, const memo *e)
+{
+	const proto_pki_chain *c = e->chain;
+	X509 *certs[3] = {c->root, c->inter, c->leaf};
+	EVP_PKEY *keys[3] = {c->root_key, c->inter_key, c->leaf_key};
+	CBB name, der;
+	if (!CBB_add_u32(cbb, e->index) ||
+	    !CBB_add_u8(cbb, (uint8_t)e->p.alg) ||
+	    !CBB_add_u8_length_prefixed(cbb, &name) ||
+	    !CBB_add_bytes(&name, (const uint8_t *)e->name, strlen(e->name)) ||
+	    !CBB_add_u64(cbb, (uint64_t)e->p.epoch_s) ||
+	    !CBB_add_u64(cbb, (uint64_t)e->p.leaf_not_before_s) ||
+	    !CBB_add_u64(cbb, (uint64_t)e->p.leaf_not_after_s)) {
+		return 0;
+	}
+	for (int i = 0; i < 3; i++) {
+		uint8_t *p = NULL;
+		int n = i2d_X509(certs[i], &p);
+		int ok = n > 0 && CBB_add_u24_length_prefixed(cbb, &der) &&
+			 CBB_add_bytes(&der, p, (size_t)n) && CBB_flush(cbb);
+		OPENSSL_free(p);
+		if (!ok) {
+			return 0;
+		}
+	}
+	for (int i = 0; i < 3; i++) {
+		if (!CBB_add_u24_length_prefixed(cbb, &der) ||
+		    !EVP_marshal_private_key(&der, keys[i]) ||
+		    !CBB_flush(cbb)) {
+			return 0;
+		}
+	}
+	return 1;
+}
+
+int proto_pki_cache_export(uint8_t **buf, size_t *len)
+{
+	CBB cbb;
+	if (!CBB_init(&cbb, 4096)) {
+		return SIM_ENOMEM;
+	}
+	int n = 0, rc = 0;
+	pid_t self = getpid();
+	pthread_mutex_lock(&cache_lock);
+	for (int i = 0; i < ncache && rc == 0; i++) {
+		if (cache[i].made_by != self) {
+			continue;
+		}
+		if (!export_one(&cbb, &cache[i])) {
+			rc = SIM_ENOMEM;
+			break;
+		}
+		n++;
+	}
+	pthread_mutex_unlock(&cache_lock);
+	uint8_t *out = NULL;
+	size_t outlen = 0;
+	if (rc == 0 && !CBB_finish(&cbb, &out, &outlen)) {
+		rc = SIM_ENOMEM;
+	}
+	if (rc != 0) {
+		CBB_cleanup(&cbb);
+		return rc;
+	}
+	uint8_t *p = realloc(*buf, *len + outlen + 1);
+	if (p == NULL) {
+		OPENSSL_free(out);
+		return SIM_ENOMEM;
+	}
+	if (outlen > 0) {
+		memcpy(p + *len, out, outlen);
+	}
+	OPENSSL_free(out);
+	*buf = p;
+	*len += outlen;
+	return n;
+}
+
+/* import_one parses one chain from |cbs| into |*c|, |p| and |index|
+ * (the name into |name|, 256 bytes). Returns 0, SIM_EINVAL or
+ * SIM_ENOMEM. */
+static int import_one(CBS *cbs, proto_pki_chain_params *p, char *name,
+		      uint32_t *index, proto_pki_chain **out)
+{
+	CBS n, der;
+	uint8_t alg;
+	uint64_t v[3];
+	memset(p, 0, sizeof(*p));
+	if (!CBS_get_u32(cbs, index) || !CBS_get_u8(cbs, &alg) ||
+	    !CBS_get_u8_length_prefixed(cbs, &n) || CBS_len(&n) > 253 ||
+	    !CBS_get_u64(cbs, &v[0]) || !CBS_get_u64(cbs, &v[1]) ||
+	    !CBS_get_u64(cbs, &v[2]) ||
+	    (alg != PROTO_PKI_P256 && alg != PROTO_PKI_ED25519)) {
+		return SIM_EINVAL;
+	}
+	memcpy(name, CBS_data(&n), CBS_len(&n));
+	name[CBS_len(&n)] = '\0';
+	p->dns_name = name;
+	p->alg = (proto_pki_alg)alg;
+	p->epoch_s = (int64_t)v[0];
+	p->leaf_not_before_s = (int64_t)v[1];
+	p->leaf_not_after_s = (int64_t)v[2];
+	if (!valid_dns_name(name)) {
+		return SIM_EINVAL;
+	}
+	proto_pki_chain *c = calloc(1, sizeof(*c));
+	if (c == NULL) {
+		return SIM_ENOMEM;
+	}
+	c->refs = 1;
+	X509 **certs[3] = {&c->root, &c->inter, &c->leaf};
+	EVP_PKEY **keys[3] = {&c->root_key, &c->inter_key, &c->leaf_key};
+	int ok = 1;
+	for (int i = 0; ok && i < 3; i++) {
+		const uint8_t *d;
+		ok = CBS_get_u24_length_prefixed(cbs, &der) &&
+		     (d = CBS_data(&der),
+		      (*certs[i] = d2i_X509(NULL, &d, (long)CBS_len(&der))) !=
+			  NULL) &&
+		     d == CBS_data(&der) + CBS_len(&der);
+	}
+	for (int i = 0; ok && i < 3; i++) {
+		ok = CBS_get_u24_length_prefixed(cbs, &der) &&
+		     (*keys[i] = EVP_parse_private_key(&der)) != NULL &&
+		     CBS_len(&der) == 0;
+	}
+	if (!ok) {
+		proto_pki_chain_del(c);
+		ERR_clear_error();
+		return SIM_EINVAL;
+	}
+	*out = c;
+	return 0;
+}
+
+int proto_pki_cache_import(const uint8_t *in, size_t len)
+{
+	CBS cbs;
+	CBS_init(&cbs, in, len);
+	int added = 0;
+	while (CBS_len(&cbs) > 0) {
+		proto_pki_chain_params p;
+		char name[256];
+		uint32_t index;
+		proto_pki_chain *c = NULL;
+		int rc = import_one(&cbs, &p, name, &index, &c);
+		if (rc != 0) {
+			return rc;
+		}
+		pthread_mutex_lock(&cache_lock);
+		proto_pki_chain *had = lookup(&p, index);
+		if (had == NULL) {
+			added += insert(&p, index, c, 0);
+		}
+		pthread_mutex_unlock(&cache_lock);
+		proto_pki_chain_del(had);
+		proto_pki_chain_del(c);
+	}
+	return added;
 }
 
 static int valid_version(uint16_t v)

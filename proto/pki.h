@@ -129,10 +129,13 @@ typedef struct proto_pki_chain_params {
 } proto_pki_chain_params;
 
 /* proto_pki_chain is a root CA, an intermediate CA it signed, and a leaf
- * the intermediate signed, with their private keys. It owns all six. */
+ * the intermediate signed, with their private keys. It owns all six.
+ * Nothing may change a chain once made: proto_pki_chain_get shares one
+ * among every run of the process. */
 typedef struct proto_pki_chain {
 	EVP_PKEY *root_key, *inter_key, *leaf_key;
 	X509 *root, *inter, *leaf;
+	unsigned refs; /* private: references (proto_pki_chain_del) */
 } proto_pki_chain;
 
 /* proto_pki_chain_new makes a chain as |p| says. All three certificates
@@ -155,8 +158,47 @@ typedef struct proto_pki_chain {
  * entropy stream), SIM_ENOMEM or SIM_ECRYPTO, leaving |*out| untouched. */
 int proto_pki_chain_new(const proto_pki_chain_params *p, proto_pki_chain **out);
 
-/* proto_pki_chain_del frees |c| and everything in it. NULL is a no-op. */
+/* proto_pki_chain_del releases a reference to |c| (one from
+ * proto_pki_chain_new or proto_pki_chain_get) and frees it and everything
+ * in it with the last. NULL is a no-op. */
 void proto_pki_chain_del(proto_pki_chain *c);
+
+/* proto_pki_chain_get returns the chain |p| describes, the |index|-th of a
+ * run (0 for its first w:pki, 1 for its second...), as a function of |p|
+ * and |index| alone: it is made by proto_pki_chain_new on a thread of its
+ * own (sim_entropy_run_thread) whose entropy stream is seeded from a
+ * SHA-256 of |p| and |index|, so neither the calling thread's stream nor
+ * its BoringSSL state is drawn from or touched, and the same arguments
+ * give the same certificates and keys in any process. Distinct |index|es
+ * give distinct chains (a run's second PKI is not its first). Chains are
+ * memoised per process (PROTO_PKI_CACHE_MAX of them; past that each call
+ * makes its own): a P-256 chain takes three key generations and three
+ * signatures, a third of a short QUIC run. On success returns 0 and sets
+ * |*out| to a reference the caller releases with proto_pki_chain_del;
+ * otherwise the errors of proto_pki_chain_new and of
+ * sim_entropy_run_thread, leaving |*out| untouched. Thread-safe. */
+#define PROTO_PKI_CACHE_MAX 64
+int proto_pki_chain_get(const proto_pki_chain_params *p, uint32_t index,
+			proto_pki_chain **out);
+
+/* proto_pki_cache_export appends to |*buf| (realloc'd; |*len| bytes, both
+ * updated) every memoised chain this process made itself, rather than
+ * inherited from the process it was forked from or imported: its
+ * parameters, index, certificates and private keys. `tlsim sweep`'s
+ * children report them, so that the sweep imports each chain once and
+ * every child forked after that finds it made. Returns the number of
+ * chains appended, or SIM_ENOMEM (|*buf| and |*len| then describe what
+ * was appended before). */
+int proto_pki_cache_export(uint8_t **buf, size_t *len);
+
+/* proto_pki_cache_import memoises the chains in |in| (|len| bytes, as
+ * proto_pki_cache_export wrote them), as if proto_pki_chain_get had made
+ * them, skipping those already memoised and those past
+ * PROTO_PKI_CACHE_MAX. The bytes must come from this same build: a chain
+ * is trusted to be what its parameters would make. Returns the number of
+ * chains added, or SIM_EINVAL (malformed input; the chains before the
+ * malformed one are kept) or SIM_ENOMEM. */
+int proto_pki_cache_import(const uint8_t *in, size_t len);
 
 /* proto_pki_verify verifies |chain|, the certificates a server sent (leaf
  * first, then whatever else it sent, in its order), as a TLS server

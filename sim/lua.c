@@ -1609,8 +1609,11 @@ static int l_pki(lua_State *L)
 		}
 	}
 	proto_pki_clock_set(c->epoch_ns + sim_world_now(&c->w));
+	/* A function of the parameters and of which w:pki of the run this
+	 * is, never of the seed: memoised, it costs a run nothing after the
+	 * first (proto/pki.h). */
 	proto_pki_chain *chain = NULL;
-	int rc = proto_pki_chain_new(&p, &chain);
+	int rc = proto_pki_chain_get(&p, (uint32_t)c->npkis, &chain);
 	lua_pop(L, 1); /* name */
 	if (rc != 0) {
 		return luaL_error(L, "w:pki: %s", sim_strerror(rc));
@@ -2593,7 +2596,12 @@ static void *run_thread(void *arg)
 	char chunk[1024];
 	snprintf(chunk, sizeof(chunk), "@%s", o->path);
 	lua_pushcfunction(L, traceback);
-	int rc = luaL_loadbufferx(L, o->source, o->source_len, chunk, "t");
+	/* Bytecode only from sim_lua_compile (of this very source): a
+	 * script can never load any. */
+	int rc =
+	    o->bytecode != NULL
+		? luaL_loadbufferx(L, o->bytecode, o->bytecode_len, chunk, "b")
+		: luaL_loadbufferx(L, o->source, o->source_len, chunk, "t");
 	if (rc == LUA_OK) {
 		rc = lua_pcall(L, 0, 0, -2);
 	}
@@ -2678,6 +2686,56 @@ static void *run_thread(void *arg)
 	lua_close(L);
 	sim_entropy_end();
 	return NULL;
+}
+
+typedef struct dump {
+	char *p;
+	size_t len, cap;
+	int oom;
+} dump;
+
+static int dump_writer(lua_State *L, const void *p, size_t n, void *ud)
+{
+	dump *d = ud;
+	if (d->len + n > d->cap) {
+		size_t cap = d->cap ? d->cap : 4096;
+		while (cap < d->len + n) {
+			cap *= 2;
+		}
+		char *q = realloc(d->p, cap);
+		if (q == NULL) {
+			d->oom = 1;
+			return 1;
+		}
+		d->p = q;
+		d->cap = cap;
+	}
+	memcpy(d->p + d->len, p, n);
+	d->len += n;
+	return 0;
+}
+
+int sim_lua_compile(const sim_lua_opts *o, char **out, size_t *len)
+{
+	lua_State *L = luaL_newstate();
+	if (L == NULL) {
+		return SIM_ENOMEM;
+	}
+	char chunk[1024];
+	snprintf(chunk, sizeof(chunk), "@%s", o->path);
+	dump d = {0};
+	int rc = luaL_loadbufferx(L, o->source, o->source_len, chunk, "t");
+	if (rc == LUA_OK) {
+		lua_dump(L, dump_writer, &d, 0);
+	}
+	lua_close(L);
+	if (rc != LUA_OK || d.oom) {
+		free(d.p);
+		return rc == LUA_ERRMEM || d.oom ? SIM_ENOMEM : SIM_ESCRIPT;
+	}
+	*out = d.p;
+	*len = d.len;
+	return 0;
 }
 
 void sim_lua_params(const sim_lua_opts *o, char *params, size_t len)

@@ -24,6 +24,11 @@ typedef struct sim_lua_opts {
 	const char *source; /* the file's contents */
 	size_t source_len;
 	const char *sha256; /* hex of the contents */
+	/* Optional: |source| compiled by sim_lua_compile, which the run
+	 * loads instead of compiling the source again (`tlsim sweep` does
+	 * it once before the forks). Borrowed. */
+	const char *bytecode;
+	size_t bytecode_len;
 	int have_seed;      /* --seed given: overrides the world's seed */
 	uint64_t seed;
 	int nset; /* --set key=value pairs, visible as arg.key */
@@ -79,6 +84,14 @@ typedef struct sim_lua_result {
  * (run.params: "key=value\n" lines sorted by key) into |params| (|len|
  * bytes, truncated to fit, always terminated). */
 void sim_lua_params(const sim_lua_opts *o, char *params, size_t len);
+
+/* sim_lua_compile compiles |o|->source as a run would (chunk name
+ * "@" |o|->path, text only) and dumps it with its debug information, so
+ * that a run given the result as |bytecode| behaves exactly as one that
+ * compiles the source (line numbers, messages). Returns 0 and a
+ * malloc'd |*out| of |*len| bytes, or SIM_ESCRIPT (the source does not
+ * compile: runs then report the error themselves) or SIM_ENOMEM. */
+int sim_lua_compile(const sim_lua_opts *o, char **out, size_t *len);
 
 /* sim_lua_run runs the scenario described by |o| to completion and fills
  * |r|. Returns r->status. Messages for the user (failed expectations as

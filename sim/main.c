@@ -9,6 +9,7 @@
 #include <sqlite3.h>
 #include <unistd.h>
 
+#include "sim/arena.h"
 #include "sim/entropy.h"
 #include "sim/err.h"
 #include "sim/explore.h"
@@ -943,7 +944,8 @@ static int cmd_sweep(int argc, char **argv)
 			     .shard_count = a.shard_count ? a.shard_count : 1,
 			     .trace_path = a.trace_path,
 			     .quiet = a.o.verbosity == 0,
-			     .resume = a.resume};
+			     .resume = a.resume,
+			     .child_init = sim_arena_begin};
 	memcpy(so.query, a.query, sizeof(so.query));
 	so.nquery = a.nquery;
 	status = sim_sweep(&so);

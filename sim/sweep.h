@@ -20,7 +20,15 @@
  * behind.
  *
  * A sweep that is killed keeps the runs of its committed batches, whole;
- * --resume runs the rest (sim_sweep_opts.resume). */
+ * --resume runs the rest (sim_sweep_opts.resume).
+ *
+ * Cost: beyond its run a child pays for the fork, its exit and a page
+ * fault per page it writes. The CLI's children allocate from a region of
+ * their own (sim_sweep_opts.child_init = sim_arena_begin, sim/arena.h),
+ * the parent sets up the time zone once before the first fork, and the
+ * children report the certificate chains they had to make
+ * (proto_pki_cache_export), which the parent imports so that the
+ * children forked after it find them made. */
 #ifndef TLSIM_SIM_SWEEP_H
 #define TLSIM_SIM_SWEEP_H
 
@@ -55,6 +63,9 @@ typedef struct sim_sweep_opts {
 	 * schedule), and count the ones that are into the table, which is
 	 * then the whole sweep's. */
 	int resume;
+	/* Optional: called first thing in each child, right after the fork
+	 * (the CLI passes sim_arena_begin); its result is ignored. */
+	int (*child_init)(void);
 } sim_sweep_opts;
 
 /* sim_sweep runs the sweep, shows progress on stderr and prints the

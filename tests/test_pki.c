@@ -17,6 +17,9 @@
  *   leaf not yet valid                     9 depth 0, 45 certificate_expired
  *   wrong host name                       62 depth 0, 42 bad_certificate
  */
+#include <sys/wait.h>
+#include <unistd.h>
+
 #include <openssl/bio.h>
 #include <openssl/bn.h>
 #include <openssl/err.h>
@@ -99,6 +102,209 @@ TEST(pki_chain_deterministic)
 	}
 	gen_alg(PROTO_PKI_P256);
 	gen_alg(PROTO_PKI_ED25519);
+}
+
+/* ---- memoised chains (proto_pki_chain_get) ---- */
+
+/* chain_der writes the DER of |c|'s three certificates, one after the
+ * other, into |out| (|cap| bytes). Returns the length, or -1. */
+static int chain_der(const proto_pki_chain *c, uint8_t *out, int cap)
+{
+	X509 *certs[3] = {c->root, c->inter, c->leaf};
+	int n = 0;
+	for (int i = 0; i < 3; i++) {
+		int k = i2d_X509(certs[i], NULL);
+		if (k <= 0 || k > cap - n) {
+			return -1;
+		}
+		uint8_t *p = out + n;
+		i2d_X509(certs[i], &p);
+		n += k;
+	}
+	return n;
+}
+
+struct get {
+	proto_pki_chain_params p;
+	uint32_t index;
+	int rc;
+	uint64_t draws; /* from the calling thread's stream */
+	uint8_t der[4096];
+	int len;
+	proto_pki_chain *chain;
+};
+
+static void *get_main(void *arg)
+{
+	struct get *g = arg;
+	uint64_t before = 0;
+	sim_entropy_stats(&before, NULL);
+	g->rc = proto_pki_chain_get(&g->p, g->index, &g->chain);
+	sim_entropy_stats(&g->draws, NULL);
+	g->draws -= before;
+	if (g->rc == 0) {
+		g->len = chain_der(g->chain, g->der, sizeof(g->der));
+		proto_pki_chain_del(g->chain);
+	}
+	return NULL;
+}
+
+static void get_init(struct get *g, const char *name, uint32_t index)
+{
+	memset(g, 0, sizeof(*g));
+	g->p.dns_name = name;
+	g->p.alg = PROTO_PKI_P256;
+	g->p.epoch_s = EPOCH_S;
+	g->index = index;
+}
+
+/* get_in_child runs |g| in a forked child and reads its DER back: the
+ * child starts from this process's cache, so |g|'s key must not be in
+ * it for the child to make the chain itself. */
+static void get_in_child(struct get *g)
+{
+	int fds[2];
+	REQUIRE(pipe(fds) == 0);
+	pid_t pid = fork();
+	REQUIRE(pid >= 0);
+	if (pid == 0) {
+		close(fds[0]);
+		get_main(g);
+		ssize_t w = write(fds[1], g, sizeof(*g));
+		_exit(w == (ssize_t)sizeof(*g) ? 0 : 1);
+	}
+	close(fds[1]);
+	size_t got = 0;
+	while (got < sizeof(*g)) {
+		ssize_t k = read(fds[0], (uint8_t *)g + got, sizeof(*g) - got);
+		if (k <= 0) {
+			break;
+		}
+		got += (size_t)k;
+	}
+	close(fds[0]);
+	int st = 0;
+	waitpid(pid, &st, 0);
+	CHECK(got == sizeof(*g) && WIFEXITED(st) && WEXITSTATUS(st) == 0);
+}
+
+TEST(pki_chain_get_memoised)
+{
+	char err[256];
+	if (sim_entropy_check(err, sizeof(err)) != 0) {
+		unit_fail(__FILE__, __LINE__,
+			  "needs OPENSSL_ia32cap=%s (CTest sets it): %s",
+			  SIM_ENTROPY_IA32CAP, err);
+		return;
+	}
+	static struct get a, b, c, d, e;
+	/* Made in a child (a process of its own), then here, from two run
+	 * seeds: the same chain, and no draw from either run's stream. */
+	get_init(&a, "memo.test", 0);
+	get_in_child(&a);
+	get_init(&b, "memo.test", 0);
+	CHECK_INT(sim_entropy_run_thread(get_main, &b, 1, NULL), 0);
+	get_init(&c, "memo.test", 0);
+	CHECK_INT(sim_entropy_run_thread(get_main, &c, 2, NULL), 0);
+	REQUIRE(a.rc == 0 && b.rc == 0 && c.rc == 0);
+	REQUIRE(a.len > 0 && b.len > 0 && c.len > 0);
+	CHECK_INT(a.draws, 0);
+	CHECK_INT(b.draws, 0);
+	CHECK_INT(c.draws, 0);
+	CHECK(a.len == b.len && memcmp(a.der, b.der, (size_t)a.len) == 0);
+	CHECK(b.chain == c.chain); /* memoised: one object */
+	CHECK(b.len == c.len && memcmp(b.der, c.der, (size_t)b.len) == 0);
+	/* A run's second chain, or another name: another chain. */
+	get_init(&d, "memo.test", 1);
+	CHECK_INT(sim_entropy_run_thread(get_main, &d, 1, NULL), 0);
+	get_init(&e, "other.test", 0);
+	CHECK_INT(sim_entropy_run_thread(get_main, &e, 1, NULL), 0);
+	REQUIRE(d.rc == 0 && e.rc == 0 && d.len > 0 && e.len > 0);
+	CHECK(d.len != b.len || memcmp(d.der, b.der, (size_t)b.len) != 0);
+	CHECK(e.len != b.len || memcmp(e.der, b.der, (size_t)b.len) != 0);
+	/* Without a stream of its own on the calling thread too. */
+	get_init(&a, "memo.test", 0);
+	get_main(&a);
+	CHECK(a.rc == 0 && a.chain == b.chain);
+	get_init(&a, "bad name!", 0);
+	get_main(&a);
+	CHECK_INT(a.rc, SIM_EINVAL);
+}
+
+TEST(pki_cache_export_import)
+{
+	char err[256];
+	if (sim_entropy_check(err, sizeof(err)) != 0) {
+		unit_fail(__FILE__, __LINE__,
+			  "needs OPENSSL_ia32cap=%s (CTest sets it): %s",
+			  SIM_ENTROPY_IA32CAP, err);
+		return;
+	}
+	/* A child makes two chains (one Ed25519) and exports what it made;
+	 * this process imports them and then finds them made, byte for
+	 * byte the child's. */
+	static struct get g;
+	int fds[2];
+	REQUIRE(pipe(fds) == 0);
+	pid_t pid = fork();
+	REQUIRE(pid >= 0);
+	if (pid == 0) {
+		close(fds[0]);
+		get_init(&g, "export.test", 3);
+		get_main(&g);
+		get_init(&g, "export.test", 4);
+		g.p.alg = PROTO_PKI_ED25519;
+		get_main(&g);
+		uint8_t *buf = NULL;
+		size_t len = 0;
+		int n = proto_pki_cache_export(&buf, &len);
+		uint64_t hdr[2] = {(uint64_t)n, len};
+		int ok = write(fds[1], &g, sizeof(g)) == sizeof(g) &&
+			 write(fds[1], hdr, sizeof(hdr)) == sizeof(hdr) &&
+			 write(fds[1], buf, len) == (ssize_t)len;
+		_exit(ok ? 0 : 1);
+	}
+	close(fds[1]);
+	uint64_t hdr[2] = {0, 0};
+	static uint8_t buf[65536];
+	size_t got = 0;
+	CHECK(read(fds[0], &g, sizeof(g)) == sizeof(g));
+	CHECK(read(fds[0], hdr, sizeof(hdr)) == sizeof(hdr));
+	while (got < hdr[1] && got < sizeof(buf)) {
+		ssize_t k = read(fds[0], buf + got, sizeof(buf) - got);
+		if (k <= 0) {
+			break;
+		}
+		got += (size_t)k;
+	}
+	close(fds[0]);
+	int st = 0;
+	waitpid(pid, &st, 0);
+	REQUIRE(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+	REQUIRE(g.rc == 0 && g.len > 0);
+	CHECK_INT(hdr[0], 2); /* what it made, not what it inherited */
+	REQUIRE(got == hdr[1] && got > 0);
+	uint8_t *mine = NULL;
+	size_t mlen = 0;
+	int made = proto_pki_cache_export(&mine, &mlen);
+	free(mine);
+	/* Truncated: the first chain is whole and kept, the second not. */
+	CHECK_INT(proto_pki_cache_import(buf, got - 1), SIM_EINVAL);
+	CHECK_INT(proto_pki_cache_import(buf, got), 1);
+	CHECK_INT(proto_pki_cache_import(buf, got), 0);
+	static struct get h;
+	get_init(&h, "export.test", 4);
+	h.p.alg = PROTO_PKI_ED25519;
+	CHECK_INT(sim_entropy_run_thread(get_main, &h, 9, NULL), 0);
+	REQUIRE(h.rc == 0);
+	CHECK(h.len == g.len && memcmp(h.der, g.der, (size_t)g.len) == 0);
+	/* Imported chains are not this process's to export. */
+	mine = NULL;
+	mlen = 0;
+	CHECK_INT(proto_pki_cache_export(&mine, &mlen), made);
+	free(mine);
+	CHECK_INT(proto_pki_cache_import((const uint8_t *)"\x01", 1),
+		  SIM_EINVAL);
 }
 
 /* ---- chain contents ---- */

@@ -26,7 +26,7 @@ CHECKS=$((CHECKS + 1))
 # Two seeds: the ciphertext differs at once; without it, later.
 expect_run 1 "" -- run "$M" --set variant=tail --seed 4 --trace "$TMP/a.db" -q
 expect_run 1 "first difference at 0\.000000s, row [0-9]+ of the timeline: data" -- diff "$TMP/a.db:1" "$TMP/a.db:2"
-expect_run 1 "of the timeline: (len|frames|time_ns|op_type|\(a different)" -- diff "$TMP/a.db:1" "$TMP/a.db:2" --ignore data
+expect_run 1 "of the timeline: (len|frames|time_ns|op_type|detail|\(a different)" -- diff "$TMP/a.db:1" "$TMP/a.db:2" --ignore data
 expect_run 1 "" -- diff "$TMP/a.db:1" "$TMP/a.db:2" -q
 CHECKS=$((CHECKS + 1))
 [ ! -s "$TMP/out" ] || fail "-q printed the difference"

@@ -52,7 +52,7 @@ CHECKS=$((CHECKS + 1))
 # segment's description names the TLS messages it carries), and its
 # retransmission (the delay outlasts the RTO); not the ChangeCipherSpec
 # just before it, in a segment of its own.
-check 7 "delayed segments" "client|DATA|seq=257 ack=1136 len=58 tls=Finished" \
+check 7 "delayed segments" "client|DATA|seq=257 ack=1134 len=58 tls=Finished" \
 	"$(q "SELECT DISTINCT src || '|' || ptype || '|' || replace(frames, ' rtx', '') FROM packet WHERE run = 7 AND reason = 'fault:client finished'")"
 check 7 "ChangeCipherSpec on time" "seq=251 ack=1136 len=6 tls=ChangeCipherSpec|20000000|" \
 	"$(q "SELECT frames || '|' || (deliver_ns - send_ns) || '|' || coalesce(reason, '') FROM packet WHERE run = 7 AND src = 'client' AND frames LIKE '%tls=ChangeCipherSpec%'")"

@@ -1,9 +1,10 @@
 # tlsim sweep and tlsim merge: the trace does not depend on --jobs, the
 # closing table counts outcomes and names failed expectations with their
 # seeds, a crashing child is recorded and the sweep goes on, a swept run
-# is the run `tlsim run --seed S` makes, an untraced sweep prints the same
-# table, --query counts the runs a race query matches, merging two sweeps
-# equals one sweep over the union, bad options are one-line errors.
+# is the run `tlsim run --seed S` makes (also when a child's arena runs
+# out), an untraced sweep prints the same table, --query counts the runs
+# a race query matches, merging two sweeps equals one sweep over the
+# union, bad options are one-line errors.
 . "$2/tests/lib.sh"
 SC="$SRC/scripts/scenarios"
 RACE="$SC/msquic_shutdown_race.lua"
@@ -55,6 +56,12 @@ done
 check "sweep digests = run digests" \
 	"$(sqlite3 "$TMP/j1.db" "SELECT group_concat(seed || ':' || digest) FROM run")" \
 	"$(sqlite3 "$TMP/runs.db" "SELECT group_concat(seed || ':' || digest) FROM run")"
+# The same when a child's arena (sim/arena.h) runs out early in the run
+# and glibc serves the rest, blocks of both kinds freed and reallocated.
+TLSIM_TEST_ARENA_BYTES=65536 "$TLSIM" sweep "$RACE" --set variant=tail --seeds 1..4 --trace "$TMP/small.db" -q </dev/null >/dev/null 2>&1
+check "sweep digests with a small arena = run digests" \
+	"$(sqlite3 "$TMP/small.db" "SELECT group_concat(seed || ':' || digest) FROM run")" \
+	"$(sqlite3 "$TMP/runs.db" "SELECT group_concat(seed || ':' || digest) FROM run WHERE seed <= 4")"
 "$TLSIM" sweep "$SC/tls_basic.lua" --seeds 5..7 --jobs 2 --trace "$TMP/tls.db" -q </dev/null >/dev/null 2>&1
 for s in 5 6 7; do
 	"$TLSIM" run "$SC/tls_basic.lua" --seed $s --trace "$TMP/tlsrun.db" -q </dev/null >/dev/null 2>&1
