@@ -54,17 +54,17 @@ CHECKS=$((CHECKS + 1))
 # just before it, in a segment of its own.
 check 7 "delayed segments" "client|DATA|seq=257 ack=1134 len=58 tls=Finished" \
 	"$(q "SELECT DISTINCT src || '|' || ptype || '|' || replace(frames, ' rtx', '') FROM packet WHERE run = 7 AND reason = 'fault:client finished'")"
-check 7 "ChangeCipherSpec on time" "seq=251 ack=1136 len=6 tls=ChangeCipherSpec|20000000|" \
+check 7 "ChangeCipherSpec on time" "seq=251 ack=1134 len=6 tls=ChangeCipherSpec|20000000|" \
 	"$(q "SELECT frames || '|' || (deliver_ns - send_ns) || '|' || coalesce(reason, '') FROM packet WHERE run = 7 AND src = 'client' AND frames LIKE '%tls=ChangeCipherSpec%'")"
 # 8 tls_server_finished: the server's flight in 100-byte segments; the
 # rule drops the two that carry bytes of its Finished (the last carries
 # the end of the Certificate and the CertificateVerify too), no
 # Certificate-only segment, and their retransmissions pass.
-check 8 "dropped segments" "seq=1001 ack=251 len=100 tls=Certificate,CertificateVerify,Finished|lost;seq=1101 ack=251 len=35 tls=Finished|lost" \
+check 8 "dropped segments" "seq=1001 ack=251 len=100 tls=Certificate,CertificateVerify,Finished|lost;seq=1101 ack=251 len=33 tls=Finished|lost" \
 	"$(q "SELECT group_concat(frames || '|' || fate, ';') FROM packet WHERE run = 8 AND reason = 'fault:server finished'")"
 check 8 "other server segments lost" 0 \
 	"$(q "SELECT count(*) FROM packet WHERE run = 8 AND src = 'server' AND fate <> 'delivered' AND reason IS NOT 'fault:server finished'")"
-check 8 "retransmissions delivered" "seq=1001 ack=251 len=100 rtx tls=Certificate,CertificateVerify,Finished|delivered;seq=1101 ack=251 len=35 rtx tls=Finished|delivered" \
+check 8 "retransmissions delivered" "seq=1001 ack=251 len=100 rtx tls=Certificate,CertificateVerify,Finished|delivered;seq=1101 ack=251 len=33 rtx tls=Finished|delivered" \
 	"$(q "SELECT group_concat(frames || '|' || fate, ';') FROM packet WHERE run = 8 AND src = 'server' AND frames LIKE '% rtx tls=%Finished%'")"
 # 9 tcp_byte: one segment dropped, the server's, holding data byte 3000
 # (sequence number 3001: the SYN takes 0), and the same bytes arrive in a

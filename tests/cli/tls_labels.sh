@@ -154,11 +154,11 @@ case_run 0 --set smss=100 --set cmss=40
 check "run 1: server summary" "$SUMMARY_S" \
 	"records=6 messages=7 segments=31 packed=2 spanned=0 errors=0"
 # The server's Finished: only in the last two segments of its flight
-# (bytes 1082..1135), not in the first Certificate segment, which carries
+# (bytes 1082..1133), not in the first Certificate segment, which carries
 # ServerHello's tail, the ChangeCipherSpec and EncryptedExtensions too.
 check "run 1: server segments with Finished" \
 	"$(sqlite3 "$DB" "SELECT group_concat(frames, ';') FROM packet WHERE run = 1 AND src = 'server' AND frames LIKE '%tls=%Finished%'")" \
-	"seq=1001 ack=251 len=100 tls=Certificate,CertificateVerify,Finished;seq=1101 ack=251 len=35 tls=Finished"
+	"seq=1001 ack=251 len=100 tls=Certificate,CertificateVerify,Finished;seq=1101 ack=251 len=33 tls=Finished"
 check "run 1: first Certificate segment" \
 	"$(sqlite3 "$DB" "SELECT frames FROM packet WHERE run = 1 AND src = 'server' AND frames LIKE '%Certificate%' ORDER BY id LIMIT 1")" \
 	"seq=101 ack=251 len=100 tls=ServerHello,ChangeCipherSpec,EncryptedExtensions,Certificate"
