@@ -28,6 +28,7 @@
 #include <openssl/sha.h>
 
 #include "sim/err.h"
+#include "sim/vfs.h"
 
 #define MAX_ROWS_DEFAULT 10000000ULL /* about 1 GB of buffered rows */
 /* A row's canonical form is capped at SQLite's default SQLITE_MAX_LENGTH,
@@ -1214,7 +1215,7 @@ static int open_db(sim_trace *t)
 	rc = sqlite3_open_v2(path, &t->db,
 			     SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE |
 				 SQLITE_OPEN_NOMUTEX,
-			     NULL);
+			     sim_vfs_register());
 	if (rc != SQLITE_OK) {
 		int e = t->db ? sqlite3_system_errno(t->db) : 0;
 		int code = map_sqlite(rc);
