@@ -67,6 +67,7 @@
  * Wall-clock time is read here only: bench/ is outside the simulator. */
 #include <errno.h>
 #include <inttypes.h>
+#include <malloc.h>
 #include <pthread.h>
 #include <stdarg.h>
 #include <stdint.h>
@@ -1276,6 +1277,12 @@ static void *bench_main(void *arg)
 
 int main(int argc, char **argv)
 {
+	/* The malloc thresholds tlsim's command line fixes (sim/main.c,
+	 * malloc_settings), for every mode alike: with glibc's moving
+	 * thresholds, the traced mode's thread gave its heap back to the
+	 * kernel after every handshake and faulted it in again. */
+	mallopt(M_MMAP_THRESHOLD, 1 << 20);
+	mallopt(M_TRIM_THRESHOLD, 32 << 20);
 	int rc = sim_entropy_reexec(argc, argv);
 	if (rc != 0) {
 		die("cannot re-execute with OPENSSL_ia32cap: %s",
