@@ -24,6 +24,10 @@
  *         rows on, as `tlsim run --trace` does per run. One database per
  *         repetition, opened before its first handshake and closed (a WAL
  *         checkpoint) after its last; that time counts too.
+ *  batch: the same, but the handshakes of a slice (N/20, see below) are
+ *         committed in one transaction (sim_trace_batch_begin/commit), as
+ *         tlsim sweep stores runs: what is left when the per-run commit
+ *         is amortised, the rows' own inserts. No target of its own.
  *
  * QUIC (--proto quic):
  *  floor: two SSL objects with an SSL_QUIC_METHOD, TLS 1.3 only, contexts
@@ -44,7 +48,7 @@
  *         the server's connected, 30 ms of virtual time), then everything
  *         is freed with the server's last datagram (HANDSHAKE_DONE) still
  *         on the link. Teardown counts on both sides (SSL_free here).
- *  on:    the same with tracing, as for TLS.
+ *  on, batch: the same with tracing, as for TLS.
  *
  * Each repetition runs N handshakes of every mode in SLICES slices that
  * alternate between the modes (the order rotating every slice), so that a
@@ -67,6 +71,7 @@
  * Wall-clock time is read here only: bench/ is outside the simulator. */
 #include <errno.h>
 #include <inttypes.h>
+#include <malloc.h>
 #include <pthread.h>
 #include <stdarg.h>
 #include <stdint.h>
@@ -105,8 +110,9 @@
 #define ON_TARGET 1.25
 #define SIG_SLACK 8 /* bytes */
 
-enum mode { M_FLOOR, M_OFF, M_ON, M_COUNT };
-static const char *const MODE_NAMES[M_COUNT] = {"floor", "off", "on"};
+enum mode { M_FLOOR, M_OFF, M_ON, M_BATCH, M_COUNT };
+static const char *const MODE_NAMES[M_COUNT] = {"floor", "off", "on",
+						"batch"};
 
 static double wall_s(void)
 {
@@ -148,6 +154,7 @@ typedef struct phases {
 	double run;       /* sim_sched_run until idle */
 	double teardown;  /* endpoints, link, world freed */
 	double end;       /* sim_trace_end: digest, commit */
+	double commit;    /* sim_trace_batch_begin + commit (batch) */
 	double openclose; /* sim_trace_open + sim_trace_close */
 	uint64_t n;
 } phases;
@@ -196,9 +203,9 @@ typedef struct bench {
 			      last handshake */
 	sim_time end_ns;   /* virtual time of the last handshake */
 	uint64_t events;   /* scheduler events, last handshake */
-	/* trace */
-	char db[4096];
-	sim_trace *trace;
+	/* trace: one database per traced mode (on, batch) */
+	char db[M_COUNT][4096];
+	sim_trace *trace[M_COUNT];
 	uint64_t rows; /* rows of the last traced handshake */
 	/* phases, summed over timed handshakes */
 	phases ph[M_COUNT];
@@ -681,9 +688,10 @@ static void run_world(bench *b, sim_world *w, int quic, double t[2])
 }
 
 /* tlsim_handshake runs one TLS (|quic| 0) or QUIC handshake through
- * tlsim, traced if |trace| is not NULL. */
-static void tlsim_handshake(bench *b, sim_trace *trace, int quic)
+ * tlsim for |mode|, traced into that mode's trace (none for M_OFF). */
+static void tlsim_handshake(bench *b, enum mode mode, int quic)
 {
+	sim_trace *trace = b->trace[mode];
 	double t0 = wall_s();
 	uint64_t seed = b->world_seed++;
 	if (trace != NULL) {
@@ -723,7 +731,7 @@ static void tlsim_handshake(bench *b, sim_trace *trace, int quic)
 		}
 	}
 	double t5 = wall_s();
-	phases *ph = &b->ph[trace != NULL ? M_ON : M_OFF];
+	phases *ph = &b->ph[mode];
 	ph->begin += t1 - t0;
 	ph->setup += t23[0] - t1;
 	ph->run += t23[1] - t23[0];
@@ -741,12 +749,17 @@ __attribute__((noinline, noclone)) static void hs_floor(bench *b)
 
 __attribute__((noinline, noclone)) static void hs_off(bench *b)
 {
-	tlsim_handshake(b, NULL, 0);
+	tlsim_handshake(b, M_OFF, 0);
 }
 
 __attribute__((noinline, noclone)) static void hs_on(bench *b)
 {
-	tlsim_handshake(b, b->trace, 0);
+	tlsim_handshake(b, M_ON, 0);
+}
+
+__attribute__((noinline, noclone)) static void hs_batch(bench *b)
+{
+	tlsim_handshake(b, M_BATCH, 0);
 }
 
 __attribute__((noinline, noclone)) static void hs_qfloor(bench *b)
@@ -756,12 +769,17 @@ __attribute__((noinline, noclone)) static void hs_qfloor(bench *b)
 
 __attribute__((noinline, noclone)) static void hs_qoff(bench *b)
 {
-	tlsim_handshake(b, NULL, 1);
+	tlsim_handshake(b, M_OFF, 1);
 }
 
 __attribute__((noinline, noclone)) static void hs_qon(bench *b)
 {
-	tlsim_handshake(b, b->trace, 1);
+	tlsim_handshake(b, M_ON, 1);
+}
+
+__attribute__((noinline, noclone)) static void hs_qbatch(bench *b)
+{
+	tlsim_handshake(b, M_BATCH, 1);
 }
 
 static void rm_db(const char *path)
@@ -829,33 +847,55 @@ static void work(worker *w)
 	char err[512];
 	switch (w->cmd) {
 	case C_RUN:
+		/* The batch mode commits the slice's runs in one transaction,
+		 * as tlsim sweep stores runs: begin and commit count. */
+		if (w->mode == M_BATCH) {
+			if (sim_trace_batch_begin(b->trace[M_BATCH]) != 0) {
+				die("sim_trace_batch_begin: %s",
+				    sim_trace_errmsg(b->trace[M_BATCH]));
+			}
+			b->ph[M_BATCH].commit += wall_s() - t0;
+		}
 		for (uint64_t i = 0; i < w->m; i++) {
 			if (b->quic) {
 				if (w->mode == M_FLOOR) {
 					hs_qfloor(b);
 				} else if (w->mode == M_OFF) {
 					hs_qoff(b);
-				} else {
+				} else if (w->mode == M_ON) {
 					hs_qon(b);
+				} else {
+					hs_qbatch(b);
 				}
 			} else if (w->mode == M_FLOOR) {
 				hs_floor(b);
 			} else if (w->mode == M_OFF) {
 				hs_off(b);
-			} else {
+			} else if (w->mode == M_ON) {
 				hs_on(b);
+			} else {
+				hs_batch(b);
 			}
+		}
+		if (w->mode == M_BATCH) {
+			double tc = wall_s();
+			if (sim_trace_batch_commit(b->trace[M_BATCH]) != 0) {
+				die("sim_trace_batch_commit: %s",
+				    sim_trace_errmsg(b->trace[M_BATCH]));
+			}
+			b->ph[M_BATCH].commit += wall_s() - tc;
 		}
 		break;
 	case C_OPEN:
-		rm_db(b->db);
-		if (sim_trace_open(b->db, &b->trace, err, sizeof(err)) != 0) {
+		rm_db(b->db[w->mode]);
+		if (sim_trace_open(b->db[w->mode], &b->trace[w->mode], err,
+				   sizeof(err)) != 0) {
 			die("sim_trace_open: %s", err);
 		}
 		break;
 	case C_CLOSE:
-		sim_trace_close(b->trace);
-		b->trace = NULL;
+		sim_trace_close(b->trace[w->mode]);
+		b->trace[w->mode] = NULL;
 		break;
 	case C_CTX:
 		for (uint64_t i = 0; i < w->m; i++) {
@@ -949,10 +989,12 @@ static void workers_stop(worker w[M_COUNT])
 static void rep(bench *b, worker w[M_COUNT], uint64_t n, int index,
 		double secs[M_COUNT])
 {
-	if (b->run[M_ON]) {
-		double dt = call(&w[M_ON], C_OPEN, 0);
-		secs[M_ON] += dt;
-		b->ph[M_ON].openclose += dt;
+	for (int m = M_ON; m <= M_BATCH; m++) {
+		if (b->run[m]) {
+			double dt = call(&w[m], C_OPEN, 0);
+			secs[m] += dt;
+			b->ph[m].openclose += dt;
+		}
 	}
 	for (int k = 0; k < SLICES; k++) {
 		uint64_t m = n / SLICES + ((uint64_t)k < n % SLICES ? 1 : 0);
@@ -968,10 +1010,12 @@ static void rep(bench *b, worker w[M_COUNT], uint64_t n, int index,
 			}
 		}
 	}
-	if (b->run[M_ON]) {
-		double dt = call(&w[M_ON], C_CLOSE, 0);
-		secs[M_ON] += dt;
-		b->ph[M_ON].openclose += dt;
+	for (int m = M_ON; m <= M_BATCH; m++) {
+		if (b->run[m]) {
+			double dt = call(&w[m], C_CLOSE, 0);
+			secs[m] += dt;
+			b->ph[m].openclose += dt;
+		}
 	}
 	/* The server's CertificateVerify holds a DER ECDSA signature, 70 to
 	 * 72 bytes long (shorter, rarely): its bytes may differ a little. */
@@ -1048,7 +1092,7 @@ static void usage(void)
 	    "usage: tlsim_bench_handshake [--handshakes N] [--reps R] "
 	    "[--seed S]\n"
 	    "                             [--dir DIR] [--label TEXT] "
-	    "[--only floor|off|on]\n"
+	    "[--only floor|off|on|batch]\n"
 	    "                             [--proto tls|quic] [--no-warmup]\n"
 	    "  --handshakes N  handshakes per mode per repetition (default "
 	    "1000)\n"
@@ -1059,7 +1103,9 @@ static void usage(void)
 	    "                  (default: a new directory under $TMPDIR or "
 	    "/tmp)\n"
 	    "  --label T       add \"(T)\" to the traced row's name\n"
-	    "  --only M        run one mode (repeatable), e.g. for callgrind\n"
+	    "  --only M        run one mode (repeatable), e.g. for callgrind;\n"
+	    "                  batch: full tracing, one transaction per slice\n"
+	    "                  of handshakes (N/20), as tlsim sweep commits\n"
 	    "  --proto P       TLS 1.3 over tlsim's stream (default) or QUIC\n"
 	    "  --no-warmup     skip the untimed warm-up handshakes\n");
 }
@@ -1156,7 +1202,9 @@ static void *bench_main(void *arg)
 			 b->n);
 		print_row(name, st[M_FLOOR], "1.00x", "–", "–");
 	}
-	static const double targets[M_COUNT] = {0, OFF_TARGET, ON_TARGET};
+	/* The batch mode has no target of its own: it shows what the
+	 * per-run commit costs. */
+	static const double targets[M_COUNT] = {0, OFF_TARGET, ON_TARGET, 0};
 	for (int m = M_OFF; m < M_COUNT; m++) {
 		if (!b->run[m]) {
 			continue;
@@ -1166,14 +1214,23 @@ static void *bench_main(void *arg)
 				 "%s, tracing off, %" PRIu64 " handshakes", tl,
 				 b->n);
 		} else {
-			snprintf(
-			    name, sizeof(name),
-			    "%s, full tracing%s%s%s, %" PRIu64 " handshakes",
-			    tl, b->label ? " (" : "", b->label ? b->label : "",
-			    b->label ? ")" : "", b->n);
+			char batch[64] = "";
+			if (m == M_BATCH) {
+				snprintf(batch, sizeof(batch),
+					 ", %" PRIu64 " runs per commit",
+					 b->n / SLICES);
+			}
+			snprintf(name, sizeof(name),
+				 "%s, full tracing%s%s%s%s, %" PRIu64
+				 " handshakes",
+				 tl, b->label ? " (" : "",
+				 b->label ? b->label : "", b->label ? ")" : "",
+				 batch, b->n);
 		}
-		char target[32];
-		snprintf(target, sizeof(target), "≤ %.2fx", targets[m]);
+		char target[32] = "–";
+		if (targets[m] > 0) {
+			snprintf(target, sizeof(target), "≤ %.2fx", targets[m]);
+		}
 		if (!b->run[M_FLOOR]) {
 			print_row(name, st[m], "–", target, "–");
 			continue;
@@ -1182,7 +1239,9 @@ static void *bench_main(void *arg)
 		snprintf(ratio, sizeof(ratio), "%.2fx (paired %.2fx)", r,
 			 paired_ratio(secs[M_FLOOR], secs[m], b->reps));
 		print_row(name, st[m], ratio, target,
-			  r <= targets[m] ? "yes" : "**no**");
+			  targets[m] <= 0	 ? "–"
+			  : r <= targets[m] ? "yes"
+					    : "**no**");
 	}
 	fflush(stdout);
 
@@ -1212,7 +1271,7 @@ static void *bench_main(void *arg)
 		double k = 1e6 / (double)ph->n;
 		fprintf(stderr, "%s %s, mean µs per handshake: ", tl,
 			MODE_NAMES[m]);
-		if (m == M_ON) {
+		if (m >= M_ON) {
 			fprintf(stderr,
 				"sim_trace_open + close %.1f (amortised), "
 				"sim_trace_begin %.1f, ",
@@ -1226,6 +1285,11 @@ static void *bench_main(void *arg)
 			fprintf(stderr,
 				", sim_trace_end (digest + commit) %.1f",
 				ph->end * k);
+		} else if (m == M_BATCH) {
+			fprintf(stderr,
+				", sim_trace_end (digest + insert) %.1f, "
+				"sim_trace_batch_begin + commit %.1f",
+				ph->end * k, ph->commit * k);
 		}
 		fprintf(stderr, "\n");
 	}
@@ -1245,12 +1309,13 @@ static void *bench_main(void *arg)
 			b->tl_bytes.client, b->tl_bytes.server, b->segments,
 			b->events, (double)b->end_ns / 1e6);
 	}
-	if (b->run[M_ON]) {
+	if (b->run[M_ON] || b->run[M_BATCH]) {
 		static const char *const tables[] = {"node",   "event", "op",
 						     "packet", "tls",   "log"};
+		const char *db = b->db[b->run[M_ON] ? M_ON : M_BATCH];
 		double per[6];
 		for (int i = 0; i < 6; i++) {
-			per[i] = rows_per_run(b->db, tables[i]);
+			per[i] = rows_per_run(db, tables[i]);
 		}
 		fprintf(stderr,
 			"per handshake, trace: %.0f tls rows, %.0f packet "
@@ -1261,7 +1326,8 @@ static void *bench_main(void *arg)
 				per[i]);
 		}
 		fprintf(stderr, ")\n");
-		rm_db(b->db);
+		rm_db(b->db[M_ON]);
+		rm_db(b->db[M_BATCH]);
 	}
 	if (b->quic) {
 		qfloor_free(b);
@@ -1276,6 +1342,12 @@ static void *bench_main(void *arg)
 
 int main(int argc, char **argv)
 {
+	/* The malloc thresholds tlsim's command line fixes (sim/main.c,
+	 * malloc_settings), for every mode alike: with glibc's moving
+	 * thresholds, the traced mode's thread gave its heap back to the
+	 * kernel after every handshake and faulted it in again. */
+	mallopt(M_MMAP_THRESHOLD, 1 << 20);
+	mallopt(M_TRIM_THRESHOLD, 32 << 20);
 	int rc = sim_entropy_reexec(argc, argv);
 	if (rc != 0) {
 		die("cannot re-execute with OPENSSL_ia32cap: %s",
@@ -1330,7 +1402,7 @@ int main(int argc, char **argv)
 				}
 			}
 			if (m == M_COUNT) {
-				die("--only: '%s' (floor, off or on)", v);
+				die("--only: '%s' (floor, off, on or batch)", v);
 			}
 			b.run[m] = 1;
 			only = 1;
@@ -1362,11 +1434,12 @@ int main(int argc, char **argv)
 		b.dir = tmpl;
 		own_dir = 1;
 	}
-	if (strlen(b.dir) + sizeof("/handshake.db") > sizeof(b.db)) {
+	if (strlen(b.dir) + sizeof("/handshake-batch.db") > sizeof(b.db[0])) {
 		die("directory name too long: %s", b.dir);
 	}
-	snprintf(b.db, sizeof(b.db), "%.*s/handshake.db",
-		 (int)(sizeof(b.db) - sizeof("/handshake.db")), b.dir);
+	snprintf(b.db[M_ON], sizeof(b.db[M_ON]), "%s/handshake.db", b.dir);
+	snprintf(b.db[M_BATCH], sizeof(b.db[M_BATCH]), "%s/handshake-batch.db",
+		 b.dir);
 
 	rc = sim_entropy_run_thread(bench_main, &b, b.seed, NULL);
 	if (rc != 0) {

@@ -6,6 +6,9 @@
  *       appends one run of ROWS rows (the same rows for the same ROWS) and
  *       prints "RUN_ID DIGEST"; with CRASH_AFTER the process _exit(9)s
  *       after that many rows of the commit (sim_trace_set_crash_after).
+ *   tlsim_tracecrash write-kill DB ROWS
+ *       as write, then SIGKILLs itself right after sim_trace_end, the
+ *       trace still open: a run reported stored must be in the file.
  *   tlsim_tracecrash write-when DB ROWS READY GO
  *       opens DB and produces the rows, creates the file READY, waits (up
  *       to 10 s) for the file GO, then ends the run; prints "RUN_ID DIGEST
@@ -14,6 +17,7 @@
  *       prints the digest recomputed from the stored rows.
  *
  * Errors print "tlsim_tracecrash: error CODE: MESSAGE" and exit 2. */
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -90,11 +94,13 @@ int main(int argc, char **argv)
 		return 0;
 	}
 	int when = argc == 6 && strcmp(argv[1], "write-when") == 0;
-	if (!when &&
+	int killed = argc == 4 && strcmp(argv[1], "write-kill") == 0;
+	if (!when && !killed &&
 	    !((argc == 4 || argc == 5) && strcmp(argv[1], "write") == 0)) {
 		fprintf(stderr, "usage: tlsim_tracecrash write DB ROWS "
-				"[CRASH_AFTER] | write-when DB ROWS READY GO "
-				"| digest DB RUN_ID\n");
+				"[CRASH_AFTER] | write-kill DB ROWS | "
+				"write-when DB ROWS READY GO | digest DB "
+				"RUN_ID\n");
 		return 2;
 	}
 	sim_trace *t;
@@ -102,7 +108,7 @@ int main(int argc, char **argv)
 	if (rc != 0) {
 		return die(rc, err);
 	}
-	if (!when && argc == 5) {
+	if (!when && !killed && argc == 5) {
 		sim_trace_set_crash_after(t, strtoull(argv[4], NULL, 10));
 	}
 	sim_run_info info = {.scenario = "tracecrash", .seed = 1, .params = ""};
@@ -135,6 +141,10 @@ int main(int argc, char **argv)
 	}
 	if (when) {
 		printf("%lld %s %.0f\n", (long long)id, digest, ms);
+	} else if (killed) {
+		printf("%lld %s\n", (long long)id, digest);
+		fflush(stdout);
+		kill(getpid(), SIGKILL);
 	} else {
 		printf("%lld %s\n", (long long)id, digest);
 	}

@@ -1367,3 +1367,63 @@ TEST(trace_disk_full)
 	sqlite3_vfs_unregister(&full);
 	cleanup();
 }
+
+/* wal_size returns the size of |path|'s -wal file, 0 if there is none. */
+static long long wal_size(const char *path)
+{
+	char wal[600];
+	struct stat st;
+	snprintf(wal, sizeof(wal), "%s-wal", path);
+	return stat(wal, &st) == 0 ? (long long)st.st_size : 0;
+}
+
+/* The writer checkpoints after a commit that takes the WAL past 4096
+ * pages (16 MiB), not SQLite's default 1000 (4 MiB): a checkpoint's syncs
+ * cost a few milliseconds whatever they write. A checkpoint that copied
+ * everything lets the next commit reuse the WAL from its start, so the
+ * file stops growing. */
+TEST(trace_checkpoint_interval)
+{
+	const char *path = tmp_path("ck.db");
+	char err[256], digest[65];
+	sim_trace *t;
+	REQUIRE(sim_trace_open(path, &t, err, sizeof(err)) == 0);
+	static uint8_t data[3000];
+	memset(data, 0x3c, sizeof(data));
+	long long most = 0;
+	for (int r = 0; r < 40; r++) { /* about 1 MB a run */
+		REQUIRE(sim_trace_begin(t, &run_info) == 0);
+		for (int i = 0; i < 300; i++) {
+			sim_packet_row p = {.id = i,
+					    .parent = -1,
+					    .src = "client",
+					    .dst = "server",
+					    .proto = "echo",
+					    .deliver_ns = -1,
+					    .len = (int64_t)sizeof(data),
+					    .fate = "delivered",
+					    .dup_of = -1,
+					    .pn = -1,
+					    .data = data,
+					    .data_len = sizeof(data)};
+			sim_trace_packet(t, &p);
+		}
+		sim_run_result res = {.outcome = "pass"};
+		int64_t id;
+		REQUIRE(sim_trace_end(t, &res, digest, &id) == 0);
+		long long w = wal_size(path);
+		most = w > most ? w : most;
+		if (r == 9) {
+			/* 10 MB of commits: no checkpoint yet, or the WAL
+			 * would have started over at 4 MiB. */
+			CHECK(w > 8 * 1024 * 1024);
+		}
+	}
+	/* 40 MB of commits: checkpointed and started over at 16 MiB (plus
+	 * the commit that took it past). */
+	CHECK(most > 16 * 1024 * 1024);
+	CHECK(most < 18 * 1024 * 1024);
+	CHECK_INT(query(path, "SELECT count(*) FROM run"), 40);
+	sim_trace_close(t);
+	cleanup();
+}
