@@ -1438,24 +1438,32 @@ static int enqueue(lua_State *L, ep_ud *eu, const char *type,
 	return 1;
 }
 
-/* Generic API call: ep:call("name"), and the named shorthands below. */
-static int call_api(lua_State *L, ep_ud *eu, const char *type)
+/* call_api_at enqueues |type| with the integer arguments from stack
+ * index |first| on. */
+static int call_api_at(lua_State *L, ep_ud *eu, const char *type, int first)
 {
 	sim_op_args args;
 	memset(&args, 0, sizeof(args));
 	int top = lua_gettop(L);
-	for (int i = 0; i < 4 && 2 + i <= top; i++) {
-		args.i[i] = luaL_checkinteger(L, 2 + i);
+	for (int i = 0; i < 4 && first + i <= top; i++) {
+		args.i[i] = luaL_checkinteger(L, first + i);
 	}
 	return enqueue(L, eu, type, &args);
+}
+
+/* Generic API call: ep:call("name"), and the named shorthands below. */
+static int call_api(lua_State *L, ep_ud *eu, const char *type)
+{
+	return call_api_at(L, eu, type, 2);
 }
 
 static int ep_call(lua_State *L)
 {
 	ep_ud *eu = check_ep(L, 1);
+	/* |type| stays at index 2, so the collector cannot free it while
+	 * an error message still reads it. */
 	const char *type = luaL_checkstring(L, 2);
-	lua_remove(L, 2);
-	return call_api(L, eu, type);
+	return call_api_at(L, eu, type, 3);
 }
 
 static int ep_start(lua_State *L)
