@@ -102,6 +102,13 @@ static const char usage_sweep[] =
 	"  --seeds A..B          seed range (at most 10,000,000 runs)\n"
 	"  --jobs N              runs at once, 1 to 256 (default 1); the\n"
 	"                        trace is the same whatever N is\n"
+	"  --runs-per-child N    runs each child makes in a row, 1 to\n"
+	"                        100000 (default 1: a child per run); more\n"
+	"                        save the fork and the child's page faults\n"
+	"                        and give the same trace, but a run that\n"
+	"                        corrupts memory may change the runs after\n"
+	"                        it in its child (a crash is still recorded\n"
+	"                        alone)\n"
 	"  --shard I/N           run only shard I of N (1 <= I <= N): the\n"
 	"                        seeds A+I-1, A+I-1+N, ...; 'tlsim merge' of\n"
 	"                        all N shards' traces equals the whole sweep\n"
@@ -356,6 +363,7 @@ typedef struct run_args {
 	int have_file;
 	const char *query[SIM_SWEEP_MAX_QUERIES]; /* sweep only: --query */
 	int resume;                               /* sweep only: --resume */
+	uint64_t runs_per_child; /* sweep only: --runs-per-child */
 	int nquery;
 } run_args;
 
@@ -539,6 +547,17 @@ static int parse_args(const char *cmd, int argc, char **argv, run_args *a)
 				    cmd,
 				    "--jobs needs an integer from "
 				    "1 to 256, got '%s'",
+				    v ? v : "");
+			}
+			i++;
+		} else if (sweep && strcmp(arg, "--runs-per-child") == 0) {
+			if (parse_u64(v, &a->runs_per_child) != 0 ||
+			    a->runs_per_child == 0 ||
+			    a->runs_per_child > SIM_SWEEP_MAX_RUNS_PER_CHILD) {
+				return usage_error(
+				    cmd,
+				    "--runs-per-child needs an integer from "
+				    "1 to 100000, got '%s'",
 				    v ? v : "");
 			}
 			i++;
@@ -946,6 +965,7 @@ static int cmd_sweep(int argc, char **argv)
 			     .trace_path = a.trace_path,
 			     .quiet = a.o.verbosity == 0,
 			     .resume = a.resume,
+			     .runs_per_child = a.runs_per_child,
 			     .child_init = sim_arena_begin};
 	memcpy(so.query, a.query, sizeof(so.query));
 	so.nquery = a.nquery;

@@ -29,6 +29,7 @@
 #define BATCH_RUNS 256    /* runs per trace transaction, at most */
 #define BATCH_SECONDS 1.0 /* and for at most this long */
 #define READ_CHUNK 65536
+#define FRAME_HEAD 16 /* a report frame's length and status words */
 
 /* A growable byte buffer. */
 typedef struct buf {
@@ -285,31 +286,20 @@ static int write_all(int fd, const uint8_t *p, size_t n)
 	return 0;
 }
 
-/* The child: one run, as `tlsim run --seed S -q` would do it (with
- * |traced|, as with --trace, its rows spooled rather than committed).
- * Writes its report to |fd| and exits with the run's status. The report:
- * u64 have_run (a run row stands for it), outcome, message (the error or
+/* report_run makes one run, as `tlsim run --seed S -q` would do it
+ * (with |traced|, as with --trace, its rows spooled rather than
+ * committed), and writes its report frame to |fd|: u64 length of what
+ * follows the status, u64 the run's exit status, then u64 have_run (a run row stands for it), outcome, message (the error or
  * first failed expectation), u64 n and n failed-expectation messages,
  * the spooled run (u64 length, bytes; empty untraced), then the
  * certificate chains the run made rather than found memoised (u64 length,
  * bytes of proto_pki_cache_export), which the parent imports so that the
- * runs forked after it find them made; strings as u64 length and
- * bytes. */
-static void child(const sim_sweep_opts *o, int traced, uint64_t seed, int fd,
-		  pid_t parent)
+ * runs forked after it find them made (those an earlier report of this
+ * child did not pass on: |*chains_sent| bytes of the export, updated);
+ * strings as u64 length and bytes. Returns 0, or -1 if the frame could not be made or written. */
+static int report_run(const sim_sweep_opts *o, int traced, uint64_t seed,
+		      int fd, size_t *chains_sent)
 {
-	if (o->child_init != NULL) {
-		(void)o->child_init();
-	}
-	/* A sweep killed outright (SIGKILL of its process alone) takes its
-	 * runs with it, rather than leaving them to finish unseen. */
-	prctl(PR_SET_PDEATHSIG, SIGKILL);
-	if (getppid() != parent) {
-		_exit(SIM_STATUS_INTERNAL);
-	}
-	/* Neither the parent nor this child has drawn from BoringSSL's RNG:
-	 * the run may take this thread (sim/entropy.h). */
-	sim_entropy_fresh_thread();
 	const char *hook = getenv("TLSIM_TEST_CRASH_SEED");
 	if (hook != NULL && strtoull(hook, NULL, 10) == seed) {
 		signal(SIGSEGV, SIG_DFL);
@@ -355,7 +345,9 @@ static void child(const sim_sweep_opts *o, int traced, uint64_t seed, int fd,
 			}
 		}
 	}
-	int bad = buf_put_u64(&rep, (uint64_t)have_run) ||
+	/* The frame's two header words, filled in last. */
+	int bad = buf_put_u64(&rep, 0) || buf_put_u64(&rep, 0) ||
+		  buf_put_u64(&rep, (uint64_t)have_run) ||
 		  buf_put_str(&rep, r ? r->outcome : "") ||
 		  buf_put_str(&rep, msg) ||
 		  buf_put_u64(&rep, f && have_run ? (uint64_t)f->n : 0);
@@ -365,18 +357,30 @@ static void child(const sim_sweep_opts *o, int traced, uint64_t seed, int fd,
 	bad = bad || buf_put_u64(&rep, have_run ? reclen : 0) ||
 	      buf_put(&rep, rec, have_run ? reclen : 0);
 	/* Chains are worth passing on whatever the run's outcome; none if
-	 * they cannot be (out of memory). */
+	 * they cannot be (out of memory). The export holds every chain this
+	 * child made, in the order made, so the chains an earlier report of
+	 * the child passed on are its first |*chains_sent| bytes. */
 	uint8_t *chains = NULL;
 	size_t nchains = 0;
-	if (proto_pki_cache_export(&chains, &nchains) < 0) {
-		nchains = 0;
+	if (proto_pki_cache_export(&chains, &nchains) < 0 ||
+	    nchains < *chains_sent) {
+		nchains = *chains_sent;
 	}
-	bad =
-	    bad || buf_put_u64(&rep, nchains) || buf_put(&rep, chains, nchains);
+	size_t fresh = nchains - *chains_sent;
+	bad = bad || buf_put_u64(&rep, fresh) ||
+	      buf_put(&rep, chains ? chains + *chains_sent : NULL, fresh);
 	free(chains);
-	if (bad || write_all(fd, rep.p, rep.len) != 0) {
-		status = SIM_STATUS_INTERNAL;
+	if (!bad) {
+		*chains_sent = nchains;
 	}
+	if (!bad) {
+		size_t len = rep.len;
+		rep.len = 0;
+		buf_put_u64(&rep, (uint64_t)(len - FRAME_HEAD));
+		buf_put_u64(&rep, (uint64_t)status);
+		rep.len = len;
+	}
+	int rc = bad || write_all(fd, rep.p, rep.len) != 0 ? -1 : 0;
 	/* Freed although the process ends, so that a leak checker run over
 	 * a sweep (scripts/test's valgrind pass) sees none. */
 	free(rep.p);
@@ -386,7 +390,7 @@ static void child(const sim_sweep_opts *o, int traced, uint64_t seed, int fd,
 	free(f);
 	free(r);
 	sim_trace_close(t);
-	_exit(status);
+	return rc;
 }
 
 /* --- the closing table's counts ----------------------------------------- */
@@ -531,11 +535,14 @@ typedef struct result {
 	buf data; /* the child's report */
 } result;
 
+/* A child and the runs it was given: the indices [next, end) but those
+ * a resumed sweep found in the trace; |next| moves past each run it
+ * reports. Free when it has no child and no runs left. */
 typedef struct slot {
-	pid_t pid;      /* 0: free */
-	uint64_t index; /* of its seed in the sweep */
-	int fd;         /* read end of the child's report pipe */
-	buf in;
+	pid_t pid; /* 0: no child */
+	uint64_t next, end;
+	int fd; /* read end of the child's report pipe */
+	buf in; /* bytes of a frame not yet whole */
 } slot;
 
 typedef struct query {
@@ -595,7 +602,51 @@ static uint64_t seed_at(const sweep *sw, uint64_t index)
 	return sw->o->seed_first + sw->shard + index * sw->shards;
 }
 
-static int spawn(sweep *sw, slot *s, uint64_t index)
+/* child runs the seeds of the runs [next, end) that a resumed sweep did
+ * not find in the trace, in order, each as `tlsim run --seed S` would,
+ * writing a report frame to |fd| after each, and exits: 0 when every run
+ * was reported. A run that crashes takes the child with it; the parent
+ * records it and starts another child for the rest (read_slot). */
+static void child(const sweep *sw, uint64_t next, uint64_t end, int fd,
+		  pid_t parent)
+{
+	const sim_sweep_opts *o = sw->o;
+	if (o->child_init != NULL) {
+		(void)o->child_init();
+	}
+	/* A sweep killed outright (SIGKILL of its process alone) takes its
+	 * runs with it, rather than leaving them to finish unseen. */
+	prctl(PR_SET_PDEATHSIG, SIGKILL);
+	if (getppid() != parent) {
+		_exit(SIM_STATUS_INTERNAL);
+	}
+	/* Neither the parent nor this child has drawn from BoringSSL's RNG:
+	 * the first run may take this thread, the others get threads of
+	 * their own (sim/entropy.h). */
+	sim_entropy_fresh_thread();
+	size_t chains_sent = 0;
+	for (uint64_t i = next; i < end; i++) {
+		if (!is_done(sw, i) &&
+		    report_run(o, sw->traced, seed_at(sw, i), fd,
+			       &chains_sent) != 0) {
+			_exit(SIM_STATUS_INTERNAL);
+		}
+	}
+	_exit(0);
+}
+
+/* next_todo returns the first index from |i| on, before |end|, that is
+ * to run (not found in the trace by --resume); |end| if none. */
+static uint64_t next_todo(const sweep *sw, uint64_t i, uint64_t end)
+{
+	while (i < end && is_done(sw, i)) {
+		i++;
+	}
+	return i;
+}
+
+/* spawn starts a child for slot |s|'s runs. */
+static int spawn(sweep *sw, slot *s)
 {
 	int p[2];
 	if (pipe(p) != 0) {
@@ -612,11 +663,10 @@ static int spawn(sweep *sw, slot *s, uint64_t index)
 	}
 	if (pid == 0) {
 		close(p[0]);
-		child(sw->o, sw->traced, seed_at(sw, index), p[1], parent);
+		child(sw, s->next, s->end, p[1], parent);
 	}
 	close(p[1]);
 	s->pid = pid;
-	s->index = index;
 	s->fd = p[0];
 	s->in.len = 0;
 	return 0;
@@ -1138,10 +1188,62 @@ static int print_table(sweep *sw)
 	return sw->pass == sw->total ? SIM_STATUS_PASS : SIM_STATUS_FAIL;
 }
 
-/* read_slot reads what slot |s|'s child wrote; at its end of file, waits
- * for the child and hands the report to |results|. Returns 1 when the
- * child is done, 0 to read on, -1 out of memory. */
-static int read_slot(slot *s, result *results, uint64_t window)
+/* ready_run hands run |index|'s report (|n| bytes at |p|) and the
+ * status its child gave it to |results|. Returns 0 or -1 (out of
+ * memory). */
+static int ready_run(result *results, uint64_t window, uint64_t index,
+		     const uint8_t *p, size_t n, int wstatus)
+{
+	result *r = &results[index % window];
+	r->data.len = 0;
+	if (buf_put(&r->data, p, n) != 0) {
+		return -1;
+	}
+	r->wstatus = wstatus;
+	r->ready = 1;
+	return 0;
+}
+
+/* take_frames hands each whole frame in slot |s|'s buffer to |results|,
+ * as the report of the slot's next run, and keeps the rest. Returns 0 or
+ * -1 (out of memory). */
+static int take_frames(const sweep *sw, slot *s, result *results,
+		       uint64_t window)
+{
+	size_t off = 0;
+	for (;;) {
+		reader rd = {s->in.p + off, s->in.p + s->in.len, 0};
+		uint64_t len = get_u64(&rd);
+		uint64_t status = get_u64(&rd);
+		if (rd.bad || (uint64_t)(rd.end - rd.p) < len) {
+			break;
+		}
+		s->next = next_todo(sw, s->next, s->end);
+		if (SIM_NEVER(s->next == s->end)) {
+			break; /* more frames than runs: left to EOF */
+		}
+		/* An exit status as waitpid gives it: a run's own status
+		 * reads as if its child had exited with it. */
+		if (ready_run(results, window, s->next, rd.p, (size_t)len,
+			      (int)(status & 0xff) << 8) != 0) {
+			return -1;
+		}
+		s->next++;
+		off += FRAME_HEAD + (size_t)len;
+	}
+	memmove(s->in.p, s->in.p + off, s->in.len - off);
+	s->in.len -= off;
+	return 0;
+}
+
+/* read_slot reads what slot |s|'s child wrote, handing over each run's
+ * report as it is whole. At its end of file, waits for the child; if a
+ * run was left without a report (the child crashed or was killed while
+ * making it), that run gets the child's exit status and no report, and
+ * the slot keeps the runs after it for a new child (fill_slots). Returns
+ * 1 when the child is done, 0 to read on, -1 out of memory. */
+static int read_slot(const sweep *sw, slot *s, result *results,
+		     uint64_t window)
 {
 	if (buf_reserve(&s->in, s->in.len + READ_CHUNK) != 0) {
 		return -1;
@@ -1152,7 +1254,7 @@ static int read_slot(slot *s, result *results, uint64_t window)
 	}
 	if (n > 0) {
 		s->in.len += (size_t)n;
-		return 0;
+		return take_frames(sw, s, results, window);
 	}
 	/* End of file (or a read error: the report is then incomplete and
 	 * the run is recorded as lost). */
@@ -1160,43 +1262,67 @@ static int read_slot(slot *s, result *results, uint64_t window)
 	int ws = 0;
 	while (waitpid(s->pid, &ws, 0) < 0 && errno == EINTR) {
 	}
-	result *r = &results[s->index % window];
-	buf t = r->data;
-	r->data = s->in;
-	s->in = t;
-	s->in.len = 0;
-	r->wstatus = ws;
-	r->ready = 1;
 	s->pid = 0;
+	s->in.len = 0;
+	s->next = next_todo(sw, s->next, s->end);
+	if (s->next < s->end) {
+		if (ready_run(results, window, s->next, NULL, 0, ws) != 0) {
+			return -1;
+		}
+		s->next++;
+		s->next = next_todo(sw, s->next, s->end);
+	}
 	return 1;
 }
 
-/* fill_slots starts runs in the free slots, as far as the window allows.
- * Returns 0, or 1 with sw->err set. */
+/* fill_slots starts a child for each slot with runs left (after a
+ * crash), then gives the free slots the next runs, up to
+ * runs_per_child each, as far as the window allows. Returns 0, or 1
+ * with sw->err set. */
 static int fill_slots(sweep *sw, slot *slots, uint64_t *launched,
 		      uint64_t consumed, uint64_t window)
 {
-	int k = 0;
-	while (*launched < sw->total && *launched < consumed + window) {
-		if (is_done(sw, *launched)) {
-			(*launched)++; /* resumed: in the trace already */
-			continue;
+	uint64_t per = sw->o->runs_per_child ? sw->o->runs_per_child : 1;
+	for (int k = 0; k < sw->o->jobs; k++) {
+		slot *s = &slots[k];
+		if (s->pid == 0 && s->next < s->end && spawn(sw, s) != 0) {
+			goto fail;
 		}
-		while (k < sw->o->jobs && slots[k].pid != 0) {
+	}
+	int k = 0;
+	for (;;) {
+		*launched = next_todo(sw, *launched, sw->total);
+		uint64_t limit = consumed + window < sw->total
+				     ? consumed + window
+				     : sw->total;
+		if (*launched >= limit) {
+			break;
+		}
+		while (k < sw->o->jobs &&
+		       (slots[k].pid != 0 || slots[k].next < slots[k].end)) {
 			k++;
 		}
 		if (k == sw->o->jobs) {
 			break;
 		}
-		if (spawn(sw, &slots[k], *launched) != 0) {
-			snprintf(sw->err, sizeof(sw->err),
-				 "tlsim sweep: cannot start a run: %s",
-				 strerror(errno));
-			return 1;
+		uint64_t end = *launched, runs = 0;
+		while (end < limit && runs < per) {
+			runs += !is_done(sw, end);
+			end++;
 		}
-		(*launched)++;
+		slots[k].next = *launched;
+		slots[k].end = end;
+		if (spawn(sw, &slots[k]) != 0) {
+			slots[k].end = slots[k].next;
+			goto fail;
+		}
+		*launched = end;
 	}
 	return 0;
+fail:
+	snprintf(sw->err, sizeof(sw->err), "tlsim sweep: cannot start a run: %s",
+		 strerror(errno));
+	return 1;
 }
 
 /* consume_ready counts (and stores) the finished runs that are next in
@@ -1324,7 +1450,8 @@ int sim_sweep(const sim_sweep_opts *o)
 		status = load_done(sw);
 	}
 
-	uint64_t window = WINDOW_PER_JOB * (uint64_t)o->jobs + 8;
+	uint64_t per = o->runs_per_child ? o->runs_per_child : 1;
+	uint64_t window = (WINDOW_PER_JOB + per) * (uint64_t)o->jobs + 8;
 	slot *slots = calloc((size_t)o->jobs, sizeof(*slots));
 	result *results = calloc(window, sizeof(*results));
 	struct pollfd *pfd = calloc((size_t)o->jobs, sizeof(*pfd));
@@ -1410,7 +1537,8 @@ int sim_sweep(const sim_sweep_opts *o)
 		}
 		for (int i = 0; i < np && !broken; i++) {
 			if (pfd[i].revents != 0 &&
-			    read_slot(&slots[pslot[i]], results, window) < 0) {
+			    read_slot(sw, &slots[pslot[i]], results, window) <
+				0) {
 				snprintf(sw->err, sizeof(sw->err),
 					 "out of memory");
 				broken = 1;

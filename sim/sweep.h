@@ -2,7 +2,8 @@
  *
  * Each seed runs in its own forked child, exactly as `tlsim run --seed S`
  * would run it, so a crash, a signal or an exit of one run is recorded
- * and the sweep goes on. Up to |jobs| children run at once. A child
+ * and the sweep goes on (with runs_per_child > 1, a child makes that many
+ * runs in a row: see there). Up to |jobs| children run at once. A child
  * reports its run over a pipe: outcome, reason, the messages of its
  * failed expectations and, when the sweep is traced, the whole run
  * spooled by sim_trace_open_spool (the child never opens the database).
@@ -40,6 +41,7 @@
 #define SIM_SWEEP_MAX_JOBS 256
 #define SIM_SWEEP_MAX_RUNS 10000000u
 #define SIM_SWEEP_MAX_QUERIES 32
+#define SIM_SWEEP_MAX_RUNS_PER_CHILD 100000
 
 typedef struct sim_sweep_opts {
 	sim_lua_opts run; /* scenario, --set, limits; seed, trace and
@@ -63,6 +65,13 @@ typedef struct sim_sweep_opts {
 	 * schedule), and count the ones that are into the table, which is
 	 * then the whole sweep's. */
 	int resume;
+	/* Runs a child makes one after another, each on a fresh thread
+	 * with a fresh world, as a child per run would (0 or 1: a child per
+	 * run, the default). More trade some isolation (a run that corrupts
+	 * memory may change the runs after it in its child) for the fork,
+	 * exit and page faults a child costs; a run that crashes is still
+	 * recorded alone, and the runs after it get a new child. */
+	uint64_t runs_per_child; /* 0..SIM_SWEEP_MAX_RUNS_PER_CHILD */
 	/* Optional: called first thing in each child, right after the fork
 	 * (the CLI passes sim_arena_begin); its result is ignored. */
 	int (*child_init)(void);
