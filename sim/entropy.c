@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/random.h>
 #include <sys/resource.h>
 #include <sys/syscall.h>
@@ -178,6 +179,63 @@ static void *run_main(void *p)
 	return NULL;
 }
 
+/* The run threads' stacks, kept from one thread to the next. glibc
+ * caches the stacks it makes too, but tells the kernel, as each thread
+ * exits, that the stack's pages are unused (MADV_DONTNEED): the next run
+ * then faulted its whole stack in again, page by page, zeroed, and the
+ * madvise flushed every CPU's TLB. A thread made while all of these are
+ * in use (a run thread's own helper threads, nested) gets glibc's. */
+#define STACK_POOL 4
+#define STACK_GUARD ((size_t)64 << 10)
+static struct {
+	void *low; /* the usable bytes: SIM_ENTROPY_STACK_BYTES */
+	int busy;
+} stacks[STACK_POOL];
+static pthread_mutex_t stacks_lock = PTHREAD_MUTEX_INITIALIZER;
+
+/* stack_take returns a free stack of the pool, making it on first use
+ * (with a guard region below it, as glibc's have), or NULL. */
+static void *stack_take(void)
+{
+	void *low = NULL;
+	pthread_mutex_lock(&stacks_lock);
+	for (int i = 0; i < STACK_POOL && low == NULL; i++) {
+		if (stacks[i].busy) {
+			continue;
+		}
+		if (stacks[i].low == NULL) {
+			size_t len = STACK_GUARD + SIM_ENTROPY_STACK_BYTES;
+			uint8_t *m = mmap(NULL, len, PROT_READ | PROT_WRITE,
+					  MAP_PRIVATE | MAP_ANONYMOUS |
+					      MAP_NORESERVE | MAP_STACK,
+					  -1, 0);
+			if (m == MAP_FAILED) {
+				break;
+			}
+			if (mprotect(m, STACK_GUARD, PROT_NONE) != 0) {
+				munmap(m, len);
+				break;
+			}
+			stacks[i].low = m + STACK_GUARD;
+		}
+		stacks[i].busy = 1;
+		low = stacks[i].low;
+	}
+	pthread_mutex_unlock(&stacks_lock);
+	return low;
+}
+
+static void stack_give(void *low)
+{
+	pthread_mutex_lock(&stacks_lock);
+	for (int i = 0; i < STACK_POOL; i++) {
+		if (stacks[i].low == low) {
+			stacks[i].busy = 0;
+		}
+	}
+	pthread_mutex_unlock(&stacks_lock);
+}
+
 static int start_thread(struct run *r)
 {
 	pthread_attr_t attr;
@@ -186,18 +244,28 @@ static int start_thread(struct run *r)
 	if (rc != 0) {
 		return SIM_ENOMEM;
 	}
-	rc = pthread_attr_setstacksize(&attr, SIM_ENTROPY_STACK_BYTES);
+	void *stack = stack_take();
+	rc = stack != NULL ? pthread_attr_setstack(&attr, stack,
+						   SIM_ENTROPY_STACK_BYTES)
+			   : pthread_attr_setstacksize(
+				 &attr, SIM_ENTROPY_STACK_BYTES);
 	if (rc == 0) {
 		rc = pthread_create(&t, &attr, run_main, r);
 	}
 	pthread_attr_destroy(&attr);
+	if (rc != 0 && stack != NULL) {
+		stack_give(stack);
+	}
 	if (rc != 0) {
 		return rc == EAGAIN   ? SIM_ELIMIT
 		       : rc == ENOMEM ? SIM_ENOMEM
 		                      : SIM_EINTERNAL;
 	}
 	if (pthread_join(t, NULL) != 0) {
-		return SIM_EINTERNAL;
+		return SIM_EINTERNAL; /* the stack stays taken */
+	}
+	if (stack != NULL) {
+		stack_give(stack);
 	}
 	return 0;
 }
