@@ -8,7 +8,8 @@
  * failed expectations and, when the sweep is traced, the whole run
  * spooled by sim_trace_open_spool (the child never opens the database).
  * The parent takes the reports in seed order (a window of at most
- * 8 * jobs + 8 finished runs waits for a slower earlier one), counts
+ * (8 + runs_per_child) * jobs + 8 finished runs waits for a slower
+ * earlier one), counts
  * them into the closing table (memory bounded by the number of distinct
  * messages, not of runs) and, when traced, stores each run into the
  * output trace itself, in batches of runs per transaction
