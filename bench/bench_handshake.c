@@ -28,6 +28,24 @@
  *         committed in one transaction (sim_trace_batch_begin/commit), as
  *         tlsim sweep stores runs: what is left when the per-run commit
  *         is amortised, the rows' own inserts. No target of its own.
+ *  sqlite: no simulation: SQLite alone storing what full tracing
+ *         stores. Before timing, SQL_RUNS handshakes (world seeds --seed
+ *         on) are traced into a scratch trace, as in on, and their run
+ *         rows and the rows of every table are read back; each handshake
+ *         then stores the next of those runs again, the same values (same
+ *         types, same lengths) under a new run id: BEGIN IMMEDIATE, the
+ *         run row, per table one prepared INSERT INTO t VALUES(?, ...)
+ *         stepped once per row with sqlite3_bind_*, COMMIT. The database
+ *         has the scratch trace's schema and tlsim's pragmas (WAL,
+ *         synchronous=NORMAL, its checkpoint interval) and is opened with
+ *         tlsim's VFS (sim/vfs.h; --sqlite-vfs unix: SQLite's default);
+ *         one per repetition, open and close counted, as in on. The
+ *         straightforward way to write the rows with SQLite, the floor
+ *         of the trace writer; no target of its own. (The writer inserts
+ *         a table's rows with one INSERT ... SELECT from a virtual table,
+ *         which costs SQLite fewer instructions per row.) At the end the
+ *         rows it stored are checked against the traced modes' and the
+ *         runs they copy (row counts, digests).
  *
  * QUIC (--proto quic):
  *  floor: two SSL objects with an SSL_QUIC_METHOD, TLS 1.3 only, contexts
@@ -49,6 +67,7 @@
  *         is freed with the server's last datagram (HANDSHAKE_DONE) still
  *         on the link. Teardown counts on both sides (SSL_free here).
  *  on, batch: the same with tracing, as for TLS.
+ *  sqlite: as for TLS, with the rows of traced QUIC runs.
  *
  * Each repetition runs N handshakes of every mode in SLICES slices that
  * alternate between the modes (the order rotating every slice), so that a
@@ -97,6 +116,7 @@
 #include "sim/link.h"
 #include "sim/sched.h"
 #include "sim/trace.h"
+#include "sim/vfs.h"
 #include "sim/world.h"
 
 #define HOST "server.test"
@@ -110,9 +130,14 @@
 #define ON_TARGET 1.25
 #define SIG_SLACK 8 /* bytes */
 
-enum mode { M_FLOOR, M_OFF, M_ON, M_BATCH, M_COUNT };
-static const char *const MODE_NAMES[M_COUNT] = {"floor", "off", "on",
-						"batch"};
+enum mode { M_FLOOR, M_OFF, M_ON, M_BATCH, M_SQLITE, M_COUNT };
+static const char *const MODE_NAMES[M_COUNT] = {"floor", "off", "on", "batch",
+						"sqlite"};
+/* The modes from M_ON on have a database of their own, one per
+ * repetition; the file names under --dir. */
+static const char *const DB_NAMES[M_COUNT] = {
+    NULL, NULL, "handshake.db", "handshake-batch.db", "handshake-sqlite.db"};
+#define ROWS_DB_NAME "handshake-rows.db" /* the sqlite mode's scratch */
 
 static double wall_s(void)
 {
@@ -154,7 +179,9 @@ typedef struct phases {
 	double run;       /* sim_sched_run until idle */
 	double teardown;  /* endpoints, link, world freed */
 	double end;       /* sim_trace_end: digest, commit */
-	double commit;    /* sim_trace_batch_begin + commit (batch) */
+	double commit;    /* sim_trace_batch_begin + commit (batch); COMMIT
+			     (sqlite) */
+	double insert;    /* BEGIN IMMEDIATE and the inserts (sqlite) */
 	double openclose; /* sim_trace_open + sim_trace_close */
 	uint64_t n;
 } phases;
@@ -174,6 +201,49 @@ typedef struct qside {
 	int alert;     /* an alert BoringSSL sent, -1 for none */
 } qside;
 
+/* The sqlite mode: the rows of SQL_RUNS traced runs, read back from a
+ * scratch trace, stored again in turn, one run per handshake. Several
+ * runs, not one: a QUIC run's rows depend on its seed (5 or 6 datagrams,
+ * as the seed's tie-break orders two of the server's), and a TLS run's
+ * packet bytes on its signature's length. */
+#define SQL_RUNS 20
+
+/* The run table first: its new row's id is the other rows' run. Column 0
+ * (run.id, the other tables' run) is bound per handshake, not copied. */
+#define SQL_TABLES 8
+static const char *const SQL_TABLE_NAMES[SQL_TABLES] = {
+    "run", "node", "event", "op", "packet", "tls", "check", "log"};
+
+typedef struct sqlval {
+	int type; /* SQLITE_INTEGER, _FLOAT, _TEXT, _BLOB or _NULL */
+	sqlite3_int64 i;
+	double d;
+	void *p; /* text or blob bytes, never NULL for those */
+	int n;
+} sqlval;
+
+/* One captured run. */
+typedef struct sqlcap {
+	int nrows[SQL_TABLES]; /* the run table: 1 */
+	sqlval *v[SQL_TABLES]; /* nrows rows of ncols values, seq order */
+	uint64_t rows;         /* its rows, its run row left out */
+	char digest[65];       /* its run.digest */
+	/* in this repetition's database */
+	uint64_t stored; /* times stored */
+	int64_t id;      /* the last run id it was stored as */
+} sqlcap;
+
+typedef struct sqlrun {
+	const char *vfs; /* sim_vfs_register()'s, or NULL: SQLite's default */
+	char *schema;    /* the scratch trace's CREATE statements, meta rows
+			    and ids, as one script (sqlite3_malloc) */
+	int ncols[SQL_TABLES];
+	sqlcap cap[SQL_RUNS];
+	uint64_t next; /* stores cap[next % SQL_RUNS] next */
+	sqlite3 *db;
+	sqlite3_stmt *begin, *commit, *ins[SQL_TABLES];
+} sqlrun;
+
 typedef struct bench {
 	/* options */
 	uint64_t n;
@@ -182,7 +252,8 @@ typedef struct bench {
 	const char *dir;
 	const char *label;
 	int run[M_COUNT];
-	int quic; /* --proto quic */
+	int quic;        /* --proto quic */
+	int default_vfs; /* --sqlite-vfs unix */
 	/* shared */
 	proto_pki_chain *chain;
 	int64_t epoch_ns;
@@ -203,10 +274,12 @@ typedef struct bench {
 			      last handshake */
 	sim_time end_ns;   /* virtual time of the last handshake */
 	uint64_t events;   /* scheduler events, last handshake */
-	/* trace: one database per traced mode (on, batch) */
+	/* trace: one database per mode from M_ON (on, batch, sqlite) */
 	char db[M_COUNT][4096];
+	char rows_db[4096]; /* the sqlite mode's scratch trace */
 	sim_trace *trace[M_COUNT];
 	uint64_t rows; /* rows of the last traced handshake */
+	sqlrun sq;
 	/* phases, summed over timed handshakes */
 	phases ph[M_COUNT];
 } bench;
@@ -740,6 +813,361 @@ static void tlsim_handshake(bench *b, enum mode mode, int quic)
 	ph->n++;
 }
 
+/* ---- bare SQLite ---- */
+
+static void rm_db(const char *path);
+
+/* SQLite's checkpoint interval as sim/trace.c sets it (CHECKPOINT_PAGES,
+ * private there): keep the two equal. */
+#define SQL_CHECKPOINT_PAGES 4096
+
+static sqlite3_stmt *sql_prepare(sqlite3 *db, const char *sql, unsigned flags)
+{
+	sqlite3_stmt *st = NULL;
+	if (sqlite3_prepare_v3(db, sql, -1, flags, &st, NULL) != SQLITE_OK) {
+		die("sqlite: %s: %s", sql, sqlite3_errmsg(db));
+	}
+	return st;
+}
+
+/* sql_row steps |st|: 1 for a row, 0 when done. */
+static int sql_row(sqlite3 *db, sqlite3_stmt *st)
+{
+	int rc = sqlite3_step(st);
+	if (rc != SQLITE_ROW && rc != SQLITE_DONE) {
+		die("sqlite: %s: %s", sqlite3_sql(st), sqlite3_errmsg(db));
+	}
+	return rc == SQLITE_ROW;
+}
+
+/* sql_done runs |st|, which returns no row, and resets it. */
+static void sql_done(sqlite3 *db, sqlite3_stmt *st)
+{
+	if (sql_row(db, st)) {
+		die("sqlite: %s: a row", sqlite3_sql(st));
+	}
+	sqlite3_reset(st);
+}
+
+static void sql_exec(sqlite3 *db, const char *sql)
+{
+	if (sqlite3_exec(db, sql, NULL, NULL, NULL) != SQLITE_OK) {
+		die("sqlite: %.60s: %s", sql, sqlite3_errmsg(db));
+	}
+}
+
+static int64_t sql_int(sqlite3 *db, const char *sql)
+{
+	sqlite3_stmt *st = sql_prepare(db, sql, 0);
+	if (!sql_row(db, st)) {
+		die("sqlite: %s: no row", sql);
+	}
+	int64_t v = sqlite3_column_int64(st, 0);
+	sqlite3_finalize(st);
+	return v;
+}
+
+/* sql_keep copies column |c| of |st|'s row, type and bytes as stored. */
+static void sql_keep(sqlval *v, sqlite3_stmt *st, int c)
+{
+	memset(v, 0, sizeof(*v));
+	v->type = sqlite3_column_type(st, c);
+	if (v->type == SQLITE_INTEGER) {
+		v->i = sqlite3_column_int64(st, c);
+	} else if (v->type == SQLITE_FLOAT) {
+		v->d = sqlite3_column_double(st, c);
+	} else if (v->type == SQLITE_TEXT || v->type == SQLITE_BLOB) {
+		const void *p = v->type == SQLITE_TEXT
+				    ? (const void *)sqlite3_column_text(st, c)
+				    : sqlite3_column_blob(st, c);
+		v->n = sqlite3_column_bytes(st, c);
+		/* Never NULL: a NULL pointer would bind SQL NULL. */
+		v->p = malloc((size_t)v->n + 1);
+		if (v->p == NULL) {
+			die("out of memory");
+		}
+		if (v->n > 0) {
+			memcpy(v->p, p, (size_t)v->n);
+		}
+	}
+}
+
+/* sql_read_table reads table |t| of the scratch trace into the captured
+ * runs, whose ids there are 1 to SQL_RUNS. */
+static void sql_read_table(sqlite3 *db, sqlrun *q, int t)
+{
+	int run = t == 0;
+	char sql[128];
+	snprintf(sql, sizeof(sql), "SELECT * FROM \"%s\" ORDER BY %s",
+		 SQL_TABLE_NAMES[t], run ? "id" : "run, seq");
+	sqlite3_stmt *st = sql_prepare(db, sql, 0);
+	int nc = sqlite3_column_count(st);
+	if (nc < 2 ||
+	    strcmp(sqlite3_column_name(st, 0), run ? "id" : "run") != 0) {
+		die("sqlite: %s: unexpected columns", SQL_TABLE_NAMES[t]);
+	}
+	q->ncols[t] = nc;
+	while (sql_row(db, st)) {
+		int64_t id = sqlite3_column_int64(st, 0);
+		if (id < 1 || id > SQL_RUNS) {
+			die("sqlite: %s: run %" PRId64 " in the scratch trace",
+			    SQL_TABLE_NAMES[t], id);
+		}
+		sqlcap *c = &q->cap[id - 1];
+		size_t at = (size_t)c->nrows[t] * (size_t)nc;
+		c->v[t] = realloc(c->v[t], (at + (size_t)nc) * sizeof(sqlval));
+		if (c->v[t] == NULL) {
+			die("out of memory");
+		}
+		for (int k = 0; k < nc; k++) {
+			sql_keep(&c->v[t][at + (size_t)k], st, k);
+		}
+		c->nrows[t]++;
+	}
+	sqlite3_finalize(st);
+}
+
+/* sql_capture traces SQL_RUNS handshakes, as the on mode does (world
+ * seeds --seed on), into a scratch trace and reads back its schema, run
+ * rows and rows, which the sqlite mode stores. Before any timing; the
+ * world seeds of the timed handshakes are those they would have been
+ * without it. */
+static void sql_capture(bench *b)
+{
+	sqlrun *q = &b->sq;
+	char err[512];
+	rm_db(b->rows_db);
+	if (sim_trace_open(b->rows_db, &b->trace[M_SQLITE], err, sizeof(err)) !=
+	    0) {
+		die("sim_trace_open: %s", err);
+	}
+	uint64_t seed = b->world_seed;
+	for (int i = 0; i < SQL_RUNS; i++) {
+		tlsim_handshake(b, M_SQLITE, b->quic);
+	}
+	b->world_seed = seed;
+	sim_trace_close(b->trace[M_SQLITE]);
+	b->trace[M_SQLITE] = NULL;
+	memset(&b->ph[M_SQLITE], 0, sizeof(b->ph[M_SQLITE]));
+
+	sqlite3 *db = NULL;
+	int empty = 0;
+	if (sim_trace_open_readonly(b->rows_db, &db, &empty, err,
+				    sizeof(err)) != 0) {
+		die("%s", err);
+	}
+	sqlite3_str *s = sqlite3_str_new(db);
+	sqlite3_stmt *st = sql_prepare(
+	    db,
+	    "SELECT sql FROM sqlite_master WHERE sql IS NOT NULL ORDER BY "
+	    "rowid",
+	    0);
+	while (sql_row(db, st)) {
+		sqlite3_str_appendf(s, "%s;", sqlite3_column_text(st, 0));
+	}
+	sqlite3_finalize(st);
+	st = sql_prepare(db, "SELECT key, value FROM meta", 0);
+	while (sql_row(db, st)) {
+		sqlite3_str_appendf(s, "INSERT INTO meta VALUES(%Q, %Q);",
+				    sqlite3_column_text(st, 0),
+				    sqlite3_column_text(st, 1));
+	}
+	sqlite3_finalize(st);
+	sqlite3_str_appendf(
+	    s, "PRAGMA application_id = %lld; PRAGMA user_version = %lld;",
+	    (long long)sql_int(db, "PRAGMA application_id"),
+	    (long long)sql_int(db, "PRAGMA user_version"));
+	q->schema = sqlite3_str_finish(s);
+	if (q->schema == NULL) {
+		die("out of memory");
+	}
+	for (int t = 0; t < SQL_TABLES; t++) {
+		sql_read_table(db, q, t);
+	}
+	st = sql_prepare(db, "SELECT id, rows, digest FROM run ORDER BY id", 0);
+	for (int i = 0; i < SQL_RUNS; i++) {
+		sqlcap *c = &q->cap[i];
+		const char *dg = NULL;
+		if (sql_row(db, st)) {
+			dg = (const char *)sqlite3_column_text(st, 2);
+		}
+		c->rows = 0;
+		for (int t = 1; t < SQL_TABLES; t++) {
+			c->rows += (uint64_t)c->nrows[t];
+		}
+		if (dg == NULL || sqlite3_column_int64(st, 0) != i + 1 ||
+		    sqlite3_column_int64(st, 1) != (int64_t)c->rows ||
+		    c->nrows[0] != 1 || strlen(dg) != 64) {
+			die("sqlite: the scratch trace %s does not hold %d "
+			    "whole runs",
+			    b->rows_db, SQL_RUNS);
+		}
+		memcpy(c->digest, dg, 65);
+	}
+	sqlite3_finalize(st);
+	sqlite3_close(db);
+	rm_db(b->rows_db);
+}
+
+/* sql_open makes the sqlite mode's database as sim_trace_open makes a new
+ * trace: the schema in one transaction, then tlsim's pragmas; and
+ * prepares the statements of a run. */
+static void sql_open(bench *b)
+{
+	sqlrun *q = &b->sq;
+	const char *path = b->db[M_SQLITE];
+	rm_db(path);
+	if (sqlite3_open_v2(path, &q->db,
+			    SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE |
+				SQLITE_OPEN_NOMUTEX,
+			    q->vfs) != SQLITE_OK) {
+		die("sqlite: cannot open %s: %s", path, sqlite3_errmsg(q->db));
+	}
+	char sql[4096];
+	snprintf(sql, sizeof(sql), "PRAGMA wal_autocheckpoint=%d",
+		 SQL_CHECKPOINT_PAGES);
+	sql_exec(q->db, "BEGIN IMMEDIATE");
+	sql_exec(q->db, q->schema);
+	sql_exec(q->db, "COMMIT");
+	sql_exec(q->db, "PRAGMA journal_mode=WAL");
+	sql_exec(q->db, "PRAGMA synchronous=NORMAL");
+	sql_exec(q->db, sql);
+	q->begin =
+	    sql_prepare(q->db, "BEGIN IMMEDIATE", SQLITE_PREPARE_PERSISTENT);
+	q->commit = sql_prepare(q->db, "COMMIT", SQLITE_PREPARE_PERSISTENT);
+	for (int t = 0; t < SQL_TABLES; t++) {
+		size_t k = (size_t)snprintf(sql, sizeof(sql),
+					    "INSERT INTO \"%s\" VALUES(?",
+					    SQL_TABLE_NAMES[t]);
+		for (int c = 1; c < q->ncols[t] && k < sizeof(sql); c++) {
+			k += (size_t)snprintf(sql + k, sizeof(sql) - k, ",?");
+		}
+		if (k + 2 > sizeof(sql)) {
+			die("sqlite: %s: too many columns", SQL_TABLE_NAMES[t]);
+		}
+		memcpy(sql + k, ")", 2);
+		q->ins[t] = sql_prepare(q->db, sql, SQLITE_PREPARE_PERSISTENT);
+	}
+	q->next = 0;
+	for (int i = 0; i < SQL_RUNS; i++) {
+		q->cap[i].stored = 0;
+		q->cap[i].id = 0;
+	}
+}
+
+static void sql_close(bench *b)
+{
+	sqlrun *q = &b->sq;
+	for (int t = 0; t < SQL_TABLES; t++) {
+		sqlite3_finalize(q->ins[t]);
+		q->ins[t] = NULL;
+	}
+	sqlite3_finalize(q->begin);
+	sqlite3_finalize(q->commit);
+	q->begin = q->commit = NULL;
+	if (sqlite3_close(q->db) != SQLITE_OK) {
+		die("sqlite: close: %s", sqlite3_errmsg(q->db));
+	}
+	q->db = NULL;
+}
+
+static void sql_bind(sqlite3_stmt *st, int i, const sqlval *v)
+{
+	int rc;
+	switch (v->type) {
+	case SQLITE_INTEGER:
+		rc = sqlite3_bind_int64(st, i, v->i);
+		break;
+	case SQLITE_FLOAT:
+		rc = sqlite3_bind_double(st, i, v->d);
+		break;
+	case SQLITE_TEXT:
+		rc = sqlite3_bind_text(st, i, v->p, v->n, SQLITE_STATIC);
+		break;
+	case SQLITE_BLOB:
+		rc = sqlite3_bind_blob(st, i, v->p, v->n, SQLITE_STATIC);
+		break;
+	default:
+		rc = sqlite3_bind_null(st, i);
+		break;
+	}
+	if (rc != SQLITE_OK) {
+		die("sqlite: bind: %s", sqlite3_errstr(rc));
+	}
+}
+
+/* sql_store stores the next captured run: BEGIN IMMEDIATE, its run row
+ * (a new id), each table's rows with that run id, COMMIT. */
+static void sql_store(bench *b)
+{
+	sqlrun *q = &b->sq;
+	sqlcap *c = &q->cap[q->next++ % SQL_RUNS];
+	double t0 = wall_s();
+	sql_done(q->db, q->begin);
+	sqlite3_int64 run = 0;
+	for (int t = 0; t < SQL_TABLES; t++) {
+		sqlite3_stmt *ins = q->ins[t];
+		int nc = q->ncols[t];
+		for (int r = 0; r < c->nrows[t]; r++) {
+			const sqlval *v = c->v[t] + (size_t)r * (size_t)nc;
+			if (t == 0) {
+				sqlite3_bind_null(ins, 1);
+			} else {
+				sqlite3_bind_int64(ins, 1, run);
+			}
+			for (int k = 1; k < nc; k++) {
+				sql_bind(ins, k + 1, &v[k]);
+			}
+			sql_done(q->db, ins);
+		}
+		if (t == 0) {
+			run = sqlite3_last_insert_rowid(q->db);
+		}
+	}
+	double t1 = wall_s();
+	sql_done(q->db, q->commit);
+	c->stored++;
+	c->id = run;
+	phases *ph = &b->ph[M_SQLITE];
+	ph->insert += t1 - t0;
+	ph->commit += wall_s() - t1;
+	ph->n++;
+}
+
+/* sql_span gives the fewest and most rows in a captured run, and the mean
+ * over the captured runs. */
+static double sql_span(const sqlrun *q, int *lo, int *hi)
+{
+	double sum = 0;
+	*lo = INT32_MAX;
+	*hi = 0;
+	for (int i = 0; i < SQL_RUNS; i++) {
+		int n = (int)q->cap[i].rows;
+		sum += n;
+		*lo = n < *lo ? n : *lo;
+		*hi = n > *hi ? n : *hi;
+	}
+	return sum / SQL_RUNS;
+}
+
+static void sql_free(sqlrun *q)
+{
+	for (int i = 0; i < SQL_RUNS; i++) {
+		for (int t = 0; t < SQL_TABLES; t++) {
+			sqlcap *c = &q->cap[i];
+			size_t n = (size_t)c->nrows[t] * (size_t)q->ncols[t];
+			for (size_t k = 0; k < n; k++) {
+				free(c->v[t][k].p);
+			}
+			free(c->v[t]);
+			c->v[t] = NULL;
+			c->nrows[t] = 0;
+		}
+	}
+	sqlite3_free(q->schema);
+	q->schema = NULL;
+}
+
 /* One function per mode, not inlined, so that callgrind counts each
  * mode's instructions per handshake (scripts/bench/handshake). */
 __attribute__((noinline, noclone)) static void hs_floor(bench *b)
@@ -781,6 +1209,18 @@ __attribute__((noinline, noclone)) static void hs_qbatch(bench *b)
 {
 	tlsim_handshake(b, M_BATCH, 1);
 }
+
+/* TLS and QUIC alike: only the captured rows differ. */
+__attribute__((noinline, noclone)) static void hs_sqlite(bench *b)
+{
+	sql_store(b);
+}
+
+/* The handshake of each mode, TLS ([0]) and QUIC ([1]). */
+static void (*const HANDSHAKE[2][M_COUNT])(bench *) = {
+    {hs_floor, hs_off, hs_on, hs_batch, hs_sqlite},
+    {hs_qfloor, hs_qoff, hs_qon, hs_qbatch, hs_sqlite},
+};
 
 static void rm_db(const char *path)
 {
@@ -857,25 +1297,7 @@ static void work(worker *w)
 			b->ph[M_BATCH].commit += wall_s() - t0;
 		}
 		for (uint64_t i = 0; i < w->m; i++) {
-			if (b->quic) {
-				if (w->mode == M_FLOOR) {
-					hs_qfloor(b);
-				} else if (w->mode == M_OFF) {
-					hs_qoff(b);
-				} else if (w->mode == M_ON) {
-					hs_qon(b);
-				} else {
-					hs_qbatch(b);
-				}
-			} else if (w->mode == M_FLOOR) {
-				hs_floor(b);
-			} else if (w->mode == M_OFF) {
-				hs_off(b);
-			} else if (w->mode == M_ON) {
-				hs_on(b);
-			} else {
-				hs_batch(b);
-			}
+			HANDSHAKE[b->quic][w->mode](b);
 		}
 		if (w->mode == M_BATCH) {
 			double tc = wall_s();
@@ -887,6 +1309,10 @@ static void work(worker *w)
 		}
 		break;
 	case C_OPEN:
+		if (w->mode == M_SQLITE) {
+			sql_open(b);
+			break;
+		}
 		rm_db(b->db[w->mode]);
 		if (sim_trace_open(b->db[w->mode], &b->trace[w->mode], err,
 				   sizeof(err)) != 0) {
@@ -894,6 +1320,10 @@ static void work(worker *w)
 		}
 		break;
 	case C_CLOSE:
+		if (w->mode == M_SQLITE) {
+			sql_close(b);
+			break;
+		}
 		sim_trace_close(b->trace[w->mode]);
 		b->trace[w->mode] = NULL;
 		break;
@@ -983,13 +1413,13 @@ static void workers_stop(worker w[M_COUNT])
 }
 
 /* rep runs |n| handshakes of every selected mode, in SLICES slices, and
- * adds each mode's seconds to |secs|. The traced mode's database is new
- * for each repetition, open from its first slice to its end; opening and
- * closing it (a WAL checkpoint) count. */
+ * adds each mode's seconds to |secs|. The database of each mode that has
+ * one (on, batch, sqlite) is new for each repetition, open from its first
+ * slice to its end; opening and closing it (a WAL checkpoint) count. */
 static void rep(bench *b, worker w[M_COUNT], uint64_t n, int index,
 		double secs[M_COUNT])
 {
-	for (int m = M_ON; m <= M_BATCH; m++) {
+	for (int m = M_ON; m < M_COUNT; m++) {
 		if (b->run[m]) {
 			double dt = call(&w[m], C_OPEN, 0);
 			secs[m] += dt;
@@ -1010,7 +1440,7 @@ static void rep(bench *b, worker w[M_COUNT], uint64_t n, int index,
 			}
 		}
 	}
-	for (int m = M_ON; m <= M_BATCH; m++) {
+	for (int m = M_ON; m < M_COUNT; m++) {
 		if (b->run[m]) {
 			double dt = call(&w[m], C_CLOSE, 0);
 			secs[m] += dt;
@@ -1062,27 +1492,121 @@ static double paired_ratio(const double *fl, const double *tl, int reps)
 	return stats(v, reps).med;
 }
 
-/* Counts rows of |table| in the trace |path| per run. */
-static double rows_per_run(const char *path, const char *table)
+/* rows_per_run counts the rows of |table| (NULL: of all tables, run.rows)
+ * in the trace |path| per run: r[0] the mean, r[1] the fewest, r[2] the
+ * most. */
+static void rows_per_run(const char *path, const char *table, double r[3])
 {
 	sqlite3 *db = NULL;
 	sqlite3_stmt *st = NULL;
-	char sql[128];
-	snprintf(sql, sizeof(sql),
-		 "SELECT (SELECT count(*) FROM \"%s\"), (SELECT count(*) FROM "
-		 "run)",
-		 table);
+	char sql[256] = "SELECT avg(rows), min(rows), max(rows) FROM run";
+	if (table != NULL) {
+		snprintf(sql, sizeof(sql),
+			 "SELECT avg(c), min(c), max(c) FROM (SELECT (SELECT "
+			 "count(*) FROM \"%s\" t WHERE t.run = r.id) AS c FROM "
+			 "run r)",
+			 table);
+	}
 	if (sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL) !=
 		SQLITE_OK ||
 	    sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK ||
 	    sqlite3_step(st) != SQLITE_ROW) {
 		die("cannot count rows in %s: %s", path, sqlite3_errmsg(db));
 	}
-	double rows = (double)sqlite3_column_int64(st, 0);
-	double runs = (double)sqlite3_column_int64(st, 1);
+	for (int i = 0; i < 3; i++) {
+		r[i] = sqlite3_column_double(st, i); /* 0 for no runs */
+	}
 	sqlite3_finalize(st);
 	sqlite3_close(db);
-	return runs > 0 ? rows / runs : 0;
+}
+
+/* check_sqlite_rows checks the last repetition's databases: the sqlite
+ * mode stored n runs and as many rows of every table as the captured runs
+ * it stored have; the captured runs it stored have rows per table within
+ * the range of each traced mode's runs (the same count, for TLS); and it
+ * stored the same values: the last run it stored of each captured run
+ * hashes (sim_trace_digest_db) to that run's digest. Exits 1 if not. */
+static void check_sqlite_rows(bench *b)
+{
+	const sqlrun *q = &b->sq;
+	const char *path = b->db[M_SQLITE];
+	int bad = 0;
+	sqlite3 *db = NULL;
+	if (sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL) !=
+	    SQLITE_OK) {
+		die("cannot open %s: %s", path, sqlite3_errmsg(db));
+	}
+	int64_t runs = sql_int(db, "SELECT count(*) FROM run");
+	if (runs != (int64_t)b->n) {
+		fprintf(stderr,
+			"tlsim_bench_handshake: the sqlite mode's database "
+			"holds %" PRId64 " runs, not %" PRIu64 "\n",
+			runs, b->n);
+		bad = 1;
+	}
+	for (int t = 1; t < SQL_TABLES; t++) {
+		const char *name = SQL_TABLE_NAMES[t];
+		int64_t want = 0;
+		int lo = INT32_MAX, hi = 0;
+		for (int i = 0; i < SQL_RUNS; i++) {
+			const sqlcap *c = &q->cap[i];
+			if (c->stored > 0) {
+				want += (int64_t)c->stored * c->nrows[t];
+				lo = c->nrows[t] < lo ? c->nrows[t] : lo;
+				hi = c->nrows[t] > hi ? c->nrows[t] : hi;
+			}
+		}
+		char sql[128];
+		snprintf(sql, sizeof(sql), "SELECT count(*) FROM \"%s\"", name);
+		int64_t got = sql_int(db, sql);
+		if (got != want) {
+			fprintf(stderr,
+				"tlsim_bench_handshake: %s: the sqlite mode "
+				"stored %" PRId64 " rows, not %" PRId64 "\n",
+				name, got, want);
+			bad = 1;
+		}
+		for (int m = M_ON; m < M_COUNT; m++) {
+			double r[3];
+			if (!b->run[m]) {
+				continue;
+			}
+			rows_per_run(b->db[m], name, r);
+			if (lo < r[1] || hi > r[2]) {
+				fprintf(stderr,
+					"tlsim_bench_handshake: %s rows per "
+					"run: %d to %d in the runs the sqlite "
+					"mode stores, %g to %g in the %s "
+					"mode's\n",
+					name, lo, hi, r[1], r[2],
+					MODE_NAMES[m]);
+				bad = 1;
+			}
+		}
+	}
+	sqlite3_close(db);
+	for (int i = 0; i < SQL_RUNS; i++) {
+		const sqlcap *c = &q->cap[i];
+		char digest[65], err[512];
+		if (c->id == 0) {
+			continue;
+		}
+		if (sim_trace_digest_db(path, c->id, digest, err,
+					sizeof(err)) != 0) {
+			die("%s", err);
+		}
+		if (strcmp(digest, c->digest) != 0) {
+			fprintf(stderr,
+				"tlsim_bench_handshake: the sqlite mode's run "
+				"%" PRId64 " hashes to %s, the run it copies "
+				"to %s\n",
+				c->id, digest, c->digest);
+			bad = 1;
+		}
+	}
+	if (bad) {
+		exit(1);
+	}
 }
 
 static void usage(void)
@@ -1091,22 +1615,34 @@ static void usage(void)
 	    stderr,
 	    "usage: tlsim_bench_handshake [--handshakes N] [--reps R] "
 	    "[--seed S]\n"
-	    "                             [--dir DIR] [--label TEXT] "
-	    "[--only floor|off|on|batch]\n"
-	    "                             [--proto tls|quic] [--no-warmup]\n"
+	    "                             [--dir DIR] [--label TEXT]\n"
+	    "                             [--only floor|off|on|batch|sqlite]\n"
+	    "                             [--proto tls|quic] "
+	    "[--sqlite-vfs tlsim|unix]\n"
+	    "                             [--no-warmup]\n"
 	    "  --handshakes N  handshakes per mode per repetition (default "
 	    "1000)\n"
 	    "  --reps R        repetitions (default 5)\n"
 	    "  --seed S        entropy stream and first world seed (default "
 	    "1)\n"
-	    "  --dir DIR       where the traced mode writes its database\n"
-	    "                  (default: a new directory under $TMPDIR or "
-	    "/tmp)\n"
-	    "  --label T       add \"(T)\" to the traced row's name\n"
+	    "  --dir DIR       where the on, batch and sqlite modes write "
+	    "their\n"
+	    "                  databases (default: a new directory under "
+	    "$TMPDIR\n"
+	    "                  or /tmp)\n"
+	    "  --label T       add \"(T)\" to the names of those modes' rows\n"
 	    "  --only M        run one mode (repeatable), e.g. for callgrind;\n"
-	    "                  batch: full tracing, one transaction per slice\n"
-	    "                  of handshakes (N/20), as tlsim sweep commits\n"
+	    "                  all five by default. batch: full tracing, one\n"
+	    "                  transaction per slice of handshakes (N/20), as\n"
+	    "                  tlsim sweep commits; sqlite: no simulation, "
+	    "the\n"
+	    "                  rows of traced runs stored again, a run per\n"
+	    "                  handshake, with prepared INSERTs, one\n"
+	    "                  transaction each\n"
 	    "  --proto P       TLS 1.3 over tlsim's stream (default) or QUIC\n"
+	    "  --sqlite-vfs V  the sqlite mode's VFS: tlsim's, as the trace\n"
+	    "                  writer opens its database with (default), or\n"
+	    "                  unix, SQLite's default\n"
 	    "  --no-warmup     skip the untimed warm-up handshakes\n");
 }
 
@@ -1126,6 +1662,37 @@ static void print_row(const char *name, stat3 s, const char *ratio,
 {
 	printf("| %s | %.1f µs (%.1f–%.1f) | %s | %s | %s |\n", name, s.med,
 	       s.min, s.max, ratio, target, met);
+}
+
+/* headroom prints, from the medians in |st|, what the full-tracing target
+ * leaves for tracing (the target times the floor, less tracing off) and
+ * what tlsim's tracing costs (full tracing less tracing off), each against
+ * what SQLite alone takes to store the same rows (the sqlite mode). */
+static void headroom(const bench *b, const stat3 st[M_COUNT], const char *lab)
+{
+	if (!b->run[M_SQLITE] || !b->run[M_OFF]) {
+		return;
+	}
+	double sq = st[M_SQLITE].med, off = st[M_OFF].med;
+	if (b->run[M_FLOOR]) {
+		double fl = st[M_FLOOR].med, room = ON_TARGET * fl - off;
+		fprintf(stderr,
+			"headroom%s: the %.2fx target leaves %.2f x floor "
+			"%.1f - tracing off %.1f = %.1f µs per handshake for "
+			"tracing; bare SQLite stores the rows in %.1f µs",
+			lab, ON_TARGET, ON_TARGET, fl, off, room, sq);
+		if (room > 0) {
+			fprintf(stderr, ", %.2fx the headroom", sq / room);
+		}
+		fprintf(stderr, "\n");
+	}
+	if (b->run[M_ON]) {
+		double on = st[M_ON].med;
+		fprintf(stderr,
+			"trace cost%s: full tracing %.1f - tracing off %.1f = "
+			"%.1f µs per handshake, %.2fx bare SQLite's %.1f µs\n",
+			lab, on, off, on - off, (on - off) / sq, sq);
+	}
 }
 
 static void *bench_main(void *arg)
@@ -1155,6 +1722,10 @@ static void *bench_main(void *arg)
 		qfloor_setup(b);
 	} else {
 		floor_setup(b);
+	}
+	if (b->run[M_SQLITE]) {
+		b->sq.vfs = b->default_vfs ? NULL : sim_vfs_register();
+		sql_capture(b);
 	}
 	worker w[M_COUNT];
 	workers_start(b, w);
@@ -1202,9 +1773,13 @@ static void *bench_main(void *arg)
 			 b->n);
 		print_row(name, st[M_FLOOR], "1.00x", "–", "–");
 	}
-	/* The batch mode has no target of its own: it shows what the
-	 * per-run commit costs. */
-	static const double targets[M_COUNT] = {0, OFF_TARGET, ON_TARGET, 0};
+	/* The batch and sqlite modes have no target of their own: they show
+	 * what the per-run commit costs, and what SQLite alone costs. */
+	static const double targets[M_COUNT] = {0, OFF_TARGET, ON_TARGET, 0, 0};
+	char lab[160] = ""; /* " (LABEL)": where the database was */
+	if (b->label != NULL) {
+		snprintf(lab, sizeof(lab), " (%s)", b->label);
+	}
 	for (int m = M_OFF; m < M_COUNT; m++) {
 		if (!b->run[m]) {
 			continue;
@@ -1213,6 +1788,24 @@ static void *bench_main(void *arg)
 			snprintf(name, sizeof(name),
 				 "%s, tracing off, %" PRIu64 " handshakes", tl,
 				 b->n);
+		} else if (m == M_SQLITE) {
+			int lo, hi;
+			double mean = sql_span(&b->sq, &lo, &hi);
+			char rows[64];
+			if (lo == hi) {
+				snprintf(rows, sizeof(rows),
+					 "the same %d rows per run", lo);
+			} else {
+				snprintf(rows, sizeof(rows),
+					 "the same rows, %.1f per run (%d–%d)",
+					 mean, lo, hi);
+			}
+			snprintf(
+			    name, sizeof(name),
+			    "bare SQLite%s: %s, prepared INSERTs, one "
+			    "transaction per run%s, %" PRIu64 " handshakes",
+			    lab, rows,
+			    b->sq.vfs ? "" : ", SQLite's default VFS", b->n);
 		} else {
 			char batch[64] = "";
 			if (m == M_BATCH) {
@@ -1221,11 +1814,8 @@ static void *bench_main(void *arg)
 					 b->n / SLICES);
 			}
 			snprintf(name, sizeof(name),
-				 "%s, full tracing%s%s%s%s, %" PRIu64
-				 " handshakes",
-				 tl, b->label ? " (" : "",
-				 b->label ? b->label : "", b->label ? ")" : "",
-				 batch, b->n);
+				 "%s, full tracing%s%s, %" PRIu64 " handshakes",
+				 tl, lab, batch, b->n);
 		}
 		char target[32] = "–";
 		if (targets[m] > 0) {
@@ -1244,6 +1834,7 @@ static void *bench_main(void *arg)
 					    : "**no**");
 	}
 	fflush(stdout);
+	headroom(b, st, lab);
 
 	/* What proto_tls_make's (proto_quic_make's) own contexts cost: a
 	 * server and a client SSL_CTX made and freed, median of 3 runs. */
@@ -1269,6 +1860,16 @@ static void *bench_main(void *arg)
 			continue;
 		}
 		double k = 1e6 / (double)ph->n;
+		if (m == M_SQLITE) {
+			fprintf(stderr,
+				"bare SQLite (VFS %s), mean µs per handshake: "
+				"open + close %.1f (amortised), BEGIN "
+				"IMMEDIATE + inserts %.1f, COMMIT %.1f\n",
+				b->sq.vfs ? b->sq.vfs : "SQLite's default",
+				ph->openclose * k, ph->insert * k,
+				ph->commit * k);
+			continue;
+		}
 		fprintf(stderr, "%s %s, mean µs per handshake: ", tl,
 			MODE_NAMES[m]);
 		if (m >= M_ON) {
@@ -1315,7 +1916,9 @@ static void *bench_main(void *arg)
 		const char *db = b->db[b->run[M_ON] ? M_ON : M_BATCH];
 		double per[6];
 		for (int i = 0; i < 6; i++) {
-			per[i] = rows_per_run(db, tables[i]);
+			double r[3];
+			rows_per_run(db, tables[i], r);
+			per[i] = r[0];
 		}
 		fprintf(stderr,
 			"per handshake, trace: %.0f tls rows, %.0f packet "
@@ -1326,8 +1929,31 @@ static void *bench_main(void *arg)
 				per[i]);
 		}
 		fprintf(stderr, ")\n");
-		rm_db(b->db[M_ON]);
-		rm_db(b->db[M_BATCH]);
+	}
+	if (b->run[M_SQLITE]) {
+		int lo, hi;
+		double mean = sql_span(&b->sq, &lo, &hi);
+		fprintf(stderr,
+			"per handshake, bare SQLite: %.1f rows per run "
+			"(%d–%d), those of %d traced runs (world seeds %" PRIu64
+			" to %" PRIu64 ") in turn",
+			mean, lo, hi, SQL_RUNS, b->seed,
+			b->seed + SQL_RUNS - 1);
+		for (int m = M_ON; m < M_SQLITE; m++) {
+			double r[3];
+			if (b->run[m]) {
+				rows_per_run(b->db[m], NULL, r);
+				fprintf(stderr,
+					"; the %s mode's runs %.1f (%g–%g)",
+					MODE_NAMES[m], r[0], r[1], r[2]);
+			}
+		}
+		fprintf(stderr, "\n");
+		check_sqlite_rows(b);
+		sql_free(&b->sq);
+	}
+	for (int m = M_ON; m < M_COUNT; m++) {
+		rm_db(b->db[m]);
 	}
 	if (b->quic) {
 		qfloor_free(b);
@@ -1389,6 +2015,11 @@ int main(int argc, char **argv)
 			b.dir = v;
 		} else if (strcmp(a, "--label") == 0) {
 			b.label = v;
+		} else if (strcmp(a, "--sqlite-vfs") == 0) {
+			if (strcmp(v, "tlsim") != 0 && strcmp(v, "unix") != 0) {
+				die("--sqlite-vfs: '%s' (tlsim or unix)", v);
+			}
+			b.default_vfs = strcmp(v, "unix") == 0;
 		} else if (strcmp(a, "--proto") == 0) {
 			if (strcmp(v, "tls") != 0 && strcmp(v, "quic") != 0) {
 				die("--proto: '%s' (tls or quic)", v);
@@ -1402,7 +2033,9 @@ int main(int argc, char **argv)
 				}
 			}
 			if (m == M_COUNT) {
-				die("--only: '%s' (floor, off, on or batch)", v);
+				die("--only: '%s' (floor, off, on, batch or "
+				    "sqlite)",
+				    v);
 			}
 			b.run[m] = 1;
 			only = 1;
@@ -1434,12 +2067,13 @@ int main(int argc, char **argv)
 		b.dir = tmpl;
 		own_dir = 1;
 	}
-	if (strlen(b.dir) + sizeof("/handshake-batch.db") > sizeof(b.db[0])) {
+	if (strlen(b.dir) + sizeof("/" ROWS_DB_NAME) > sizeof(b.db[0])) {
 		die("directory name too long: %s", b.dir);
 	}
-	snprintf(b.db[M_ON], sizeof(b.db[M_ON]), "%s/handshake.db", b.dir);
-	snprintf(b.db[M_BATCH], sizeof(b.db[M_BATCH]), "%s/handshake-batch.db",
-		 b.dir);
+	for (int m = M_ON; m < M_COUNT; m++) {
+		snprintf(b.db[m], sizeof(b.db[m]), "%s/%s", b.dir, DB_NAMES[m]);
+	}
+	snprintf(b.rows_db, sizeof(b.rows_db), "%s/%s", b.dir, ROWS_DB_NAME);
 
 	rc = sim_entropy_run_thread(bench_main, &b, b.seed, NULL);
 	if (rc != 0) {
