@@ -473,8 +473,11 @@ void proto_stream_abort(proto_stream *s, sim_time now)
 	}
 }
 
+/* The note of a forged segment (which acknowledges nothing of ours). */
+static const char FORGED[] = " forged";
+
 /* Builds a segment at send offset |off| with |len| bytes of the send
- * buffer; |note| is appended to info (" rtx", " forged" or ""). */
+ * buffer; |note| is appended to info (" rtx", FORGED or ""). */
 static sim_packet *make_seg(proto_stream *s, sim_time now, int64_t off,
 			    uint8_t flags, int64_t len, const char *note)
 {
@@ -515,7 +518,7 @@ static sim_packet *make_seg(proto_stream *s, sim_time now, int64_t off,
 	}
 	p->sent_ns = now;
 	s->stats.segs_sent++;
-	if ((flags & F_ACK) && strcmp(note, " forged") != 0) {
+	if ((flags & F_ACK) && note != FORGED) {
 		s->ack_pending = 0;
 	}
 	return p;
@@ -593,7 +596,7 @@ sim_packet *proto_stream_output(proto_stream *s, sim_time now)
 			s->forge_flags = 0;
 			s->stats.forged++;
 			return make_seg(s, now, s->forge_seq, f | F_ACK, 0,
-					" forged");
+					FORGED);
 		}
 		if ((s->st == ST_SYN_SENT || s->st == ST_SYN_RCVD) &&
 		    s->snd_nxt == 0) {
