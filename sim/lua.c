@@ -3,8 +3,10 @@
 #include <lauxlib.h>
 #include <lua.h>
 #include <lualib.h>
+#include <errno.h>
 #include <math.h>
 #include <stdarg.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -429,11 +431,14 @@ static int l_world(lua_State *L)
 
 	if (c->o->trace != NULL) {
 		char params[4096];
+		char limits[512];
 		sim_lua_params(c->o, params, sizeof(params));
+		sim_lua_limits(c->o, limits, sizeof(limits));
 		sim_run_info info = {.scenario = c->o->path,
 				     .scenario_sha256 = c->o->sha256,
 				     .seed = seed,
-				     .params = params};
+				     .params = params,
+				     .limits = limits[0] ? limits : NULL};
 		int rc = sim_trace_begin(c->o->trace, &info);
 		if (rc != 0) {
 			return luaL_error(L, "trace: %s",
@@ -2768,6 +2773,101 @@ void sim_lua_params(const sim_lua_opts *o, char *params, size_t len)
 				      o->set_key[order[i]],
 				      o->set_val[order[i]]);
 	}
+}
+
+/* The caps of a run as run.limits names them, with where each lives in
+ * sim_lua_opts. */
+typedef enum { CAP_U64, CAP_SIZE, CAP_TIME } cap_kind;
+static const struct cap {
+	const char *name;
+	size_t off;
+	cap_kind kind;
+} caps[] = {
+    {"max-instructions", offsetof(sim_lua_opts, max_instructions), CAP_U64},
+    {"max-memory", offsetof(sim_lua_opts, max_memory), CAP_SIZE},
+    {"livelock-events", offsetof(sim_lua_opts, livelock_events), CAP_U64},
+    {"max-events", offsetof(sim_lua_opts, max_events), CAP_U64},
+    {"max-time", offsetof(sim_lua_opts, max_time_ns), CAP_TIME},
+    {"max-inflight", offsetof(sim_lua_opts, max_inflight), CAP_U64},
+    {"max-queued-ops", offsetof(sim_lua_opts, max_queued_ops), CAP_U64},
+    {"max-rows", offsetof(sim_lua_opts, max_rows), CAP_U64},
+};
+
+static uint64_t cap_get(const sim_lua_opts *o, const struct cap *k)
+{
+	const char *p = (const char *)o + k->off;
+	switch (k->kind) {
+	case CAP_SIZE:
+		return (uint64_t)*(const size_t *)(const void *)p;
+	case CAP_TIME:
+		return (uint64_t)*(const sim_time *)(const void *)p;
+	default:
+		return *(const uint64_t *)(const void *)p;
+	}
+}
+
+void sim_lua_limits(const sim_lua_opts *o, char *buf, size_t len)
+{
+	size_t n = 0;
+	buf[0] = '\0';
+	for (size_t i = 0; i < sizeof(caps) / sizeof(caps[0]) && n < len;
+	     i++) {
+		uint64_t v = cap_get(o, &caps[i]);
+		if (v != 0) {
+			n += (size_t)snprintf(buf + n, len - n, "%s=%llu\n",
+					      caps[i].name,
+					      (unsigned long long)v);
+		}
+	}
+}
+
+int sim_lua_limits_parse(const char *text, sim_lua_opts *o, char *err,
+			 size_t errlen)
+{
+	for (const char *line = text ? text : ""; *line != '\0';) {
+		const char *eol = strchr(line, '\n');
+		size_t n = eol ? (size_t)(eol - line) : strlen(line);
+		const char *eq = memchr(line, '=', n);
+		const struct cap *k = NULL;
+		for (size_t i = 0;
+		     eq != NULL && i < sizeof(caps) / sizeof(caps[0]); i++) {
+			if (strlen(caps[i].name) == (size_t)(eq - line) &&
+			    memcmp(caps[i].name, line, (size_t)(eq - line)) ==
+				0) {
+				k = &caps[i];
+			}
+		}
+		char num[32];
+		size_t vn = eq ? n - (size_t)(eq + 1 - line) : 0;
+		char *end = NULL;
+		unsigned long long v = 0;
+		if (k != NULL && vn > 0 && vn < sizeof(num)) {
+			memcpy(num, eq + 1, vn);
+			num[vn] = '\0';
+			errno = 0;
+			v = strtoull(num, &end, 10);
+		}
+		if (k == NULL || end == NULL || *end != '\0' || errno != 0 ||
+		    num[0] == '-' || v == 0 ||
+		    (k->kind != CAP_U64 && v > INT64_MAX)) {
+			snprintf(err, errlen, "unknown run limit '%.*s'",
+				 (int)(n > 80 ? 80 : n), line);
+			return -1;
+		}
+		char *p = (char *)o + k->off;
+		switch (k->kind) {
+		case CAP_SIZE:
+			*(size_t *)(void *)p = (size_t)v;
+			break;
+		case CAP_TIME:
+			*(sim_time *)(void *)p = (sim_time)v;
+			break;
+		default:
+			*(uint64_t *)(void *)p = (uint64_t)v;
+		}
+		line += n + (eol != NULL);
+	}
+	return 0;
 }
 
 int sim_lua_run(const sim_lua_opts *o, sim_lua_result *r)

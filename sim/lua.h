@@ -85,6 +85,18 @@ typedef struct sim_lua_result {
  * bytes, truncated to fit, always terminated). */
 void sim_lua_params(const sim_lua_opts *o, char *params, size_t len);
 
+/* sim_lua_limits writes |o|'s caps that are not the defaults in the
+ * trace's canonical form (run.limits: "option=value\n" lines in a fixed
+ * order, options named as on the command line without their dashes,
+ * values as integers: max-time in nanoseconds, max-memory in bytes) into
+ * |buf| (|len| bytes, always terminated; empty with every cap at its
+ * default). sim_lua_limits_parse sets |o|'s caps from such text (NULL or
+ * empty: none); returns 0, or -1 with a reason in |err| for text it does
+ * not read (an option it does not know, a bad value). */
+void sim_lua_limits(const sim_lua_opts *o, char *buf, size_t len);
+int sim_lua_limits_parse(const char *text, sim_lua_opts *o, char *err,
+			 size_t errlen);
+
 /* sim_lua_compile compiles |o|->source as a run would (chunk name
  * "@" |o|->path, text only) and dumps it with its debug information, so
  * that a run given the result as |bytecode| behaves exactly as one that

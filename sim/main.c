@@ -1417,6 +1417,7 @@ typedef struct recorded {
 	uint64_t seed;
 	char *params;   /* "key=value\n" lines */
 	char *schedule; /* run.schedule, NULL when none */
+	char *limits;   /* run.limits, NULL when none (or schema < 4) */
 } recorded;
 
 static int read_recorded(const char *path, int64_t run, recorded *r,
@@ -1429,12 +1430,18 @@ static int read_recorded(const char *path, int64_t run, recorded *r,
 		    SQLITE_OK ||
 	    (sqlite3_prepare_v2(db,
 				"SELECT scenario, scenario_sha256, seed, "
-				"params, digest, schedule FROM run WHERE id "
-				"= ?1",
+				"params, digest, schedule, limits FROM run "
+				"WHERE id = ?1",
+				-1, &st, NULL) != SQLITE_OK &&
+	     sqlite3_prepare_v2(db, /* schema 2 and 3: no limits column */
+				"SELECT scenario, scenario_sha256, seed, "
+				"params, digest, schedule, NULL FROM run "
+				"WHERE id = ?1",
 				-1, &st, NULL) != SQLITE_OK &&
 	     sqlite3_prepare_v2(db, /* schema 1: no schedule column */
 				"SELECT scenario, scenario_sha256, seed, "
-				"params, digest, NULL FROM run WHERE id = ?1",
+				"params, digest, NULL, NULL FROM run WHERE "
+				"id = ?1",
 				-1, &st, NULL) != SQLITE_OK)) {
 		snprintf(err, errlen, "%s: not a readable tlsim trace (%s)",
 			 path, sqlite3_errmsg(db));
@@ -1461,9 +1468,13 @@ static int read_recorded(const char *path, int64_t run, recorded *r,
 			snprintf(r->digest, sizeof(r->digest), "%s", t ? t : "");
 			t = (const char *)sqlite3_column_text(st, 5);
 			r->schedule = t ? strdup(t) : NULL;
-			rc = r->params != NULL && (t == NULL || r->schedule)
-				     ? 0
-				     : SIM_STATUS_INTERNAL;
+			const char *l =
+			    (const char *)sqlite3_column_text(st, 6);
+			r->limits = l ? strdup(l) : NULL;
+			rc = r->params != NULL && (t == NULL || r->schedule) &&
+				     (l == NULL || r->limits)
+				 ? 0
+				 : SIM_STATUS_INTERNAL;
 		}
 	}
 	sqlite3_finalize(st);
@@ -1545,6 +1556,13 @@ static int cmd_replay(int argc, char **argv)
 		*eq = '\0';
 		o.set_key[o.nset] = line;
 		o.set_val[o.nset++] = eq + 1;
+	}
+	/* The caps it ran under: a run that reached one ends there again. */
+	if (status == 0 &&
+	    sim_lua_limits_parse(rec.limits, &o, err, sizeof(err)) != 0) {
+		fprintf(stderr, "tlsim: %s: run %lld: %s\n", path,
+			(long long)run, err);
+		status = SIM_STATUS_INPUT;
 	}
 	sim_schedule *sched = NULL;
 	if (status == 0 && rec.schedule != NULL) {
@@ -1629,6 +1647,7 @@ static int cmd_replay(int argc, char **argv)
 	}
 	free((char *)o.source);
 	free(rec.params);
+	free(rec.limits);
 	free(rec.schedule);
 	sim_schedule_del(sched);
 	return status;

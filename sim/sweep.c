@@ -557,6 +557,7 @@ typedef struct sweep {
 	const char *out_path; /* NULL untraced */
 	sim_trace *out;
 	char params[4096];
+	char limits[512]; /* run.limits; empty: the defaults */
 	int64_t first_id, last_id; /* the runs stored now; 0 none */
 	uint64_t batch_runs;
 	double batch_start;
@@ -741,7 +742,8 @@ static int store_lost(sweep *sw, uint64_t seed, const char *outcome,
 	sim_run_info info = {.scenario = sw->o->run.path,
 			     .scenario_sha256 = sw->o->run.sha256,
 			     .seed = seed,
-			     .params = sw->params};
+			     .params = sw->params,
+			     .limits = sw->limits[0] ? sw->limits : NULL};
 	sim_run_result res = {.outcome = outcome, .reason = reason};
 	int64_t id = 0;
 	if (store_begin(sw) != 0) {
@@ -975,7 +977,7 @@ static int load_done(sweep *sw)
 		    db,
 		    "SELECT id, seed, scenario, scenario_sha256, version, "
 		    "outcome, reason, checks_failed FROM run WHERE params = "
-		    "?1 AND schedule IS NULL ORDER BY id",
+		    "?1 AND limits IS ?2 AND schedule IS NULL ORDER BY id",
 		    -1, &runs, NULL);
 	}
 	if (rc == SQLITE_OK) {
@@ -995,6 +997,10 @@ static int load_done(sweep *sw)
 	sw->old_max_id = max_id;
 	if (status == 0) {
 		sqlite3_bind_text(runs, 1, sw->params, -1, SQLITE_STATIC);
+		if (sw->limits[0] != '\0') {
+			sqlite3_bind_text(runs, 2, sw->limits, -1,
+					  SQLITE_STATIC);
+		}
 	}
 	while (status == 0 && (rc = sqlite3_step(runs)) == SQLITE_ROW) {
 		int64_t id = sqlite3_column_int64(runs, 0);
@@ -1439,6 +1445,7 @@ int sim_sweep(const sim_sweep_opts *o)
 		sqlite3_close(db);
 	}
 	sim_lua_params(&o->run, sw->params, sizeof(sw->params));
+	sim_lua_limits(&o->run, sw->limits, sizeof(sw->limits));
 	static const char *const fixed[] = {"pass", "fail", "error", "crash"};
 	for (int i = 0; status == 0 && i < 4; i++) {
 		if (groups_add(&sw->outcomes, fixed[i], UINT64_MAX, 0) != 0) {

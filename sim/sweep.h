@@ -62,7 +62,7 @@ typedef struct sim_sweep_opts {
 	int nquery;
 	int quiet; /* no progress, no table */
 	/* --resume (needs trace_path): run only the seeds whose runs are
-	 * not in the trace yet (same scenario SHA-256, same --set, no
+	 * not in the trace yet (same scenario SHA-256, same --set and caps, no
 	 * schedule), and count the ones that are into the table, which is
 	 * then the whole sweep's. */
 	int resume;

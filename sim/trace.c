@@ -106,7 +106,7 @@ static const char RUN_SCHEMA[] =
     " scenario_sha256 TEXT, seed INTEGER, params TEXT, version TEXT,"
     " outcome TEXT, reason TEXT, end_ns INTEGER, events INTEGER,"
     " rows INTEGER, checks INTEGER, checks_failed INTEGER, digest TEXT,"
-    " schedule TEXT, schema INTEGER);";
+    " schedule TEXT, schema INTEGER, limits TEXT);";
 
 /* Causality (docs/trace.md "Happens-before"): op_step, one row per queued
  * operation with the events that enqueued and dequeued it; op_concurrent,
@@ -148,8 +148,8 @@ static const char RUN_SUMMARY_VIEW[] =
 static const char RUN_INSERT[] =
     "INSERT INTO run(scenario, scenario_sha256, seed, params, version,"
     " outcome, reason, end_ns, events, rows, checks, checks_failed,"
-    " digest, schedule, schema) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9,"
-    " ?10, ?11, ?12, ?13, ?14, ?15)";
+    " digest, schedule, schema, limits) VALUES(?1, ?2, ?3, ?4, ?5, ?6,"
+    " ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)";
 
 /* The growable buffer rows are serialised into. */
 typedef struct arena {
@@ -176,7 +176,7 @@ struct sim_trace {
 	int in_run;
 	int keeping;    /* this run's rows go into the arena */
 	int hashed_all; /* every row reached its table's hash */
-	char *scenario, *scenario_sha256, *params;
+	char *scenario, *scenario_sha256, *params, *limits;
 	uint64_t seed;
 	arena a;
 	SHA256_CTX sha[T_COUNT];
@@ -967,7 +967,7 @@ static int create_schema(sqlite3 *db)
 
 /* upgrade_schema brings a trace of an older schema version to this one,
  * inside the caller's transaction. 1 -> 2: run.schedule; 2 -> 3: run.schema,
- * event.parent, op.event (causality). */
+ * event.parent, op.event (causality); 3 -> 4: run.limits. */
 static int upgrade_schema(sqlite3 *db)
 {
 	int64_t ver = 0;
@@ -981,6 +981,9 @@ static int upgrade_schema(sqlite3 *db)
 		rc = exec(db, "ALTER TABLE run ADD COLUMN schema INTEGER;"
 			      "ALTER TABLE event ADD COLUMN parent INTEGER;"
 			      "ALTER TABLE op ADD COLUMN event INTEGER;");
+	}
+	if (rc == SQLITE_OK && ver < 4) {
+		rc = exec(db, "ALTER TABLE run ADD COLUMN limits TEXT");
 	}
 	if (rc == SQLITE_OK && ver < SIM_TRACE_SCHEMA_VERSION) {
 		char sql[256];
@@ -1347,7 +1350,8 @@ static void clear_run(sim_trace *t)
 	free(t->scenario);
 	free(t->scenario_sha256);
 	free(t->params);
-	t->scenario = t->scenario_sha256 = t->params = NULL;
+	free(t->limits);
+	t->scenario = t->scenario_sha256 = t->params = t->limits = NULL;
 	drop_rows(t);
 }
 
@@ -1439,7 +1443,8 @@ int sim_trace_begin(sim_trace *t, const sim_run_info *info)
 	t->errmsg[0] = '\0';
 	if (dup_opt(info->scenario, &t->scenario) ||
 	    dup_opt(info->scenario_sha256, &t->scenario_sha256) ||
-	    dup_opt(info->params, &t->params)) {
+	    dup_opt(info->params, &t->params) ||
+	    dup_opt(info->limits, &t->limits)) {
 		clear_run(t);
 		return set_err(t, SIM_ENOMEM, "%s: out of memory", label(t));
 	}
@@ -1549,6 +1554,7 @@ static int write_run(sim_trace *t, const sim_run_result *res,
 				  ? res->schedule
 				  : NULL);
 	sqlite3_bind_int(st, 15, SIM_TRACE_SCHEMA_VERSION);
+	bind_text(st, 16, t->limits);
 	rc = step_reset(st);
 	if (rc != SQLITE_OK) {
 		return rc;
@@ -1619,12 +1625,12 @@ static int commit_run(sim_trace *t, const sim_run_result *res,
 
 /* A spooled run is one arena record with the table byte SPOOL_TAG: the
  * run's fields in canonical form (scenario, scenario_sha256, seed, params,
- * schedule, digest, rows, then the outcome fields exactly as put_outcome writes
- * them, which the digest starts with), followed by the run's kept records
- * as they were in the arena. */
+ * schedule, digest, rows, limits, then the outcome fields exactly as
+ * put_outcome writes them, which the digest starts with), followed by the
+ * run's kept records as they were in the arena. */
 #define SPOOL_TAG 0xff
-#define SPOOL_FIELDS 13 /* 7 + the 6 outcome fields */
-#define SPOOL_OUTCOME 7 /* the first outcome field */
+#define SPOOL_FIELDS 14 /* 8 + the 6 outcome fields */
+#define SPOOL_OUTCOME 8 /* the first outcome field */
 
 int sim_trace_open_spool(sim_trace **out, char *err, size_t errlen)
 {
@@ -1649,6 +1655,7 @@ static int spool_run(sim_trace *t, const sim_run_result *res, const char *hex)
 			 : NULL);
 	put_text(&b, hex);
 	put_int(&b, (int64_t)t->rows);
+	put_text(&b, t->limits);
 	put_outcome(&b, res->outcome, res->reason, res->end_ns,
 		    (int64_t)res->events, (int64_t)res->checks,
 		    (int64_t)res->checks_failed);
@@ -1812,7 +1819,7 @@ int sim_trace_store_spooled(sim_trace *t, const void *rec, size_t len,
 		}
 		bad = next_value(&v, fields_end, &f[i]) != 0;
 	}
-	static const int int_fields[] = {2, 6, 9, 10, 11, 12};
+	static const int int_fields[] = {2, 6, 10, 11, 12, 13};
 	for (size_t i = 0; i < ARRAY_LEN(int_fields) && !bad; i++) {
 		bad = f[int_fields[i]].tag != TAG_INT;
 	}
@@ -1851,7 +1858,8 @@ int sim_trace_store_spooled(sim_trace *t, const void *rec, size_t len,
 	int rc = text_copy(&f[0], &t->scenario) | text_copy(&f[1],
 							     &t->scenario_sha256) |
 		 text_copy(&f[3], &t->params) | text_copy(&f[4], &schedule) |
-		 text_copy(&f[7], &outcome) | text_copy(&f[8], &reason);
+		 text_copy(&f[7], &t->limits) | text_copy(&f[8], &outcome) |
+		 text_copy(&f[9], &reason);
 	if (rc != 0 || reserve(&t->a, nrec) != 0) {
 		free(outcome);
 		free(reason);
@@ -1871,10 +1879,10 @@ int sim_trace_store_spooled(sim_trace *t, const void *rec, size_t len,
 	t->seed = (uint64_t)f[2].i;
 	sim_run_result res = {.outcome = outcome,
 			      .reason = reason,
-			      .end_ns = f[9].i,
-			      .events = (uint64_t)f[10].i,
-			      .checks = (uint64_t)f[11].i,
-			      .checks_failed = (uint64_t)f[12].i,
+			      .end_ns = f[10].i,
+			      .events = (uint64_t)f[11].i,
+			      .checks = (uint64_t)f[12].i,
+			      .checks_failed = (uint64_t)f[13].i,
 			      .schedule = schedule};
 	int err = commit_run(t, &res, hex, run_id);
 	free(outcome);

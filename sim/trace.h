@@ -26,7 +26,7 @@
 
 #include "sim/time.h"
 
-#define SIM_TRACE_SCHEMA_VERSION 3
+#define SIM_TRACE_SCHEMA_VERSION 4
 #define SIM_TRACE_APPLICATION_ID 0x544c534d /* "TLSM" */
 
 typedef struct sim_trace sim_trace;
@@ -67,6 +67,8 @@ typedef struct sim_run_info {
 	const char *scenario_sha256; /* hex */
 	uint64_t seed;
 	const char *params;          /* canonical "k=v\n..." */
+	const char *limits; /* the run's caps, canonical (sim_lua_limits);
+			       NULL: the defaults */
 } sim_run_info;
 
 /* sim_trace_begin starts a run. Returns 0 or a SIM_E* code. */

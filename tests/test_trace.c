@@ -571,14 +571,14 @@ TEST(trace_schema)
 	CHECK_STR(s, "wal");
 	query_text(path, "SELECT value FROM meta WHERE key = 'schema_version'",
 		   s, sizeof(s));
-	CHECK_STR(s, "3");
+	CHECK_STR(s, "4");
 	/* Columns in schema order: the order of the canonical form. */
 	static const struct {
 		const char *table, *cols;
 	} want[] = {
 	    {"run", "id,scenario,scenario_sha256,seed,params,version,"
 		    "outcome,reason,end_ns,events,rows,checks,"
-		    "checks_failed,digest,schedule,schema"},
+		    "checks_failed,digest,schedule,schema,limits"},
 	    {"node", "run,seq,id,name,kind"},
 	    {"event", "run,seq,time_ns,node,kind,parent"},
 	    {"op", "run,seq,time_ns,node,op_id,op_type,action,depth,"
@@ -791,6 +791,7 @@ TEST(trace_upgrades_schema_1)
 	REQUIRE(sql(old, "DROP VIEW op_concurrent; DROP VIEW op_step;"
 			 "ALTER TABLE run DROP COLUMN schedule;"
 			 "ALTER TABLE run DROP COLUMN schema;"
+			 "ALTER TABLE run DROP COLUMN limits;"
 			 "ALTER TABLE event DROP COLUMN parent;"
 			 "ALTER TABLE op DROP COLUMN event;"
 			 "UPDATE meta SET value = '1' WHERE key = "
@@ -827,6 +828,43 @@ TEST(trace_upgrades_schema_1)
 		  query(old, "SELECT count(*) FROM op WHERE action LIKE "
 			     "'enqueue%'"));
 	CHECK(query(old, "SELECT count(*) FROM op_concurrent") >= 0);
+	cleanup();
+}
+
+/* A schema-3 trace (before run.limits) gets the column when opened for
+ * writing; its runs keep NULL and their digests, new runs store their
+ * caps, and a run with the defaults stores NULL. */
+TEST(trace_upgrades_schema_3)
+{
+	char err[256], d[65], before[65], after[65];
+	int64_t id;
+	sim_trace *t;
+	const char *old = tmp_path("v3.db");
+	REQUIRE(sim_trace_open(old, &t, err, sizeof(err)) == 0);
+	REQUIRE(write_run(t, 0, d, &id) == 0);
+	sim_trace_close(t);
+	REQUIRE(sql(old, "ALTER TABLE run DROP COLUMN limits;"
+			 "UPDATE meta SET value = '3' WHERE key = "
+			 "'schema_version'; PRAGMA user_version = 3") ==
+		SQLITE_OK);
+	CHECK_INT(sim_trace_digest_db(old, 1, before, err, sizeof(err)), 0);
+	CHECK_STR(before, d);
+	REQUIRE(sim_trace_open(old, &t, err, sizeof(err)) == 0);
+	sim_run_info capped = run_info;
+	capped.limits = "max-events=50\n";
+	REQUIRE(sim_trace_begin(t, &capped) == 0);
+	sim_run_result res = {.outcome = "limit", .reason = "events"};
+	REQUIRE(sim_trace_end(t, &res, d, &id) == 0);
+	REQUIRE(write_run(t, 1, d, &id) == 0);
+	sim_trace_close(t);
+	CHECK_INT(query(old, "PRAGMA user_version"), SIM_TRACE_SCHEMA_VERSION);
+	CHECK_INT(query(old, "SELECT count(*) FROM run WHERE limits IS NULL"),
+		  2);
+	CHECK_INT(query(old, "SELECT count(*) FROM run WHERE id = 2 AND "
+			     "limits = 'max-events=50' || char(10)"),
+		  1);
+	CHECK_INT(sim_trace_digest_db(old, 1, after, err, sizeof(err)), 0);
+	CHECK_STR(after, before);
 	cleanup();
 }
 
