@@ -98,15 +98,10 @@ check "query counts the runs sqlite3 finds" "$(grep -F "$Q" "$TMP/out" | awk '{ 
 # Errors and crashes, traced and not: a script error after the world is
 # made keeps its run (outcome error); one before it, and a crash, leave no
 # run and are recorded with the exit status or signal.
-cat >"$TMP/flaky.lua" <<'LUA'
-if arg.seed == 2 then error("no world for seed 2") end
-local w = tlsim.world{ seed = arg.seed }
-if arg.seed == 4 then error("boom at seed 4") end
-w:expect(arg.seed % 3 ~= 0, "seed not a multiple of 3")
-LUA
-TLSIM_TEST_CRASH_SEED=5 expect_run 1 "" -- sweep "$TMP/flaky.lua" --seeds 1..7 --trace "$TMP/flaky.db"
+FLAKY="$SRC/tests/scenarios/flaky.lua"
+TLSIM_TEST_CRASH_SEED=5 expect_run 1 "" -- sweep "$FLAKY" --seeds 1..7 --trace "$TMP/flaky.db"
 cp "$TMP/out" "$TMP/flaky_traced"
-TLSIM_TEST_CRASH_SEED=5 expect_run 1 "" -- sweep "$TMP/flaky.lua" --seeds 1..7 --jobs 3
+TLSIM_TEST_CRASH_SEED=5 expect_run 1 "" -- sweep "$FLAKY" --seeds 1..7 --jobs 3
 check "flaky, untraced = traced" "$(cat "$TMP/out")" "$(grep -v '^trace:' "$TMP/flaky_traced")"
 check "flaky table" "$(sed -n '2,$p' "$TMP/out" | grep -v '^reproduce')" "  outcome     runs       %
   pass           2   28.6%
@@ -117,9 +112,9 @@ failed expectations:
         2   28.6%  seed not a multiple of 3
                   seeds 3 6
 errors, crashes and limits:
-        1   14.3%  exit 2: $TMP/flaky.lua:1: no world for seed 2
+        1   14.3%  exit 2: $FLAKY:6: no world for seed 2
                   seeds 2
-        1   14.3%  $TMP/flaky.lua:3: boom at seed 4
+        1   14.3%  $FLAKY:8: boom at seed 4
                   seeds 4
         1   14.3%  signal 11 (SIGSEGV)
                   seeds 5"

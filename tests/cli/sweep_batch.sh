@@ -49,18 +49,13 @@ CHECKS=$((CHECKS + 1))
 # its world, 4 after it, 5 crashes the child (the TLSIM_TEST_CRASH_SEED
 # hook). With 3 runs per child the second child (seeds 4 5 6) dies at 5;
 # seed 6 gets a child of its own.
-cat >"$TMP/flaky.lua" <<'LUA'
-if arg.seed == 2 then error("no world for seed 2") end
-local w = tlsim.world{ seed = arg.seed }
-if arg.seed == 4 then error("boom at seed 4") end
-w:expect(arg.seed % 3 ~= 0, "seed not a multiple of 3")
-LUA
-TLSIM_TEST_CRASH_SEED=5 expect_run 1 "" -- sweep "$TMP/flaky.lua" --seeds 1..9 --trace "$TMP/f1.db"
+FLAKY="$SRC/tests/scenarios/flaky.lua"
+TLSIM_TEST_CRASH_SEED=5 expect_run 1 "" -- sweep "$FLAKY" --seeds 1..9 --trace "$TMP/f1.db"
 grep -v '^trace:' "$TMP/out" >"$TMP/f1.txt"
 for k in 2 3 9; do
 	for j in 1 2; do
 		rm -f "$TMP/fk.db"
-		TLSIM_TEST_CRASH_SEED=5 expect_run 1 "" -- sweep "$TMP/flaky.lua" --seeds 1..9 --trace "$TMP/fk.db" --runs-per-child $k --jobs $j
+		TLSIM_TEST_CRASH_SEED=5 expect_run 1 "" -- sweep "$FLAKY" --seeds 1..9 --trace "$TMP/fk.db" --runs-per-child $k --jobs $j
 		check "flaky, $k per child, jobs $j: table" "$(grep -v '^trace:' "$TMP/out")" "$(cat "$TMP/f1.txt")"
 		check "flaky, $k per child, jobs $j: rows" \
 			"$(sqlite3 "$TMP/fk.db" "SELECT group_concat(seed || ' ' || outcome || ' ' || ifnull(reason, '-'), ',') FROM run")" \
