@@ -1760,7 +1760,7 @@ static void *bench_main(void *arg)
 			st[m] = stats(secs[m], b->reps);
 		}
 	}
-	char name[256], ratio[64];
+	char name[512], ratio[64];
 	const char *tl = b->quic ? "tlsim QUIC" : "tlsim";
 	if (b->run[M_FLOOR]) {
 		snprintf(name, sizeof(name),
