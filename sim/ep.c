@@ -226,9 +226,10 @@ static void on_deliver(void *ud, sim_packet *pkt)
 		     .cause_kind = "packet",
 		     .cause_id = pkt->id,
 		     .args = {.data = pkt, .len = pkt->len}};
-	/* A full queue drops the op and frees its data with free(): the
-	 * packet's bytes would leak, so free them here first. */
-	if (sim_opq_depth(&ep->q) >= ep->q.cap) {
+	/* A full queue (or one at the --max-queued-ops cap) drops the op
+	 * and frees its data with free(): the packet's bytes would leak, so
+	 * free them here first. */
+	if (sim_opq_full(&ep->q)) {
 		op.args.data = NULL;
 		sim_opq_enqueue(&ep->q, &op, 0);
 		sim_packet_del(pkt);

@@ -126,6 +126,11 @@ static int grow(sim_opq *q)
 	return 0;
 }
 
+int sim_opq_full(const sim_opq *q)
+{
+	return q->len >= q->w->limits.max_queued_ops || q->len == q->cap;
+}
+
 int64_t sim_opq_enqueue(sim_opq *q, const sim_op *op, int front)
 {
 	sim_op o = *op;

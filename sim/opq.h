@@ -84,4 +84,8 @@ static inline uint32_t sim_opq_depth(const sim_opq *q)
 	return q->len;
 }
 
+/* sim_opq_full says whether sim_opq_enqueue would drop the next operation
+ * (the queue at its capacity, or at the world's --max-queued-ops cap). */
+int sim_opq_full(const sim_opq *q);
+
 #endif

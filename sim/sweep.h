@@ -73,8 +73,9 @@ typedef struct sim_sweep_opts {
 	 * exit and page faults a child costs; a run that crashes is still
 	 * recorded alone, and the runs after it get a new child. */
 	uint64_t runs_per_child; /* 0..SIM_SWEEP_MAX_RUNS_PER_CHILD */
-	/* Optional: called first thing in each child, right after the fork
-	 * (the CLI passes sim_arena_begin); its result is ignored. */
+	/* Optional: called first thing in each child of one run, right
+	 * after the fork (the CLI passes sim_arena_begin); its result is
+	 * ignored. Not called with runs_per_child > 1. */
 	int (*child_init)(void);
 } sim_sweep_opts;
 

@@ -3,8 +3,7 @@
 # and fault-rule scenarios, traced and not, with --jobs 1 and 2; a run
 # that crashes in the middle of a child's runs is recorded alone and the
 # runs after it are made by a new child; --resume runs the seeds missing
-# from the middle of a child's share; a child whose arena runs out gives
-# the same digests; bad values are one-line errors.
+# from the middle of a child's share; bad values are one-line errors.
 . "$2/tests/lib.sh"
 SC="$SRC/scripts/scenarios"
 
@@ -76,12 +75,6 @@ expect_run 1 "resumed: 8 of the 30 runs" -- sweep "$RACE" --set variant=tail --s
 q="SELECT group_concat(seed || ':' || outcome || ':' || digest, ',') FROM (SELECT * FROM run ORDER BY seed)"
 check "resumed by seed" "$(sqlite3 "$TMP/res.db" "$q")" "$(sqlite3 "$TMP/all.db" "$q")"
 check "resumed: each seed once" "$(sqlite3 "$TMP/res.db" "SELECT count(DISTINCT seed) || ' ' || count(*) FROM run")" "30 30"
-
-# A child's arena outgrown (the rest from glibc) across its runs.
-TLSIM_TEST_ARENA_BYTES=65536 expect_run 1 "" -- sweep "$RACE" --set variant=tail --seeds 1..12 --trace "$TMP/small.db" --runs-per-child 6 -q
-q="SELECT group_concat(digest, ',') FROM (SELECT * FROM run ORDER BY seed)"
-check "small arena digests" "$(sqlite3 "$TMP/small.db" "$q")" \
-	"$(sqlite3 "$TMP/all.db" "SELECT group_concat(digest, ',') FROM (SELECT * FROM run WHERE seed <= 12 ORDER BY seed)")"
 
 # Bad values.
 for v in 0 100001 x ""; do
