@@ -30,6 +30,7 @@
 #define BATCH_SECONDS 1.0 /* and for at most this long */
 #define READ_CHUNK 65536
 #define FRAME_HEAD 16 /* a report frame's length and status words */
+#define NAP_NS 2000000 /* see the poll in sim_sweep */
 
 /* A growable byte buffer. */
 typedef struct buf {
@@ -1530,6 +1531,20 @@ int sim_sweep(const sim_sweep_opts *o)
 			double left =
 			    sw->batch_start + BATCH_SECONDS - wall_s();
 			timeout = left <= 0 ? 0 : (int)(left * 1000) + 1;
+		}
+		/* Children of many runs write a report per run: waiting in
+		 * poll, the sweep would be woken (another CPU interrupted)
+		 * for each. A short nap first lets their reports gather in
+		 * the pipes, to be read together; not while a report is half
+		 * read (a traced run's can be larger than a pipe holds, and
+		 * its child waits). */
+		int partial = 0;
+		for (int k = 0; k < o->jobs; k++) {
+			partial |= slots[k].pid != 0 && slots[k].in.len > 0;
+		}
+		if (per > 1 && !partial && timeout != 0) {
+			struct timespec nap = {0, NAP_NS};
+			nanosleep(&nap, NULL);
 		}
 		int ready = poll(pfd, (nfds_t)np, timeout);
 		if (ready < 0) {
