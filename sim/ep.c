@@ -219,22 +219,21 @@ static void process(void *ud, sim_op *op)
 	flush(ep);
 }
 
+/* A "recv" op's data is a packet, freed whole however the op ends. */
+static void del_packet(void *pkt)
+{
+	sim_packet_del(pkt);
+}
+
 static void on_deliver(void *ud, sim_packet *pkt)
 {
 	sim_ep *ep = ud;
 	sim_op op = {.type = "recv",
 		     .cause_kind = "packet",
 		     .cause_id = pkt->id,
-		     .args = {.data = pkt, .len = pkt->len}};
-	/* A full queue (or one at the --max-queued-ops cap) drops the op
-	 * and frees its data with free(): the packet's bytes would leak, so
-	 * free them here first. */
-	if (sim_opq_full(&ep->q)) {
-		op.args.data = NULL;
-		sim_opq_enqueue(&ep->q, &op, 0);
-		sim_packet_del(pkt);
-		return;
-	}
+		     .args = {.data = pkt,
+			      .len = pkt->len,
+			      .free_data = del_packet}};
 	sim_opq_enqueue(&ep->q, &op, 0);
 }
 
@@ -284,15 +283,6 @@ void sim_ep_del(sim_ep *ep)
 {
 	if (ep == NULL) {
 		return;
-	}
-	/* Queued "recv" ops own packets: free them before the queue frees
-	 * their data with plain free(). */
-	for (uint32_t i = 0; i < ep->q.len; i++) {
-		sim_op *op = &ep->q.ring[(ep->q.head + i) % ep->q.ring_size];
-		if (strcmp(op->type, "recv") == 0) {
-			sim_packet_del(op->args.data);
-			op->args.data = NULL;
-		}
 	}
 	sim_opq_free(&ep->q);
 	if (ep->timer_ev != 0) {

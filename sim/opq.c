@@ -42,6 +42,16 @@ static void schedule_drain(sim_opq *q)
 	}
 }
 
+/* free_data frees an op's data as its owner said. */
+static void free_data(sim_op_args *a)
+{
+	if (a->free_data != NULL) {
+		a->free_data(a->data);
+	} else {
+		free(a->data);
+	}
+}
+
 static void drain(sim_sched *s, void *arg, sim_event_id id)
 {
 	sim_opq *q = arg;
@@ -57,7 +67,7 @@ static void drain(sim_sched *s, void *arg, sim_event_id id)
 		q->process(q->user_data, &op);
 		q->processed++;
 		trace_step(q, &op, "complete", NULL);
-		free(op.args.data);
+		free_data(&op.args);
 		if (q->w->fatal) {
 			break;
 		}
@@ -98,7 +108,7 @@ void sim_opq_free(sim_opq *q)
 		q->head = (q->head + 1) % q->ring_size;
 		q->len--;
 		trace_step(q, &op, "drop", "end of run");
-		free(op.args.data);
+		free_data(&op.args);
 	}
 	if (q->drain_ev != 0) {
 		sim_sched_cancel(q->w->sched, q->drain_ev);
@@ -126,11 +136,6 @@ static int grow(sim_opq *q)
 	return 0;
 }
 
-int sim_opq_full(const sim_opq *q)
-{
-	return q->len >= q->w->limits.max_queued_ops || q->len == q->cap;
-}
-
 int64_t sim_opq_enqueue(sim_opq *q, const sim_op *op, int front)
 {
 	sim_op o = *op;
@@ -142,12 +147,12 @@ int64_t sim_opq_enqueue(sim_opq *q, const sim_op *op, int front)
 				"queue (--max-queued-ops)",
 				(unsigned long long)q->w->limits.max_queued_ops);
 		trace_step(q, &o, "drop", "queued-ops cap");
-		free(o.args.data);
+		free_data(&o.args);
 		return SIM_ELIMIT;
 	}
 	if (q->len == q->cap || (q->len == q->ring_size && grow(q) != 0)) {
 		trace_step(q, &o, "drop", "queue full");
-		free(o.args.data);
+		free_data(&o.args);
 		return SIM_ELIMIT;
 	}
 	uint32_t at;

@@ -20,11 +20,13 @@
 #include "sim/world.h"
 
 /* Arguments of an operation; |data| is owned by the op and freed after it
- * completes (or is dropped) unless the handler sets it to NULL. */
+ * completes (or is dropped) unless the handler sets it to NULL: with
+ * |free_data|, or free() when that is NULL. */
 typedef struct sim_op_args {
 	int64_t i[4];
 	void *data;
 	size_t len;
+	void (*free_data)(void *data);
 } sim_op_args;
 
 typedef struct sim_op {
@@ -83,9 +85,5 @@ static inline uint32_t sim_opq_depth(const sim_opq *q)
 {
 	return q->len;
 }
-
-/* sim_opq_full says whether sim_opq_enqueue would drop the next operation
- * (the queue at its capacity, or at the world's --max-queued-ops cap). */
-int sim_opq_full(const sim_opq *q);
 
 #endif

@@ -287,6 +287,12 @@ static int write_all(int fd, const uint8_t *p, size_t n)
 	return 0;
 }
 
+/* runs_per_child is the runs a child makes: 0 means 1. */
+static uint64_t runs_per_child(const sim_sweep_opts *o)
+{
+	return o->runs_per_child ? o->runs_per_child : 1;
+}
+
 /* report_run makes one run, as `tlsim run --seed S -q` would do it
  * (with |traced|, as with --trace, its rows spooled rather than
  * committed), and writes its report frame to |fd|: u64 length of what
@@ -616,7 +622,7 @@ static void child(const sweep *sw, uint64_t next, uint64_t end, int fd,
 	/* The arena saves a one-run child the faults of a heap of its own;
 	 * a child of many runs faults its heap in once, and then glibc's
 	 * allocator, faster than the arena's, serves it. */
-	if (o->child_init != NULL && o->runs_per_child <= 1) {
+	if (o->child_init != NULL && runs_per_child(o) == 1) {
 		(void)o->child_init();
 	}
 	/* A sweep killed outright (SIGKILL of its process alone) takes its
@@ -1279,8 +1285,7 @@ static int read_slot(const sweep *sw, slot *s, result *results,
 		if (ready_run(results, window, s->next, NULL, 0, ws) != 0) {
 			return -1;
 		}
-		s->next++;
-		s->next = next_todo(sw, s->next, s->end);
+		s->next = next_todo(sw, s->next + 1, s->end);
 	}
 	return 1;
 }
@@ -1292,7 +1297,7 @@ static int read_slot(const sweep *sw, slot *s, result *results,
 static int fill_slots(sweep *sw, slot *slots, uint64_t *launched,
 		      uint64_t consumed, uint64_t window)
 {
-	uint64_t per = sw->o->runs_per_child ? sw->o->runs_per_child : 1;
+	uint64_t per = runs_per_child(sw->o);
 	for (int k = 0; k < sw->o->jobs; k++) {
 		slot *s = &slots[k];
 		if (s->pid == 0 && s->next < s->end && spawn(sw, s) != 0) {
@@ -1461,7 +1466,7 @@ int sim_sweep(const sim_sweep_opts *o)
 		status = load_done(sw);
 	}
 
-	uint64_t per = o->runs_per_child ? o->runs_per_child : 1;
+	uint64_t per = runs_per_child(o);
 	uint64_t window = (WINDOW_PER_JOB + per) * (uint64_t)o->jobs + 8;
 	slot *slots = calloc((size_t)o->jobs, sizeof(*slots));
 	result *results = calloc(window, sizeof(*results));
